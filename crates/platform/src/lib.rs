@@ -1,0 +1,16 @@
+//! What every Shop binary shares: typed configuration, telemetry and the
+//! request-id layer, the API error body, database start-up, `/health`,
+//! graceful shutdown, serving and HTTP forwarding.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod proxy;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{ApiError, AppJson, Result};
+pub use server::Service;
+pub use telemetry::RequestId;

@@ -1,0 +1,156 @@
+//! A bound, ready-to-run service: its listener, its router wrapped in the
+//! standard layers, and its background tasks, all stopped by one token.
+//! Port 0 binds a free port, which is how tests run many services side by side.
+
+use crate::{
+    config::{Env, LogSettings, ServiceSettings},
+    shutdown, telemetry,
+};
+use anyhow::{Context, Result};
+use axum::Router;
+use futures::future::BoxFuture;
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<()>> + Send>;
+
+pub struct Service {
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    tasks: Vec<(&'static str, Task)>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn bind(host: IpAddr, port: u16) -> Result<TcpListener> {
+    let addr = SocketAddr::new(host, port);
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another process using the port?)"))
+}
+
+impl Service {
+    /// Binds the service's address and wraps `router` in the standard layers.
+    pub async fn bind(settings: &ServiceSettings, router: Router) -> Result<Self> {
+        Self::bind_addr(
+            settings.name,
+            settings.host,
+            settings.port,
+            settings.request_timeout,
+            router,
+        )
+        .await
+    }
+
+    pub async fn bind_addr(
+        name: &'static str,
+        host: IpAddr,
+        port: u16,
+        request_timeout: Duration,
+        router: Router,
+    ) -> Result<Self> {
+        let listener = bind(host, port).await?;
+        Ok(Self {
+            name,
+            listener,
+            router: telemetry::http_layers(router, name, request_timeout),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Adds a background task (a consumer, a relay) that must stop with the service.
+    pub fn with_task<F, Fut>(mut self, name: &'static str, task: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.tasks
+            .push((name, Box::new(move |token| Box::pin(task(token)))));
+        self
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` is cancelled, lets in-flight requests finish,
+    /// then waits for the background tasks to stop.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let addr = self.local_addr();
+        let name = self.name;
+        let handles: Vec<_> = self
+            .tasks
+            .into_iter()
+            .map(|(task_name, task)| {
+                let fut = task(shutdown.child_token());
+                (task_name, tokio::spawn(fut))
+            })
+            .collect();
+        tracing::info!(service = name, %addr, "listening");
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .with_context(|| format!("{name} server failed"));
+        // If the server died on its own, stop the tasks too.
+        shutdown.cancel();
+        for (task_name, handle) in handles {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(service = name, task = task_name, error = ?e, "task failed")
+                }
+                Err(e) => {
+                    tracing::error!(service = name, task = task_name, error = %e, "task panicked")
+                }
+            }
+        }
+        tracing::info!(service = name, "stopped");
+        served
+    }
+}
+
+/// The whole `main` of a service binary: configuration from the process
+/// environment, telemetry, build, serve until Ctrl-C or SIGTERM.
+pub async fn run_standalone<F, Fut>(build: F) -> Result<()>
+where
+    F: FnOnce(Env) -> Fut,
+    Fut: Future<Output = Result<Service>>,
+{
+    let env = Env::from_process()?;
+    telemetry::init(&LogSettings::from_env(&env)?);
+    let service = match build(env).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "start-up failed");
+            return Err(e);
+        }
+    };
+    service.run(shutdown::token_on_signal()).await
+}

@@ -1,0 +1,187 @@
+//! Logging set-up and the HTTP layers every service wears, in one place:
+//! request id (kept or created, returned), one span per request carrying it,
+//! panic catching and a request timeout.
+
+use crate::{
+    config::{LogFormat, LogSettings},
+    error::ApiError,
+};
+use axum::{
+    Router,
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderName, HeaderValue, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use std::{convert::Infallible, time::Duration};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Installs the global subscriber. Safe to call more than once (tests do).
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match settings.format {
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+    };
+}
+
+/// Wraps a router in the standard layers. Outermost first: set the request id,
+/// return it, open the request span, catch panics, enforce the timeout.
+pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &Request| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        service,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+}
+
+async fn enforce_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    // WebSocket upgrades live for as long as the socket is open.
+    if req.headers().contains_key(axum::http::header::UPGRADE) {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Unavailable("The request took too long and was abandoned".into())
+            .into_response(),
+    }
+}
+
+/// The id of the current request; pass it on to every call and event it causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn new_random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.0).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| Self(s.to_owned()))
+            .unwrap_or_else(Self::new_random))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, http::StatusCode, routing::get};
+    use tower::ServiceExt;
+
+    fn app() -> Router {
+        let router = Router::new()
+            .route("/id", get(|id: RequestId| async move { id.0 }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    let missing: Option<&str> = None;
+                    missing.expect("boom")
+                }),
+            );
+        http_layers(router, "test", Duration::from_millis(100))
+    }
+
+    #[tokio::test]
+    async fn incoming_request_id_is_kept_and_returned() {
+        let req = Request::get("/id")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "abc-123");
+        let body = axum::body::to_bytes(resp.into_body(), 64).await.unwrap();
+        assert_eq!(body, "abc-123");
+    }
+
+    #[tokio::test]
+    async fn missing_request_id_is_created() {
+        let resp = app()
+            .oneshot(Request::get("/id").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    }
+
+    #[tokio::test]
+    async fn slow_handler_times_out_with_error_body() {
+        let resp = app()
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().contains_key("x-request-id"));
+    }
+
+    #[tokio::test]
+    async fn panic_becomes_opaque_500() {
+        let resp = app()
+            .oneshot(Request::get("/panic").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(body, r#"{"detail":"Internal server error"}"#);
+    }
+}

@@ -1,0 +1,160 @@
+//! Starts the four services, the gateway and the web front in one process,
+//! each on its own port with its own database, all stopped by one token.
+//! `cargo xtask up` runs it; the cross-service tests start it on free ports.
+
+pub mod web;
+
+use anyhow::{Context, Result};
+use shop_platform::{Service, config::Env, proxy::Upstream};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    addr: SocketAddr,
+    token: CancellationToken,
+    handle: JoinHandle<Result<()>>,
+}
+
+/// The running platform.
+pub struct Stack {
+    parts: BTreeMap<&'static str, Running>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.parts.iter().map(|(k, v)| (k, v.addr)))
+            .finish()
+    }
+}
+
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    // A service listening on every interface is reached through loopback.
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
+impl Stack {
+    /// Builds and starts every part. Ports and databases come from `env`
+    /// (`PRODUCTS_PORT`, `USERS_DATABASE_URL`, `GATEWAY_PORT`, `WEB_PORT`, ...).
+    pub async fn start(env: &Env) -> Result<Self> {
+        let users = shop_users::build(shop_users::Config::from_env(env)?)
+            .await
+            .context("starting the users service")?;
+        let products = shop_products::build(shop_products::Config::from_env(env)?)
+            .await
+            .context("starting the products service")?;
+        let orders = shop_orders::build(shop_orders::Config::from_env(env)?)
+            .await
+            .context("starting the orders service")?;
+        let notifications = shop_notifications::build(shop_notifications::Config::from_env(env)?)
+            .await
+            .context("starting the notifications service")?;
+
+        let url = |s: &Service| format!("http://{}", reachable(s.local_addr()));
+        let mut gateway_config = shop_gateway::Config::from_env(env)?;
+        gateway_config.upstreams = shop_gateway::Upstreams::new(
+            &url(&users),
+            &url(&products),
+            &url(&orders),
+            &url(&notifications),
+        )?;
+        let gateway = shop_gateway::build(gateway_config)
+            .await
+            .context("starting the gateway")?;
+        let web_config = web::Config::from_env(env)?;
+        let web = web::build(&web_config, Upstream::new("gateway", &url(&gateway))?)
+            .await
+            .context("starting the web front")?;
+
+        let mut stack = Self {
+            parts: BTreeMap::new(),
+        };
+        for service in [users, products, orders, notifications, gateway, web] {
+            stack.spawn(service);
+        }
+        Ok(stack)
+    }
+
+    fn spawn(&mut self, service: Service) {
+        let token = CancellationToken::new();
+        let addr = reachable(service.local_addr());
+        let name = service.name();
+        let handle = tokio::spawn(service.run(token.clone()));
+        self.parts.insert(
+            name,
+            Running {
+                addr,
+                token,
+                handle,
+            },
+        );
+    }
+
+    /// `http://127.0.0.1:PORT` of a part: `users`, `products`, `orders`,
+    /// `notifications`, `gateway` or `web`.
+    pub fn url(&self, part: &str) -> Option<String> {
+        self.parts.get(part).map(|r| format!("http://{}", r.addr))
+    }
+
+    /// Stops one part and waits for it to finish (tests use this to show the
+    /// gateway noticing).
+    pub async fn stop(&mut self, part: &str) -> Result<()> {
+        let running = self
+            .parts
+            .remove(part)
+            .with_context(|| format!("no running part named {part}"))?;
+        running.token.cancel();
+        running.handle.await.context("part panicked")?
+    }
+
+    /// Stops everything: the web front and gateway first, then the services.
+    pub async fn shutdown(mut self) -> Result<()> {
+        for part in [
+            "web",
+            "gateway",
+            "orders",
+            "notifications",
+            "products",
+            "users",
+        ] {
+            if self.parts.contains_key(part) {
+                if let Err(e) = self.stop(part).await {
+                    tracing::error!(part, error = ?e, "stopped with an error");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What a person needs to know once it is up.
+    pub fn banner(&self) -> String {
+        let line = |label: &str, part: &str, extra: &str| {
+            self.url(part)
+                .map(|u| format!("  {label:<22} {u}{extra}\n"))
+                .unwrap_or_default()
+        };
+        let mut out = String::from("\nShop is running:\n");
+        out += &line("web app", "web", "");
+        out += &line("API gateway", "gateway", "  (health: /health)");
+        out += &line("users service", "users", "");
+        out += &line("products service", "products", "");
+        out += &line("orders service", "orders", "");
+        out += &line("notifications service", "notifications", "");
+        out += "Press Ctrl-C to stop.\n";
+        out
+    }
+}
+
+/// Where the built web app lives, relative to the working directory.
+pub fn default_dist_dir() -> PathBuf {
+    PathBuf::from("web/dist")
+}

@@ -1,0 +1,22 @@
+//! `shop`: the whole platform in one process, on embedded defaults.
+
+use shop_platform::{
+    config::{Env, LogSettings},
+    shutdown, telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let env = Env::from_process()?.shared();
+    telemetry::init(&LogSettings::from_env(&env)?);
+    let stack = match shop_stack::Stack::start(&env).await {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("shop: cannot start: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", stack.banner());
+    shutdown::signal().await;
+    stack.shutdown().await
+}

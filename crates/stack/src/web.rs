@@ -1,0 +1,114 @@
+//! The web front on :8080 for development: the built Leptos app as static
+//! files (unknown paths get index.html, so client-side routes survive a
+//! reload) and `/api/*` forwarded to the gateway with the prefix stripped,
+//! as the nginx front does in docker compose.
+
+use anyhow::Result;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderValue, header},
+    response::Response,
+    routing::any,
+};
+use shop_platform::{
+    Service,
+    config::Env,
+    proxy::{self, Upstream},
+};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+use tower_http::{
+    compression::CompressionLayer,
+    services::{ServeDir, ServeFile},
+    set_header::SetResponseHeaderLayer,
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    /// `WEB_DIST_DIR`, default `web/dist`.
+    pub dist: PathBuf,
+    pub request_timeout: Duration,
+}
+
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self> {
+        Ok(Self {
+            host: env
+                .service_var("web", "HOST")
+                .or_else(|| env.get("HOST"))
+                .unwrap_or("127.0.0.1")
+                .parse()?,
+            port: env
+                .service_var("web", "PORT")
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or(DEFAULT_PORT),
+            dist: env
+                .get("WEB_DIST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(crate::default_dist_dir),
+            request_timeout: Duration::from_secs(env.parse_or("REQUEST_TIMEOUT_SECS", 30)?),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct WebState {
+    gateway: Upstream,
+    client: proxy::Client,
+    timeout: Duration,
+}
+
+pub async fn build(config: &Config, gateway: Upstream) -> Result<Service> {
+    if !config.dist.join("index.html").exists() {
+        tracing::warn!(dist = %config.dist.display(), "the web app is not built; run `cargo xtask web`");
+    }
+    let state = WebState {
+        gateway,
+        client: proxy::client(),
+        timeout: config.request_timeout,
+    };
+    Service::bind_addr(
+        "web",
+        config.host,
+        config.port,
+        config.request_timeout,
+        router(config, state),
+    )
+    .await
+}
+
+fn router(config: &Config, state: WebState) -> Router {
+    let index = config.dist.join("index.html");
+    let static_files = Router::new()
+        .fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)))
+        // The app's files are not content-hashed: revalidate instead of caching blindly.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route("/api", any(forward_api))
+        .route("/api/{*rest}", any(forward_api))
+        .with_state(state)
+        .merge(static_files)
+}
+
+async fn forward_api(State(state): State<WebState>, req: Request) -> Response {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/api");
+    let stripped = match path_and_query.strip_prefix("/api") {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("/{rest}"),
+        Some(rest) => rest.to_owned(),
+        None => path_and_query.to_owned(),
+    };
+    proxy::forward(&state.client, &state.gateway, req, &stripped, state.timeout).await
+}

@@ -1,0 +1,68 @@
+//! `GET /health`: every service checked in parallel, always answered 200.
+
+use crate::AppState;
+use axum::{Json, Router, extract::State, routing::get};
+use shop_platform::{RequestId, proxy::Upstream, telemetry::REQUEST_ID_HEADER};
+use shop_types::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};
+use std::time::Instant;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+#[tracing::instrument(skip_all)]
+async fn health(State(state): State<AppState>, request_id: RequestId) -> Json<HealthReport> {
+    let checks = state
+        .upstreams
+        .all()
+        .map(|upstream| check(&state.health_client, upstream, &request_id));
+    let results = futures::future::join_all(checks).await;
+    let status = OverallStatus::from_statuses(results.iter().map(|(_, h)| h.status));
+    Json(HealthReport {
+        status,
+        timestamp: chrono::Utc::now(),
+        gateway: GatewayHealth {
+            status: ServiceStatus::Up,
+        },
+        services: results.into_iter().collect(),
+    })
+}
+
+async fn check(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    request_id: &RequestId,
+) -> (String, ServiceHealth) {
+    let started = Instant::now();
+    let url = upstream.url().to_owned();
+    let outcome = client
+        .get(format!("{url}/health"))
+        .header(REQUEST_ID_HEADER, request_id.header_value())
+        .send()
+        .await;
+    let health = match outcome {
+        Ok(resp) if resp.status().is_success() => ServiceHealth {
+            status: ServiceStatus::Up,
+            response_time_ms: Some(started.elapsed().as_millis().try_into().unwrap_or(u64::MAX)),
+            error: None,
+            url,
+        },
+        Ok(resp) => down(
+            url,
+            format!("health check answered HTTP {}", resp.status().as_u16()),
+        ),
+        Err(e) if e.is_timeout() => down(url, "health check timed out".into()),
+        Err(e) if e.is_connect() => down(url, "connection refused".into()),
+        Err(e) => down(url, format!("health check failed: {e}")),
+    };
+    (upstream.name.clone(), health)
+}
+
+fn down(url: String, error: String) -> ServiceHealth {
+    ServiceHealth {
+        status: ServiceStatus::Down,
+        response_time_ms: None,
+        error: Some(error),
+        url,
+    }
+}

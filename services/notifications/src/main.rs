@@ -1,0 +1,9 @@
+//! The notifications service binary: configuration from the environment, then serve.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shop_platform::server::run_standalone(|env| async move {
+        shop_notifications::build(shop_notifications::Config::from_env(&env)?).await
+    })
+    .await
+}

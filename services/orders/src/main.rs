@@ -1,0 +1,9 @@
+//! The orders service binary: configuration from the environment, then serve.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shop_platform::server::run_standalone(|env| async move {
+        shop_orders::build(shop_orders::Config::from_env(&env)?).await
+    })
+    .await
+}
