@@ -95,18 +95,6 @@ pub async fn drop_database(url: &str) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_names_are_plain_identifiers() {
-        assert!(checked_name("orders_db").is_ok());
-        assert!(checked_name(r#"x"; DROP TABLE users; --"#).is_err());
-        assert!(checked_name("").is_err());
-    }
-}
-
 /// Test helper: the migrations apply, revert completely, and apply again.
 pub async fn assert_reversible(migrator: &Migrator, pool: &PgPool) {
     migrator.run(pool).await.expect("migrations apply");
@@ -119,4 +107,16 @@ pub async fn assert_reversible(migrator: &Migrator, pool: &PgPool) {
     .expect("count tables");
     assert_eq!(leftover, 0, "the down migrations leave tables behind");
     migrator.run(pool).await.expect("migrations apply again");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_plain_identifiers() {
+        assert!(checked_name("orders_db").is_ok());
+        assert!(checked_name(r#"x"; DROP TABLE users; --"#).is_err());
+        assert!(checked_name("").is_err());
+    }
 }

@@ -132,14 +132,12 @@ mod tests {
                     "late"
                 }),
             )
-            .route(
-                "/panic",
-                get(|| async {
-                    let missing: Option<&str> = None;
-                    missing.expect("boom")
-                }),
-            );
+            .route("/panic", get(|| async { explode() }));
         http_layers(router, "test", Duration::from_millis(100))
+    }
+
+    fn explode() -> &'static str {
+        panic!("boom")
     }
 
     #[tokio::test]

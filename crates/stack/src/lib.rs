@@ -126,10 +126,10 @@ impl Stack {
             "products",
             "users",
         ] {
-            if self.parts.contains_key(part) {
-                if let Err(e) = self.stop(part).await {
-                    tracing::error!(part, error = ?e, "stopped with an error");
-                }
+            if self.parts.contains_key(part)
+                && let Err(e) = self.stop(part).await
+            {
+                tracing::error!(part, error = ?e, "stopped with an error");
             }
         }
         Ok(())
