@@ -2,6 +2,8 @@
 //! each on its own port with its own database, all stopped by one token.
 //! `cargo xtask up` runs it; the cross-service tests start it on free ports.
 
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod web;
 
 use anyhow::{Context, Result};

@@ -1,8 +1,6 @@
 //! The gateway's `/health` over the real services.
 
-mod common;
-
-use common::TestStack;
+use shop_stack::testing::{SERVICES, TestStack};
 
 #[tokio::test]
 async fn health_is_healthy_when_every_service_is_up() {
@@ -52,7 +50,7 @@ async fn health_turns_degraded_naming_the_stopped_service() {
 #[tokio::test]
 async fn every_service_answers_its_own_health_with_its_database() {
     let t = TestStack::start().await;
-    for svc in common::SERVICES {
+    for svc in SERVICES {
         let url = t.stack.url(svc).expect("service runs");
         let (status, body) = t.get_json(&format!("{url}/health")).await;
         assert_eq!(status, 200, "{svc}");

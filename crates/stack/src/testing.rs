@@ -1,13 +1,12 @@
-//! Starts the real platform on free ports with throwaway databases, and drops
-//! those databases afterwards.
+//! For tests: starts the real platform on free ports with throwaway
+//! databases, and drops those databases afterwards.
 
-#![allow(dead_code)]
-
+use crate::Stack;
 use shop_platform::config::Env;
-use shop_stack::Stack;
 
 pub const SERVICES: [&str; 4] = ["users", "products", "orders", "notifications"];
 
+/// A running platform owned by one test.
 pub struct TestStack {
     pub stack: Stack,
     databases: Vec<String>,

@@ -1,0 +1,123 @@
+//! Installs what the platform and its tests need, idempotently: a second call
+//! checks and returns in well under a second. Machine-wide tools (apt
+//! packages, the stand-ins' virtualenv and npm folder) live outside the clone
+//! so every fresh clone on the same machine reuses them.
+
+use anyhow::{Context, Result, bail};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+use xshell::{Shell, cmd};
+
+/// Pinned stand-in versions (see TOOLCHAIN.md for why these).
+const MOTO: &str = "moto[server]==5.2.5";
+// 0.4 needs Python 3.12; the machine's python3 is 3.11.
+const OIDC_MOCK: &str = "oidc-provider-mock==0.3.4";
+const MAILDEV: &str = "maildev@2.2.1";
+
+/// Apt packages the tests need besides the web toolchain.
+const TEST_PACKAGES: [&str; 3] = ["chromium", "chromium-driver", "docker-compose"];
+
+/// `~/.cache/shop`: where the stand-ins are installed.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("shop")
+}
+
+pub fn venv_bin(name: &str) -> PathBuf {
+    cache_dir().join("venv/bin").join(name)
+}
+
+pub fn node_bin(name: &str) -> PathBuf {
+    cache_dir().join("node/node_modules/.bin").join(name)
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs the Debian packages that are missing (one `apt-get update` first).
+pub fn apt_install(sh: &Shell, packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing Debian packages: {}", missing.join(" "));
+    let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+    cmd!(sh, "apt-get update -qq").run().context("apt-get update")?;
+    cmd!(sh, "apt-get install -y -qq --no-install-recommends {missing...}")
+        .run()
+        .context("apt-get install")?;
+    Ok(())
+}
+
+/// moto (SNS/SQS) and the mock OpenID provider, in a virtualenv.
+fn ensure_python_standins(sh: &Shell) -> Result<()> {
+    let stamp = cache_dir().join("venv/.shop-pins");
+    let pins = format!("{MOTO}\n{OIDC_MOCK}\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(pins.as_str())
+        && venv_bin("moto_server").exists()
+        && venv_bin("oidc-provider-mock").exists()
+    {
+        return Ok(());
+    }
+    println!("xtask: installing {MOTO} and {OIDC_MOCK}");
+    let venv = cache_dir().join("venv");
+    if !venv_bin("pip").exists() {
+        cmd!(sh, "python3 -m venv {venv}").run().context("creating the virtualenv")?;
+    }
+    let pip = venv_bin("pip");
+    cmd!(sh, "{pip} install -q --disable-pip-version-check {MOTO} {OIDC_MOCK}")
+        .run()
+        .context("pip install")?;
+    std::fs::write(&stamp, pins)?;
+    Ok(())
+}
+
+/// maildev (SMTP catcher) from npm.
+fn ensure_node_standins(sh: &Shell) -> Result<()> {
+    if node_bin("maildev").exists() {
+        return Ok(());
+    }
+    println!("xtask: installing {MAILDEV}");
+    let prefix = cache_dir().join("node");
+    cmd!(sh, "npm install --prefix {prefix} --no-fund --no-audit --loglevel=error {MAILDEV}")
+        .run()
+        .context("npm install maildev")?;
+    Ok(())
+}
+
+/// Everything `cargo xtask test` needs besides the web toolchain.
+pub fn ensure_test_tools(sh: &Shell) -> Result<()> {
+    std::fs::create_dir_all(cache_dir())?;
+    apt_install(sh, &TEST_PACKAGES)?;
+    ensure_python_standins(sh)?;
+    ensure_node_standins(sh)?;
+    for tool in ["chromium", "chromedriver", "docker-compose"] {
+        if which(tool).is_none() {
+            bail!("{tool} is still missing after installation");
+        }
+    }
+    Ok(())
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
