@@ -65,7 +65,10 @@ fn postgres_addr() -> String {
     let url = std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://127.0.0.1:5432".into());
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host_port = host_port.split(['/', '?']).next().unwrap_or("127.0.0.1:5432");
+    let host_port = host_port
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("127.0.0.1:5432");
     if host_port.contains(':') {
         host_port.to_owned()
     } else {
@@ -182,13 +185,20 @@ fn test(sh: &Shell) -> Result<bool> {
         "SHOP_WEB_DIST",
         project_root().join("web/dist").display().to_string(),
     ));
-    env.push(("SHOP_TEST_ARTIFACTS", target_dir().join("test-artifacts").display().to_string()));
+    env.push((
+        "SHOP_TEST_ARTIFACTS",
+        target_dir().join("test-artifacts").display().to_string(),
+    ));
     let _guards: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
 
     let mut report = Report { steps: Vec::new() };
     report.run("cargo fmt --check", || {
         cmd!(sh, "cargo fmt --all -- --check").run()?;
-        cmd!(sh, "cargo fmt --manifest-path web/Cargo.toml --all -- --check").run()?;
+        cmd!(
+            sh,
+            "cargo fmt --manifest-path web/Cargo.toml --all -- --check"
+        )
+        .run()?;
         Ok(())
     });
     report.run("cargo clippy -D warnings", || {
@@ -201,7 +211,11 @@ fn test(sh: &Shell) -> Result<bool> {
         Ok(())
     });
     report.run("browser tests (headless Chromium)", || {
-        cmd!(sh, "cargo test --package shop-browser-tests -- --ignored --test-threads 1").run()?;
+        cmd!(
+            sh,
+            "cargo test --package shop-browser-tests -- --ignored --test-threads 1"
+        )
+        .run()?;
         Ok(())
     });
     report.run("docker-compose config", || {
@@ -209,6 +223,9 @@ fn test(sh: &Shell) -> Result<bool> {
         Ok(())
     });
     let ok = report.print();
-    println!("xtask: test took {:.0}s in all", started.elapsed().as_secs_f32());
+    println!(
+        "xtask: test took {:.0}s in all",
+        started.elapsed().as_secs_f32()
+    );
     Ok(ok)
 }

@@ -77,11 +77,17 @@ impl Standins {
         let started = Instant::now();
         while !http_ok(port, ready_path) {
             if started.elapsed() > Duration::from_secs(30) {
-                bail!("{name} did not become ready on :{port} (see {}/{name}.log)", log_dir.display());
+                bail!(
+                    "{name} did not become ready on :{port} (see {}/{name}.log)",
+                    log_dir.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        println!("xtask: {name} ready on :{port} in {:.1}s", started.elapsed().as_secs_f32());
+        println!(
+            "xtask: {name} ready on :{port} in {:.1}s",
+            started.elapsed().as_secs_f32()
+        );
         Ok(())
     }
 
@@ -92,8 +98,12 @@ impl Standins {
         s.start(
             "moto",
             log_dir,
-            Command::new(tools::venv_bin("moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &MOTO_PORT.to_string()]),
+            Command::new(tools::venv_bin("moto_server")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &MOTO_PORT.to_string(),
+            ]),
             MOTO_PORT,
             "/moto-api/",
         )?;
@@ -116,8 +126,12 @@ impl Standins {
         s.start(
             "oidc-provider-mock",
             log_dir,
-            Command::new(tools::venv_bin("oidc-provider-mock"))
-                .args(["-H", "127.0.0.1", "-p", &OIDC_PORT.to_string()]),
+            Command::new(tools::venv_bin("oidc-provider-mock")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &OIDC_PORT.to_string(),
+            ]),
             OIDC_PORT,
             "/.well-known/openid-configuration",
         )?;
@@ -127,9 +141,15 @@ impl Standins {
     /// What the tests read to find the stand-ins.
     pub fn test_env() -> Vec<(&'static str, String)> {
         vec![
-            ("TEST_AWS_ENDPOINT_URL", format!("http://127.0.0.1:{MOTO_PORT}")),
+            (
+                "TEST_AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{MOTO_PORT}"),
+            ),
             ("TEST_SMTP_URL", format!("smtp://127.0.0.1:{SMTP_PORT}")),
-            ("TEST_MAILDEV_URL", format!("http://127.0.0.1:{MAILDEV_WEB_PORT}")),
+            (
+                "TEST_MAILDEV_URL",
+                format!("http://127.0.0.1:{MAILDEV_WEB_PORT}"),
+            ),
             ("TEST_OIDC_ISSUER", format!("http://127.0.0.1:{OIDC_PORT}")),
         ]
     }

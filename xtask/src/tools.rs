@@ -57,10 +57,15 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> Result<()> {
     }
     println!("xtask: installing Debian packages: {}", missing.join(" "));
     let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
-    cmd!(sh, "apt-get update -qq").run().context("apt-get update")?;
-    cmd!(sh, "apt-get install -y -qq --no-install-recommends {missing...}")
+    cmd!(sh, "apt-get update -qq")
         .run()
-        .context("apt-get install")?;
+        .context("apt-get update")?;
+    cmd!(
+        sh,
+        "apt-get install -y -qq --no-install-recommends {missing...}"
+    )
+    .run()
+    .context("apt-get install")?;
     Ok(())
 }
 
@@ -77,12 +82,17 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
     println!("xtask: installing {MOTO} and {OIDC_MOCK}");
     let venv = cache_dir().join("venv");
     if !venv_bin("pip").exists() {
-        cmd!(sh, "python3 -m venv {venv}").run().context("creating the virtualenv")?;
+        cmd!(sh, "python3 -m venv {venv}")
+            .run()
+            .context("creating the virtualenv")?;
     }
     let pip = venv_bin("pip");
-    cmd!(sh, "{pip} install -q --disable-pip-version-check {MOTO} {OIDC_MOCK}")
-        .run()
-        .context("pip install")?;
+    cmd!(
+        sh,
+        "{pip} install -q --disable-pip-version-check {MOTO} {OIDC_MOCK}"
+    )
+    .run()
+    .context("pip install")?;
     std::fs::write(&stamp, pins)?;
     Ok(())
 }
@@ -94,9 +104,12 @@ fn ensure_node_standins(sh: &Shell) -> Result<()> {
     }
     println!("xtask: installing {MAILDEV}");
     let prefix = cache_dir().join("node");
-    cmd!(sh, "npm install --prefix {prefix} --no-fund --no-audit --loglevel=error {MAILDEV}")
-        .run()
-        .context("npm install maildev")?;
+    cmd!(
+        sh,
+        "npm install --prefix {prefix} --no-fund --no-audit --loglevel=error {MAILDEV}"
+    )
+    .run()
+    .context("npm install maildev")?;
     Ok(())
 }
 

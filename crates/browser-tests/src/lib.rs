@@ -22,14 +22,19 @@ pub fn web_dist() -> PathBuf {
 pub fn artifacts_dir() -> PathBuf {
     std::env::var_os("SHOP_TEST_ARTIFACTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts")
+        })
 }
 
 /// The platform with the built web app mounted on its web front.
 pub async fn start_platform(extra: &[(&str, &str)]) -> Result<TestStack> {
     let dist = web_dist();
     if !dist.join("index.html").exists() {
-        bail!("the web app is not built at {}: run `cargo xtask web`", dist.display());
+        bail!(
+            "the web app is not built at {}: run `cargo xtask web`",
+            dist.display()
+        );
     }
     let dist = dist.display().to_string();
     let mut vars: Vec<(&str, &str)> = vec![("WEB_DIST_DIR", dist.as_str())];

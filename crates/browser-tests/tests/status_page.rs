@@ -16,10 +16,17 @@ async fn status_page_shows_every_service_up() {
         .text()
         .await
         .expect("html");
-    assert!(!static_html.contains("user-service"), "static HTML already has the data");
+    assert!(
+        !static_html.contains("user-service"),
+        "static HTML already has the data"
+    );
 
     let browser = Browser::launch().await.expect("browser starts");
-    browser.client.goto(&format!("{web}/status")).await.expect("navigates");
+    browser
+        .client
+        .goto(&format!("{web}/status"))
+        .await
+        .expect("navigates");
     browser
         .client
         .wait()
@@ -33,7 +40,12 @@ async fn status_page_shows_every_service_up() {
         .await
         .expect("cards");
     assert_eq!(up.len(), 4, "four services up");
-    for name in ["user-service", "product-service", "order-service", "notification-service"] {
+    for name in [
+        "user-service",
+        "product-service",
+        "order-service",
+        "notification-service",
+    ] {
         let card = browser
             .client
             .find(Locator::Css(&format!(r#"[data-service="{name}"]"#)))
@@ -55,7 +67,11 @@ async fn status_page_shows_a_stopped_service_down() {
     platform.stack.stop("orders").await.expect("orders stops");
 
     let browser = Browser::launch().await.expect("browser starts");
-    browser.client.goto(&format!("{web}/status")).await.expect("navigates");
+    browser
+        .client
+        .goto(&format!("{web}/status"))
+        .await
+        .expect("navigates");
     browser
         .client
         .wait()
@@ -68,7 +84,10 @@ async fn status_page_shows_a_stopped_service_down() {
         .find(Locator::Css(r#"[data-service="order-service"]"#))
         .await
         .expect("order-service card");
-    assert_eq!(card.attr("data-status").await.expect("attr").as_deref(), Some("down"));
+    assert_eq!(
+        card.attr("data-status").await.expect("attr").as_deref(),
+        Some("down")
+    );
     browser.close().await.expect("browser closes");
     platform.finish().await;
 }

@@ -15,3 +15,36 @@ pub struct EventEnvelope<T> {
     pub correlation_id: String,
     pub data: T,
 }
+
+pub const ORDER_CREATED: &str = "order.created";
+pub const ORDER_STATUS_UPDATED: &str = "order.status.updated";
+
+/// `order.created` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    pub order_id: i64,
+    pub user_id: i64,
+    pub user_email: String,
+    pub total_amount: crate::Money,
+    pub status: crate::OrderStatus,
+    pub items: Vec<OrderCreatedItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCreatedItem {
+    pub product_id: i64,
+    pub product_name: String,
+    pub quantity: i32,
+    pub price: crate::Money,
+}
+
+/// `order.status.updated` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderStatusUpdated {
+    pub order_id: i64,
+    pub user_id: i64,
+    pub user_email: String,
+    pub old_status: crate::OrderStatus,
+    pub new_status: crate::OrderStatus,
+    pub updated_by: String,
+}

@@ -1,11 +1,27 @@
 //! The wire contract of API.md as Rust types, shared by every service and the
 //! web app. This crate compiles for `wasm32-unknown-unknown`; anything that
-//! only a server needs sits behind the `server` feature.
+//! only a server needs (OpenAPI schemas) sits behind the `server` feature.
 
 pub mod error;
 pub mod event;
 pub mod health;
+pub mod money;
+pub mod notification;
+pub mod order;
+pub mod product;
+pub mod user;
 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::EventEnvelope;
 pub use health::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};
+pub use money::Money;
+pub use notification::{
+    ClientMessage, Notification, NotificationList, NotificationStatus, NotificationType,
+    PushNotification, ServerMessage,
+};
+pub use order::{
+    CreateOrderRequest, Order, OrderItem, OrderLineRequest, OrderStatus, PaymentRequest,
+    StatusUpdateRequest,
+};
+pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductList};
+pub use user::{LoginRequest, RegisterRequest, Role, TokenResponse, User};

@@ -1,13 +1,23 @@
-//! Users service: accounts, sign-in and token issuing.
+//! Users service: accounts, sign-in and token issuing. The only holder of the
+//! private signing key; everyone else verifies with its JWKS.
+
+pub mod config;
+pub mod domain;
+mod keys;
+mod password;
+pub mod repo;
+pub mod routes;
 
 use anyhow::Result;
-use axum::Router;
-use shop_platform::{
-    Service,
-    config::{Env, ServiceSettings},
-    db, health,
-};
+use axum::{Router, extract::FromRef};
+use secrecy::ExposeSecret;
+use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
+use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+pub use config::Config;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -15,31 +25,67 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "users";
 pub const DEFAULT_PORT: u16 = 8003;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceSettings,
-}
-
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, NAME, DEFAULT_PORT)?,
-        })
-    }
-}
-
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub signer: Arc<SigningKey>,
+    pub rules: TokenRules,
+    pub token_ttl_secs: i64,
+    pub secure_cookies: bool,
+    /// Verifies this service's own tokens with its own public key: no HTTP.
+    pub auth: Auth,
 }
 
-/// Connects (creating the database if needed), migrates, and binds.
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::account::register,
+    routes::account::login,
+    routes::account::logout,
+    routes::account::me,
+    routes::jwks::jwks,
+))]
+pub struct ApiDoc;
+
+/// Connects (creating the database if needed), migrates, loads the signing
+/// key, ensures the admin account, and binds.
 pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
-    Service::bind(&config.service, router(AppState { pool })).await
+    let signer = keys::load_or_create(&pool, config.private_key_pem.as_ref()).await?;
+    if let Some((email, pw)) = &config.admin {
+        let email = domain::normalize_email(email)
+            .ok_or_else(|| anyhow::anyhow!("ADMIN_EMAIL `{email}` is not a valid email"))?;
+        let hash = password::hash(pw.expose_secret().to_owned()).await?;
+        let id = repo::upsert_admin(&pool, &email, &hash).await?;
+        tracing::info!(user_id = id, email, "admin account ready");
+    }
+    let verifier = Verifier::with_keys(
+        &JwkSet {
+            keys: vec![signer.public_jwk()],
+        },
+        &config.rules,
+    );
+    let state = AppState {
+        pool,
+        signer: Arc::new(signer),
+        rules: config.rules.clone(),
+        token_ttl_secs: config.token_ttl_secs,
+        secure_cookies: config.public_url.starts_with("https://"),
+        auth: Auth::new(verifier, config.allowed_origins.clone()),
+    };
+    Service::bind(&config.service, router(state)).await
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router(state.pool.clone(), NAME))
+    Router::new()
+        .merge(routes::account::router())
+        .merge(routes::jwks::router())
+        .with_state(state.clone())
+        .merge(health::router(state.pool, NAME))
 }

@@ -1,0 +1,108 @@
+//! Access tokens for the whole platform. The users service signs them with an
+//! Ed25519 key (EdDSA, with `kid`); the gateway and every service verify them
+//! against the published JWKS, cached, with no I/O per request.
+
+mod extract;
+mod keys;
+mod verify;
+
+pub use extract::{AdminUser, Auth, CurrentUser, SESSION_COOKIE, token_from_parts};
+pub use keys::{Jwk, JwkSet, SigningKey};
+pub use verify::{AuthError, Verifier};
+
+use serde::{Deserialize, Serialize};
+use shop_types::Role;
+
+/// The claims of an access token (API.md): `sub` is the user id as a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub email: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+/// Who is calling, once the token checked out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub user_id: i64,
+    pub email: String,
+    pub role: Role,
+    /// The verified token, to pass on to other services.
+    pub token: String,
+}
+
+impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Issuer and audience every token must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRules {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        Self {
+            issuer: "shop-users".into(),
+            audience: "shop".into(),
+        }
+    }
+}
+
+/// How a service verifies tokens: `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`,
+/// `ALLOWED_ORIGINS`.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwks_url: String,
+    pub rules: TokenRules,
+    pub allowed_origins: Vec<String>,
+}
+
+/// Origins a cookie-authenticated write may come from by default.
+pub const DEV_ORIGINS: &str =
+    "http://localhost:8080,http://127.0.0.1:8080,http://localhost:3000,http://127.0.0.1:3000";
+
+impl AuthSettings {
+    pub fn from_env(env: &shop_platform::config::Env) -> anyhow::Result<Self> {
+        Ok(Self {
+            jwks_url: env.dev_default("JWKS_URL", "http://127.0.0.1:8003/.well-known/jwks.json")?,
+            rules: TokenRules::from_env(env),
+            allowed_origins: env
+                .dev_default("ALLOWED_ORIGINS", DEV_ORIGINS)?
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        })
+    }
+
+    /// A verifier that fetches the JWKS when it meets an unknown key.
+    pub fn auth(&self) -> anyhow::Result<Auth> {
+        Ok(Auth::new(
+            Verifier::remote(&self.jwks_url, &self.rules)?,
+            self.allowed_origins.clone(),
+        ))
+    }
+}
+
+impl TokenRules {
+    pub fn from_env(env: &shop_platform::config::Env) -> Self {
+        let d = Self::default();
+        Self {
+            issuer: env.get("JWT_ISSUER").map(str::to_owned).unwrap_or(d.issuer),
+            audience: env
+                .get("JWT_AUDIENCE")
+                .map(str::to_owned)
+                .unwrap_or(d.audience),
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! SNS publishing and SQS consuming through the AWS SDK. Against LocalStack
+//! or moto (`AWS_ENDPOINT_URL`) the topic, queues, dead-letter policy and
+//! subscription are created if missing — every call involved is idempotent.
+
+use crate::{Consumer, Delivery, OutgoingEvent, Publisher};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde::Deserialize;
+use shop_platform::config::Env;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    pub endpoint_url: Option<String>,
+    pub region: String,
+    /// Static credentials; `None` uses the SDK's default chain (roles, profiles).
+    pub credentials: Option<(String, String)>,
+    pub topic_name: String,
+    pub topic_arn: Option<String>,
+    pub queue_name: String,
+    pub dead_letter_queue_name: String,
+    pub queue_url: Option<String>,
+    /// Create the topic, queues and subscription when missing.
+    pub provision: bool,
+    /// SQS long-poll wait, seconds (≤ 20).
+    pub wait_seconds: i32,
+}
+
+impl AwsSettings {
+    pub fn from_env(env: &Env) -> Result<Self> {
+        let credentials = match (
+            env.get("AWS_ACCESS_KEY_ID"),
+            env.get("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
+            // The stand-ins accept anything; production uses the SDK's chain.
+            _ if !env.is_production() => Some(("test".into(), "test".into())),
+            _ => None,
+        };
+        Ok(Self {
+            endpoint_url: env.get("AWS_ENDPOINT_URL").map(str::to_owned),
+            region: env.get("AWS_REGION").unwrap_or("us-east-1").to_owned(),
+            credentials,
+            topic_name: env
+                .get("ORDER_EVENTS_TOPIC")
+                .unwrap_or("order-events")
+                .to_owned(),
+            topic_arn: env.get("ORDER_EVENTS_TOPIC_ARN").map(str::to_owned),
+            queue_name: env
+                .get("NOTIFICATION_QUEUE")
+                .unwrap_or("notification-queue")
+                .to_owned(),
+            dead_letter_queue_name: env
+                .get("NOTIFICATION_DLQ")
+                .unwrap_or("notification-dlq")
+                .to_owned(),
+            queue_url: env.get("NOTIFICATION_QUEUE_URL").map(str::to_owned),
+            provision: env.parse_or("EVENTS_PROVISION", !env.is_production())?,
+            wait_seconds: env.parse_or("SQS_WAIT_SECONDS", 20)?,
+        })
+    }
+
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()));
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((id, secret)) = &self.credentials {
+            loader = loader.credentials_provider(aws_sdk_sns::config::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "shop-config",
+            ));
+        }
+        loader.load().await
+    }
+
+    async fn topic_arn(&self, sns: &aws_sdk_sns::Client) -> Result<String> {
+        if let Some(arn) = &self.topic_arn {
+            return Ok(arn.clone());
+        }
+        let out = sns
+            .create_topic()
+            .name(&self.topic_name)
+            .send()
+            .await
+            .with_context(|| format!("creating or finding SNS topic `{}`", self.topic_name))?;
+        out.topic_arn.context("SNS returned no topic ARN")
+    }
+}
+
+pub struct SnsPublisher {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl std::fmt::Debug for SnsPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnsPublisher")
+            .field("topic_arn", &self.topic_arn)
+            .finish()
+    }
+}
+
+impl SnsPublisher {
+    /// Resolves the topic; does not fail when the broker is down (the outbox
+    /// relay retries), unless the topic ARN cannot be known at all.
+    pub async fn connect(settings: &AwsSettings) -> Result<Self> {
+        let client = aws_sdk_sns::Client::new(&settings.sdk_config().await);
+        let topic_arn = match settings.topic_arn(&client).await {
+            Ok(arn) => arn,
+            Err(e) => {
+                // Start anyway with the ARN SNS would give; publishing retries.
+                tracing::warn!(error = format!("{e:#}"), "SNS unreachable at start-up");
+                format!(
+                    "arn:aws:sns:{}:000000000000:{}",
+                    settings.region, settings.topic_name
+                )
+            }
+        };
+        Ok(Self { client, topic_arn })
+    }
+}
+
+#[async_trait]
+impl Publisher for SnsPublisher {
+    async fn publish(&self, event: &OutgoingEvent) -> Result<()> {
+        let attr = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&event.event_type)
+            .build()?;
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&event.subject)
+            .message(&event.body)
+            .message_attributes("event_type", attr)
+            .send()
+            .await
+            .context("publishing to SNS")?;
+        Ok(())
+    }
+}
+
+pub struct SqsConsumer {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    wait_seconds: i32,
+}
+
+impl std::fmt::Debug for SqsConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsConsumer")
+            .field("queue_url", &self.queue_url)
+            .finish()
+    }
+}
+
+impl SqsConsumer {
+    pub async fn connect(settings: &AwsSettings) -> Result<Self> {
+        let config = settings.sdk_config().await;
+        let client = aws_sdk_sqs::Client::new(&config);
+        let queue_url = if settings.provision {
+            provision(settings, &client, &aws_sdk_sns::Client::new(&config)).await?
+        } else if let Some(url) = &settings.queue_url {
+            url.clone()
+        } else {
+            client
+                .get_queue_url()
+                .queue_name(&settings.queue_name)
+                .send()
+                .await
+                .with_context(|| format!("finding SQS queue `{}`", settings.queue_name))?
+                .queue_url
+                .context("SQS returned no queue URL")?
+        };
+        Ok(Self {
+            client,
+            queue_url,
+            wait_seconds: settings.wait_seconds.clamp(0, 20),
+        })
+    }
+}
+
+async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?;
+    attrs
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("SQS returned no queue ARN")
+}
+
+/// Topic, dead-letter queue, queue with redrive policy (5 receives), and the
+/// subscription. Returns the queue URL.
+async fn provision(
+    settings: &AwsSettings,
+    sqs: &aws_sdk_sqs::Client,
+    sns: &aws_sdk_sns::Client,
+) -> Result<String> {
+    let topic_arn = settings.topic_arn(sns).await?;
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&settings.dead_letter_queue_name)
+        .send()
+        .await
+        .context("creating the dead-letter queue")?
+        .queue_url
+        .context("no dead-letter queue URL")?;
+    let dlq_arn = queue_arn(sqs, &dlq_url).await?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"});
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&settings.queue_name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .context("creating the notification queue")?
+        .queue_url
+        .context("no queue URL")?;
+    let arn = queue_arn(sqs, &queue_url).await?;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .send()
+        .await
+        .context("subscribing the queue to the topic")?;
+    Ok(queue_url)
+}
+
+/// SNS's JSON wrapper around a message delivered to SQS without raw delivery.
+#[derive(Deserialize)]
+struct SnsWrapper {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+    #[serde(rename = "MessageAttributes", default)]
+    attributes: HashMap<String, SnsAttribute>,
+}
+
+#[derive(Deserialize)]
+struct SnsAttribute {
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+/// The envelope and event type of an SQS body, wrapped by SNS or raw.
+fn unwrap_body(body: &str, sqs_event_type: Option<String>) -> (String, Option<String>) {
+    match serde_json::from_str::<SnsWrapper>(body) {
+        Ok(w) if w.kind == "Notification" => {
+            let event_type = w.attributes.get("event_type").map(|a| a.value.clone());
+            (w.message, event_type.or(sqs_event_type))
+        }
+        _ => (body.to_owned(), sqs_event_type),
+    }
+}
+
+#[async_trait]
+impl Consumer for SqsConsumer {
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait_seconds)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .context("receiving from SQS")?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receipt = m.receipt_handle?;
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                let sqs_type = m
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get("event_type"))
+                    .and_then(|v| v.string_value.clone());
+                let (body, event_type) = unwrap_body(&m.body.unwrap_or_default(), sqs_type);
+                Some(Delivery {
+                    body,
+                    event_type,
+                    receipt,
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .context("deleting an SQS message")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sns_wrapped_body_is_unwrapped_with_its_event_type() {
+        let wrapped = serde_json::json!({
+            "Type": "Notification",
+            "Message": "{\"event_id\":\"x\"}",
+            "Subject": "Order 1 confirmed",
+            "MessageAttributes": {"event_type": {"Type": "String", "Value": "order.created"}}
+        })
+        .to_string();
+        let (body, t) = unwrap_body(&wrapped, None);
+        assert_eq!(body, "{\"event_id\":\"x\"}");
+        assert_eq!(t.as_deref(), Some("order.created"));
+    }
+
+    #[test]
+    fn raw_body_is_kept() {
+        let (body, t) = unwrap_body("{\"event_id\":\"x\"}", Some("order.created".into()));
+        assert_eq!(body, "{\"event_id\":\"x\"}");
+        assert_eq!(t.as_deref(), Some("order.created"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Order events between the orders and notifications services. Production
+//! and tests use SNS (topic `order-events`) fanned out to SQS
+//! (`notification-queue`, dead-letter queue after 5 receives); development
+//! without `AWS_ENDPOINT_URL` uses an in-process bus with the same interface.
+
+mod aws;
+mod memory;
+
+pub use aws::{AwsSettings, SnsPublisher, SqsConsumer};
+pub use memory::InProcessBus;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use shop_platform::config::Env;
+use std::sync::Arc;
+
+/// One event ready to publish: the JSON envelope plus what SNS carries beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub event_type: String,
+    pub subject: String,
+    /// The serialised `EventEnvelope`.
+    pub body: String,
+}
+
+/// One received message. `receipt` acknowledges it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The serialised `EventEnvelope` (unwrapped from SNS's envelope if needed).
+    pub body: String,
+    pub event_type: Option<String>,
+    pub receipt: String,
+    pub receive_count: u32,
+}
+
+#[async_trait]
+pub trait Publisher: Send + Sync + 'static {
+    async fn publish(&self, event: &OutgoingEvent) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Consumer: Send + Sync + 'static {
+    /// Waits (long poll) for up to `max` messages; may return none.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>>;
+    /// The message was handled: it must not come back.
+    async fn ack(&self, receipt: &str) -> Result<()>;
+}
+
+/// Where events go: chosen by configuration.
+#[derive(Debug, Clone)]
+pub enum EventsSettings {
+    /// In-process: only parts of the same process see the events.
+    Embedded(InProcessBus),
+    Aws(Box<AwsSettings>),
+}
+
+impl EventsSettings {
+    /// `AWS_ENDPOINT_URL` (or `EVENTS_BACKEND=aws`) selects SNS/SQS.
+    pub fn from_env(env: &Env) -> Result<Self> {
+        let backend = env.get("EVENTS_BACKEND").map(str::to_ascii_lowercase);
+        let aws = match backend.as_deref() {
+            Some("aws") => true,
+            Some("embedded") => false,
+            Some(other) => {
+                anyhow::bail!("EVENTS_BACKEND must be `aws` or `embedded`, not `{other}`")
+            }
+            None => env.get("AWS_ENDPOINT_URL").is_some(),
+        };
+        if aws {
+            Ok(Self::Aws(Box::new(AwsSettings::from_env(env)?)))
+        } else if env.is_production() {
+            anyhow::bail!(
+                "SHOP_ENV=production needs a real event bus: set AWS_ENDPOINT_URL or EVENTS_BACKEND=aws"
+            )
+        } else {
+            Ok(Self::Embedded(InProcessBus::new()))
+        }
+    }
+
+    pub async fn publisher(&self) -> Result<Arc<dyn Publisher>> {
+        Ok(match self {
+            Self::Embedded(bus) => Arc::new(bus.clone()),
+            Self::Aws(s) => Arc::new(SnsPublisher::connect(s).await?),
+        })
+    }
+
+    pub async fn consumer(&self) -> Result<Arc<dyn Consumer>> {
+        Ok(match self {
+            Self::Embedded(bus) => Arc::new(bus.clone()),
+            Self::Aws(s) => Arc::new(SqsConsumer::connect(s).await?),
+        })
+    }
+}

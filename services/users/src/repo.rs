@@ -1,0 +1,103 @@
+//! SQL for accounts.
+
+use chrono::{DateTime, Utc};
+use shop_platform::ApiError;
+use shop_types::{Role, User};
+use sqlx::PgPool;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Role {
+        self.role.parse().unwrap_or(Role::Customer)
+    }
+
+    pub fn into_user(self) -> User {
+        User {
+            role: self.role(),
+            id: self.id,
+            email: self.email,
+            username: self.username,
+            is_active: self.is_active,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, email, username, password_hash, role, is_active, created_at, updated_at";
+
+/// Inserts a customer; duplicate email or username → 409.
+pub async fn insert(
+    pool: &PgPool,
+    email: &str,
+    username: &str,
+    hash: &str,
+) -> Result<UserRow, ApiError> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO users (email, username, password_hash) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    ))
+    .bind(email)
+    .bind(username)
+    .bind(hash)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) => match db.constraint() {
+            Some("users_email_key") => ApiError::Conflict("Email already registered".into()),
+            Some("users_username_key") => ApiError::Conflict("Username already taken".into()),
+            _ => e.into(),
+        },
+        _ => e.into(),
+    })
+}
+
+pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, ApiError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+            .bind(email)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn by_id(pool: &PgPool, id: i64) -> Result<Option<UserRow>, ApiError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Creates the admin, or promotes and re-passwords an existing account.
+pub async fn upsert_admin(pool: &PgPool, email: &str, hash: &str) -> anyhow::Result<i64> {
+    let username = email.split('@').next().unwrap_or("admin");
+    let username = if username.chars().count() < 3 {
+        "admin"
+    } else {
+        username
+    };
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (email, username, password_hash, role) VALUES ($1, $2, $3, 'admin')
+         ON CONFLICT (email) DO UPDATE
+           SET role = 'admin', password_hash = EXCLUDED.password_hash, is_active = TRUE, updated_at = now()
+         RETURNING id",
+    )
+    .bind(email)
+    .bind(username)
+    .bind(hash)
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,122 @@
+//! Register, log in, log out, and who am I.
+
+use crate::{AppState, domain, password, repo};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use shop_auth::{CurrentUser, SESSION_COOKIE};
+use shop_platform::{ApiError, AppJson, Result};
+use shop_types::{LoginRequest, RegisterRequest, TokenResponse, User};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/register", post(register))
+        .route("/users/login", post(login))
+        .route("/users/logout", post(logout))
+        .route("/users/me", get(me))
+}
+
+#[utoipa::path(post, path = "/users/register", tag = "users", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = User),
+        (status = 409, description = "Email or username already taken"),
+        (status = 422, description = "Invalid email, username or password"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<User>)> {
+    let new = domain::parse_registration(req)?;
+    let hash = password::hash(new.password).await?;
+    let row = repo::insert(&state.pool, &new.email, &new.username, &hash).await?;
+    tracing::info!(user_id = row.id, "registered");
+    Ok((StatusCode::CREATED, Json(row.into_user())))
+}
+
+fn invalid_login() -> ApiError {
+    ApiError::Unauthorized("Invalid email or password".into())
+}
+
+#[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie", body = TokenResponse),
+        (status = 401, description = "Invalid email or password"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<(CookieJar, Json<TokenResponse>)> {
+    let email = domain::normalize_email(&req.email).ok_or_else(invalid_login)?;
+    let user = repo::by_email(&state.pool, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    // Verify even for unknown emails: the answer and its timing say nothing.
+    let ok = password::verify(req.password, stored).await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => return Err(invalid_login()),
+    };
+    let token = state.signer.issue(
+        &state.rules,
+        user.id,
+        &user.email,
+        user.role(),
+        state.token_ttl_secs,
+    )?;
+    let cookie = Cookie::build((SESSION_COOKIE, token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(time_secs(state.token_ttl_secs))
+        .build();
+    tracing::info!(user_id = user.id, "signed in");
+    Ok((
+        jar.add(cookie),
+        Json(TokenResponse {
+            access_token: token,
+            token_type: "bearer".into(),
+            expires_in: state.token_ttl_secs,
+        }),
+    ))
+}
+
+fn time_secs(secs: i64) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(secs)
+}
+
+#[utoipa::path(post, path = "/users/logout", tag = "users",
+    responses((status = 204, description = "Signed out; the cookie is cleared")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    jar: CookieJar,
+) -> impl IntoResponse {
+    let cleared = Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(time_secs(0))
+        .build();
+    (jar.add(cleared), StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/users/me", tag = "users",
+    responses((status = 200, body = User), (status = 401, description = "Not signed in")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn me(State(state): State<AppState>, CurrentUser(id): CurrentUser) -> Result<Json<User>> {
+    let user = repo::by_id(&state.pool, id.user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| ApiError::Unauthorized("Could not validate credentials".into()))?;
+    Ok(Json(user.into_user()))
+}

@@ -1,0 +1,20 @@
+//! `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+
+use crate::AppState;
+use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
+use shop_auth::JwkSet;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/.well-known/jwks.json", get(jwks))
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "users",
+    responses((status = 200, description = "JSON Web Key Set (Ed25519 public keys)")))]
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(JwkSet {
+            keys: vec![state.signer.public_jwk()],
+        }),
+    )
+}

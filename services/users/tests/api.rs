@@ -1,0 +1,252 @@
+//! The users API over a real database (one throwaway database per test).
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
+use shop_users::AppState;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn app(pool: PgPool) -> Router {
+    let signer = SigningKey::generate().unwrap();
+    let rules = TokenRules::default();
+    let verifier = Verifier::with_keys(
+        &JwkSet {
+            keys: vec![signer.public_jwk()],
+        },
+        &rules,
+    );
+    shop_users::router(AppState {
+        pool,
+        signer: Arc::new(signer),
+        rules,
+        token_ttl_secs: 600,
+        secure_cookies: false,
+        auth: Auth::new(verifier, vec!["http://localhost:8080".into()]),
+    })
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, header::HeaderMap, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, headers, body)
+}
+
+fn post(path: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn register(app: &Router, email: &str, username: &str) -> (StatusCode, Value) {
+    let (s, _, b) = call(
+        app,
+        post(
+            "/users/register",
+            json!({"email": email, "username": username, "password": "s3cret-pass"}),
+        ),
+    )
+    .await;
+    (s, b)
+}
+
+async fn login(
+    app: &Router,
+    email: &str,
+    password: &str,
+) -> (StatusCode, header::HeaderMap, Value) {
+    call(
+        app,
+        post(
+            "/users/login",
+            json!({"email": email, "password": password}),
+        ),
+    )
+    .await
+}
+
+#[sqlx::test]
+async fn register_stores_email_lower_case_as_a_customer(pool: PgPool) {
+    let app = app(pool);
+    let (status, user) = register(&app, "Ann@Example.com", "ann").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["role"], "customer");
+    assert_eq!(user["is_active"], true);
+    assert!(user.get("password_hash").is_none());
+}
+
+#[sqlx::test]
+async fn duplicate_email_or_username_is_409(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (s1, b1) = register(&app, "ANN@example.com", "other").await;
+    let (s2, b2) = register(&app, "new@example.com", "ann").await;
+    assert_eq!((s1, s2), (StatusCode::CONFLICT, StatusCode::CONFLICT));
+    assert_eq!(b1["detail"], "Email already registered");
+    assert_eq!(b2["detail"], "Username already taken");
+}
+
+#[sqlx::test]
+async fn malformed_registration_is_422_with_fields(pool: PgPool) {
+    let app = app(pool);
+    let (s, _, b) = call(
+        &app,
+        post(
+            "/users/register",
+            json!({"email": "x", "username": "ab", "password": "short"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b["detail"].as_array().unwrap().len(), 3);
+    let (s, _, b) = call(
+        &app,
+        post(
+            "/users/register",
+            json!({"email": "a@b.co", "username": "abc", "password": "12345678", "role": "admin"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused: {b}"
+    );
+}
+
+#[sqlx::test]
+async fn login_returns_a_token_and_sets_an_http_only_cookie(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (s, headers, b) = login(&app, "ANN@example.com", "s3cret-pass").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["token_type"], "bearer");
+    assert_eq!(b["expires_in"], 600);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("shop_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
+
+#[sqlx::test]
+async fn wrong_password_and_unknown_email_get_the_same_401(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (s1, _, b1) = login(&app, "ann@example.com", "wrong-password").await;
+    let (s2, _, b2) = login(&app, "nobody@example.com", "s3cret-pass").await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(b1, b2);
+    assert_eq!(b1["detail"], "Invalid email or password");
+}
+
+#[sqlx::test]
+async fn inactive_accounts_cannot_log_in(pool: PgPool) {
+    let app = app(pool.clone());
+    register(&app, "ann@example.com", "ann").await;
+    sqlx::query("UPDATE users SET is_active = FALSE")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (s, _, b) = login(&app, "ann@example.com", "s3cret-pass").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["detail"], "Invalid email or password");
+}
+
+#[sqlx::test]
+async fn me_answers_with_bearer_or_cookie_and_401_without(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (_, headers, b) = login(&app, "ann@example.com", "s3cret-pass").await;
+    let token = b["access_token"].as_str().unwrap();
+    let (s, _, me) = call(
+        &app,
+        Request::get("/users/me")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["username"], "ann");
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (s, _, _) = call(
+        &app,
+        Request::get("/users/me")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, b) = call(&app, Request::get("/users/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["detail"], "Not authenticated");
+}
+
+#[sqlx::test]
+async fn logout_clears_the_cookie(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (_, _, b) = login(&app, "ann@example.com", "s3cret-pass").await;
+    let token = b["access_token"].as_str().unwrap();
+    let req = Request::post("/users/logout")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (s, headers, _) = call(&app, req).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.starts_with("shop_session=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+}
+
+#[sqlx::test]
+async fn issued_tokens_verify_against_the_published_jwks(pool: PgPool) {
+    let app = app(pool);
+    register(&app, "ann@example.com", "ann").await;
+    let (_, _, b) = login(&app, "ann@example.com", "s3cret-pass").await;
+    let (s, _, jwks) = call(
+        &app,
+        Request::get("/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let set: JwkSet = serde_json::from_value(jwks).unwrap();
+    assert_eq!(set.keys[0].alg, "EdDSA");
+    let claims = Verifier::with_keys(&set, &TokenRules::default())
+        .verify(b["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(claims.email, "ann@example.com");
+    assert_eq!(claims.iss, "shop-users");
+    assert!(!claims.jti.is_empty());
+}

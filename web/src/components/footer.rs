@@ -1,0 +1,21 @@
+//! The footer under every page.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn Footer() -> impl IntoView {
+    view! {
+        <footer class="border-t border-slate-200 bg-white">
+            <div class="mx-auto flex max-w-5xl flex-col gap-2 px-4 py-6 text-sm text-slate-500 sm:flex-row sm:items-center sm:justify-between sm:px-6">
+                <p>"Shop: products, orders and notifications."</p>
+                <A
+                    href="/status"
+                    attr:class="rounded underline-offset-4 hover:text-slate-900 hover:underline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600"
+                >
+                    "System status"
+                </A>
+            </div>
+        </footer>
+    }
+}
