@@ -1,6 +1,7 @@
 //! Gateway configuration: where it listens and where each service lives.
 
 use anyhow::Result;
+use shop_auth::AuthSettings;
 use shop_platform::{config::Env, proxy::Upstream};
 use std::{net::IpAddr, time::Duration};
 
@@ -42,6 +43,8 @@ pub struct Config {
     /// Each service's health check gets this long (API.md: 2 s).
     pub health_timeout: Duration,
     pub request_timeout: Duration,
+    /// Token verification; `JWKS_URL` defaults to the users service's.
+    pub auth: AuthSettings,
 }
 
 pub const DEFAULT_PORT: u16 = 3000;
@@ -52,6 +55,11 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self> {
         let url =
             |name: &str, port: u16| env.dev_default(name, &format!("http://127.0.0.1:{port}"));
+        let users = url("USERS_SERVICE_URL", 8003)?;
+        let mut auth = AuthSettings::from_env(env)?;
+        if env.get("JWKS_URL").is_none() {
+            auth.jwks_url = format!("{}/.well-known/jwks.json", users.trim_end_matches('/'));
+        }
         Ok(Self {
             host: env
                 .service_var("gateway", "HOST")
@@ -64,13 +72,14 @@ impl Config {
                 .transpose()?
                 .unwrap_or(DEFAULT_PORT),
             upstreams: Upstreams::new(
-                &url("USERS_SERVICE_URL", 8003)?,
+                &users,
                 &url("PRODUCTS_SERVICE_URL", 8001)?,
                 &url("ORDERS_SERVICE_URL", 8002)?,
                 &url("NOTIFICATIONS_SERVICE_URL", 8004)?,
             )?,
             health_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(env.parse_or("REQUEST_TIMEOUT_SECS", 30)?),
+            auth,
         })
     }
 }

@@ -5,8 +5,9 @@ pub mod config;
 mod routes;
 
 use anyhow::Result;
-use axum::Router;
-use shop_platform::Service;
+use axum::{Router, extract::FromRef};
+use shop_auth::Auth;
+use shop_platform::{Service, proxy};
 use std::time::Duration;
 
 pub use config::{Config, Upstreams};
@@ -17,6 +18,17 @@ pub struct AppState {
     pub upstreams: Upstreams,
     /// For health checks: short timeouts, its own pool.
     pub health_client: reqwest::Client,
+    /// Pooled keep-alive connections to the services.
+    pub proxy: proxy::Client,
+    /// Verifies tokens with the cached JWKS: no I/O per request.
+    pub auth: Auth,
+    pub request_timeout: Duration,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
 }
 
 impl AppState {
@@ -28,6 +40,9 @@ impl AppState {
                 .connect_timeout(config.health_timeout)
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()?,
+            proxy: proxy::client(),
+            auth: config.auth.auth()?,
+            request_timeout: config.request_timeout,
         })
     }
 }
@@ -47,5 +62,6 @@ pub async fn build(config: Config) -> Result<Service> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::forward::router())
         .with_state(state)
 }

@@ -1,5 +1,6 @@
 //! The gateway's `/health` when services are unreachable or hang.
 
+use shop_auth::{AuthSettings, TokenRules};
 use shop_gateway::{Config, Upstreams};
 use std::{net::IpAddr, time::Duration};
 use tokio_util::sync::CancellationToken;
@@ -14,6 +15,11 @@ async fn start_gateway(
         upstreams,
         health_timeout,
         request_timeout: Duration::from_secs(10),
+        auth: AuthSettings {
+            jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+            rules: TokenRules::default(),
+            allowed_origins: vec![],
+        },
     };
     let service = shop_gateway::build(config).await.expect("gateway binds");
     let url = format!("http://{}", service.local_addr());

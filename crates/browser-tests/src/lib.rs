@@ -66,6 +66,7 @@ fn free_port() -> Result<u16> {
 
 impl Browser {
     pub async fn launch() -> Result<Self> {
+        shop_platform::install_crypto_provider();
         let port = free_port()?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))

@@ -30,7 +30,16 @@ pub struct AwsSettings {
 }
 
 impl AwsSettings {
-    pub fn from_env(env: &Env) -> Result<Self> {
+    /// Reads `{SERVICE}_AWS_ENDPOINT_URL` before `AWS_ENDPOINT_URL`, so one
+    /// process can point two services at different endpoints.
+    pub fn from_env(env: &Env, service: &str) -> Result<Self> {
+        let endpoint = env
+            .get(&format!(
+                "{}_AWS_ENDPOINT_URL",
+                service.to_ascii_uppercase()
+            ))
+            .or_else(|| env.get("AWS_ENDPOINT_URL"))
+            .map(str::to_owned);
         let credentials = match (
             env.get("AWS_ACCESS_KEY_ID"),
             env.get("AWS_SECRET_ACCESS_KEY"),
@@ -41,7 +50,7 @@ impl AwsSettings {
             _ => None,
         };
         Ok(Self {
-            endpoint_url: env.get("AWS_ENDPOINT_URL").map(str::to_owned),
+            endpoint_url: endpoint,
             region: env.get("AWS_REGION").unwrap_or("us-east-1").to_owned(),
             credentials,
             topic_name: env
@@ -97,34 +106,41 @@ impl AwsSettings {
 
 pub struct SnsPublisher {
     client: aws_sdk_sns::Client,
-    topic_arn: String,
+    settings: AwsSettings,
+    /// Resolved on first use, so the service starts while SNS is down.
+    topic_arn: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for SnsPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnsPublisher")
-            .field("topic_arn", &self.topic_arn)
+            .field("topic", &self.settings.topic_name)
             .finish()
     }
 }
 
 impl SnsPublisher {
-    /// Resolves the topic; does not fail when the broker is down (the outbox
-    /// relay retries), unless the topic ARN cannot be known at all.
+    /// Never fails because the broker is down: the outbox relay retries.
     pub async fn connect(settings: &AwsSettings) -> Result<Self> {
         let client = aws_sdk_sns::Client::new(&settings.sdk_config().await);
-        let topic_arn = match settings.topic_arn(&client).await {
-            Ok(arn) => arn,
-            Err(e) => {
-                // Start anyway with the ARN SNS would give; publishing retries.
-                tracing::warn!(error = format!("{e:#}"), "SNS unreachable at start-up");
-                format!(
-                    "arn:aws:sns:{}:000000000000:{}",
-                    settings.region, settings.topic_name
-                )
-            }
+        let publisher = Self {
+            client,
+            settings: settings.clone(),
+            topic_arn: tokio::sync::OnceCell::new(),
         };
-        Ok(Self { client, topic_arn })
+        if let Err(e) = publisher.topic().await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "SNS unreachable at start-up; publishing will retry"
+            );
+        }
+        Ok(publisher)
+    }
+
+    async fn topic(&self) -> Result<&String> {
+        self.topic_arn
+            .get_or_try_init(|| self.settings.topic_arn(&self.client))
+            .await
     }
 }
 
@@ -137,7 +153,7 @@ impl Publisher for SnsPublisher {
             .build()?;
         self.client
             .publish()
-            .topic_arn(&self.topic_arn)
+            .topic_arn(self.topic().await?)
             .subject(&event.subject)
             .message(&event.body)
             .message_attributes("event_type", attr)

@@ -56,7 +56,7 @@ pub enum EventsSettings {
 
 impl EventsSettings {
     /// `AWS_ENDPOINT_URL` (or `EVENTS_BACKEND=aws`) selects SNS/SQS.
-    pub fn from_env(env: &Env) -> Result<Self> {
+    pub fn from_env(env: &Env, service: &str) -> Result<Self> {
         let backend = env.get("EVENTS_BACKEND").map(str::to_ascii_lowercase);
         let aws = match backend.as_deref() {
             Some("aws") => true,
@@ -64,10 +64,18 @@ impl EventsSettings {
             Some(other) => {
                 anyhow::bail!("EVENTS_BACKEND must be `aws` or `embedded`, not `{other}`")
             }
-            None => env.get("AWS_ENDPOINT_URL").is_some(),
+            None => {
+                env.get("AWS_ENDPOINT_URL").is_some()
+                    || env
+                        .get(&format!(
+                            "{}_AWS_ENDPOINT_URL",
+                            service.to_ascii_uppercase()
+                        ))
+                        .is_some()
+            }
         };
         if aws {
-            Ok(Self::Aws(Box::new(AwsSettings::from_env(env)?)))
+            Ok(Self::Aws(Box::new(AwsSettings::from_env(env, service)?)))
         } else if env.is_production() {
             anyhow::bail!(
                 "SHOP_ENV=production needs a real event bus: set AWS_ENDPOINT_URL or EVENTS_BACKEND=aws"

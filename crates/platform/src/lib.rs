@@ -14,3 +14,10 @@ pub mod telemetry;
 pub use error::{ApiError, AppJson, Result};
 pub use server::Service;
 pub use telemetry::RequestId;
+
+/// Several TLS stacks meet in one process (the AWS SDK brings aws-lc-rs,
+/// the HTTP clients ring); rustls then needs a process default. Call first
+/// thing in every binary and test harness; later calls are no-ops.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

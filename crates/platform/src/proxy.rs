@@ -18,6 +18,8 @@ use std::time::Duration;
 
 pub type Client = HyperClient<HttpConnector, Body>;
 
+pub const FORWARDED_HOST: header::HeaderName = header::HeaderName::from_static("x-forwarded-host");
+
 /// One pooled client per process, built at start-up.
 pub fn client() -> Client {
     let mut connector = HttpConnector::new();
@@ -90,7 +92,13 @@ pub async fn forward(
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
     strip_hop_by_hop(req.headers_mut());
-    req.headers_mut().remove(header::HOST);
+    // The upstream must still know which host the browser talked to (the
+    // same-origin check for cookie sessions compares against it).
+    if let Some(host) = req.headers_mut().remove(header::HOST)
+        && !req.headers().contains_key(FORWARDED_HOST)
+    {
+        req.headers_mut().insert(FORWARDED_HOST, host);
+    }
 
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(resp)) => {
@@ -111,5 +119,129 @@ pub async fn forward(
             ApiError::GatewayTimeout(format!("{} did not answer in time", upstream.name))
                 .into_response()
         }
+    }
+}
+
+/// Headers passed to the upstream of a WebSocket: credentials, the request
+/// id, and where the browser came from.
+const WS_PASSED: [&str; 6] = [
+    "authorization",
+    "cookie",
+    "origin",
+    "x-request-id",
+    "x-forwarded-host",
+    "user-agent",
+];
+
+/// Connects to `upstream_url` (`ws://...`) first — an unreachable upstream is
+/// a 503 before the client is upgraded — then relays messages both ways and
+/// closes each side when the other closes.
+pub async fn websocket(
+    ws: axum::extract::WebSocketUpgrade,
+    upstream_name: &str,
+    upstream_url: &str,
+    headers: &HeaderMap,
+    extra: &[(header::HeaderName, header::HeaderValue)],
+) -> Response {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = match upstream_url.into_client_request() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, upstream_url, "bad upstream WebSocket URL");
+            return ApiError::BadGateway(format!("{upstream_name} failed to answer"))
+                .into_response();
+        }
+    };
+    for name in WS_PASSED {
+        if let Some(v) = headers.get(name) {
+            request.headers_mut().insert(name, v.clone());
+        }
+    }
+    if !request.headers().contains_key(FORWARDED_HOST)
+        && let Some(host) = headers.get(header::HOST)
+    {
+        request.headers_mut().insert(FORWARDED_HOST, host.clone());
+    }
+    for (k, v) in extra {
+        request.headers_mut().insert(k.clone(), v.clone());
+    }
+    let upstream = match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    {
+        Ok(Ok((stream, _))) => stream,
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+            // The upstream refused the upgrade (e.g. 401): pass its verdict on.
+            let status = resp.status();
+            let body = resp.body().clone().unwrap_or_default();
+            return Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| {
+                    ApiError::BadGateway("upstream refused".into()).into_response()
+                });
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = upstream_name, error = %e, "WebSocket upstream unreachable");
+            return ApiError::Unavailable(format!("{upstream_name} is unavailable"))
+                .into_response();
+        }
+        Err(_) => {
+            return ApiError::GatewayTimeout(format!("{upstream_name} did not answer in time"))
+                .into_response();
+        }
+    };
+    ws.on_upgrade(move |client| relay_websocket(client, upstream))
+}
+
+async fn relay_websocket(
+    client: axum::extract::ws::WebSocket,
+    upstream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) {
+    use axum::extract::ws::Message as A;
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as T;
+    let (mut client_tx, mut client_rx) = client.split();
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let to_upstream = async {
+        while let Some(Ok(m)) = client_rx.next().await {
+            let m = match m {
+                A::Text(t) => T::Text(t.as_str().into()),
+                A::Binary(b) => T::Binary(b),
+                A::Ping(b) => T::Ping(b),
+                A::Pong(b) => T::Pong(b),
+                A::Close(_) => break,
+            };
+            if up_tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = up_tx.close().await;
+    };
+    let to_client = async {
+        while let Some(Ok(m)) = up_rx.next().await {
+            let m = match m {
+                T::Text(t) => A::Text(t.as_str().into()),
+                T::Binary(b) => A::Binary(b),
+                T::Ping(b) => A::Ping(b),
+                T::Pong(b) => A::Pong(b),
+                T::Close(_) => break,
+                T::Frame(_) => continue,
+            };
+            if client_tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.close().await;
+    };
+    // Whichever side ends first ends both.
+    tokio::select! {
+        () = to_upstream => {},
+        () = to_client => {},
     }
 }

@@ -143,6 +143,7 @@ where
     F: FnOnce(Env) -> Fut,
     Fut: Future<Output = Result<Service>>,
 {
+    crate::install_crypto_provider();
     let env = Env::from_process()?;
     telemetry::init(&LogSettings::from_env(&env)?);
     let service = match build(env).await {

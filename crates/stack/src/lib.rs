@@ -48,20 +48,35 @@ impl Stack {
     /// Builds and starts every part. Ports and databases come from `env`
     /// (`PRODUCTS_PORT`, `USERS_DATABASE_URL`, `GATEWAY_PORT`, `WEB_PORT`, ...).
     pub async fn start(env: &Env) -> Result<Self> {
+        let url = |s: &Service| format!("http://{}", reachable(s.local_addr()));
         let users = shop_users::build(shop_users::Config::from_env(env)?)
             .await
             .context("starting the users service")?;
-        let products = shop_products::build(shop_products::Config::from_env(env)?)
+        // Every part verifies tokens with the keys of this users service.
+        let jwks = format!("{}/.well-known/jwks.json", url(&users));
+
+        let mut products_config = shop_products::Config::from_env(env)?;
+        products_config.auth.jwks_url.clone_from(&jwks);
+        let products = shop_products::build(products_config)
             .await
             .context("starting the products service")?;
-        let orders = shop_orders::build(shop_orders::Config::from_env(env)?)
+
+        let mut orders_config = shop_orders::Config::from_env(env)?;
+        orders_config.auth.jwks_url.clone_from(&jwks);
+        orders_config.products_url = url(&products);
+        let mut notifications_config = shop_notifications::Config::from_env(env)?;
+        notifications_config.auth.jwks_url.clone_from(&jwks);
+        // In one process the in-process bus must be the same for both ends.
+        if let shop_events::EventsSettings::Embedded(_) = &orders_config.events {
+            notifications_config.events = orders_config.events.clone();
+        }
+        let orders = shop_orders::build(orders_config)
             .await
             .context("starting the orders service")?;
-        let notifications = shop_notifications::build(shop_notifications::Config::from_env(env)?)
+        let notifications = shop_notifications::build(notifications_config)
             .await
             .context("starting the notifications service")?;
 
-        let url = |s: &Service| format!("http://{}", reachable(s.local_addr()));
         let mut gateway_config = shop_gateway::Config::from_env(env)?;
         gateway_config.upstreams = shop_gateway::Upstreams::new(
             &url(&users),
@@ -69,6 +84,7 @@ impl Stack {
             &url(&orders),
             &url(&notifications),
         )?;
+        gateway_config.auth.jwks_url = jwks;
         let gateway = shop_gateway::build(gateway_config)
             .await
             .context("starting the gateway")?;

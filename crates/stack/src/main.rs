@@ -7,6 +7,7 @@ use shop_platform::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    shop_platform::install_crypto_provider();
     let env = Env::from_process()?.shared();
     telemetry::init(&LogSettings::from_env(&env)?);
     let stack = match shop_stack::Stack::start(&env).await {

@@ -30,6 +30,7 @@ impl TestStack {
 
     /// Extra variables override the defaults (e.g. `AWS_ENDPOINT_URL`).
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        shop_platform::install_crypto_provider();
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         let server = server_url();
         let mut vars: Vec<(String, String)> = vec![

@@ -1,15 +1,15 @@
 //! The web front on :8080 for development: the built Leptos app as static
 //! files (unknown paths get index.html, so client-side routes survive a
-//! reload) and `/api/*` forwarded to the gateway with the prefix stripped,
-//! as the nginx front does in docker compose.
+//! reload), `/api/*` forwarded to the gateway with the prefix stripped and
+//! `/ws/*` as it is, as the nginx front does in docker compose.
 
 use anyhow::Result;
 use axum::{
     Router,
-    extract::{Request, State},
+    extract::{Request, State, WebSocketUpgrade},
     http::{HeaderValue, header},
     response::Response,
-    routing::any,
+    routing::{any, get},
 };
 use shop_platform::{
     Service,
@@ -95,6 +95,7 @@ fn router(config: &Config, state: WebState) -> Router {
     Router::new()
         .route("/api", any(forward_api))
         .route("/api/{*rest}", any(forward_api))
+        .route("/ws/{*rest}", get(forward_ws))
         .with_state(state)
         .merge(static_files)
 }
@@ -111,4 +112,15 @@ async fn forward_api(State(state): State<WebState>, req: Request) -> Response {
         None => path_and_query.to_owned(),
     };
     proxy::forward(&state.client, &state.gateway, req, &stripped, state.timeout).await
+}
+
+/// `/ws/*` goes to the gateway unchanged; the gateway checks the session.
+async fn forward_ws(State(state): State<WebState>, ws: WebSocketUpgrade, req: Request) -> Response {
+    let path_and_query = req.uri().path_and_query().map_or("/ws", |pq| pq.as_str());
+    let url = format!(
+        "{}{}",
+        state.gateway.url().replacen("http", "ws", 1),
+        path_and_query
+    );
+    proxy::websocket(ws, "gateway", &url, req.headers(), &[]).await
 }

@@ -1,13 +1,24 @@
-//! Notifications service: order events turned into emails and live pushes.
+//! Notifications service: consumes order events, sends HTML email, records
+//! what it sent, and pushes live toasts to the order's owner.
+
+pub mod config;
+pub mod consumer;
+pub mod hub;
+pub mod mailer;
+pub mod messages;
+pub mod repo;
+pub mod routes;
 
 use anyhow::Result;
-use axum::Router;
-use shop_platform::{
-    Service,
-    config::{Env, ServiceSettings},
-    db, health,
-};
+use axum::{Router, extract::FromRef};
+use shop_auth::Auth;
+use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+pub use config::{Config, MailSettings};
+pub use mailer::Mailer;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -15,31 +26,56 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "notifications";
 pub const DEFAULT_PORT: u16 = 8004;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceSettings,
-}
-
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, NAME, DEFAULT_PORT)?,
-        })
-    }
-}
-
-/// Shared by every handler.
+/// Shared by every handler and the consumer.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub auth: Auth,
+    pub mailer: Mailer,
+    pub hub: Arc<hub::Hub>,
 }
 
-/// Connects (creating the database if needed), migrates, and binds.
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::notifications::list,
+    routes::notifications::get_one,
+    routes::notifications::retry,
+))]
+pub struct ApiDoc;
+
+/// Connects, migrates, binds, and starts consuming.
 pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
-    Service::bind(&config.service, router(AppState { pool })).await
+    if matches!(config.events, shop_events::EventsSettings::Embedded(_)) {
+        tracing::warn!(
+            "consuming from the in-process bus: only an orders service in this process feeds it (set AWS_ENDPOINT_URL for SQS)"
+        );
+    }
+    let consumer = config.events.consumer().await?;
+    let state = AppState {
+        pool,
+        auth: config.auth.auth()?,
+        mailer: Mailer::from_settings(&config.mail, &config.mail_from)?,
+        hub: Arc::new(hub::Hub::default()),
+    };
+    let (task_state, concurrency) = (state.clone(), config.concurrency);
+    Ok(Service::bind(&config.service, router(state))
+        .await?
+        .with_task("queue-consumer", move |token| {
+            consumer::run(task_state, consumer, concurrency, token)
+        }))
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router(state.pool.clone(), NAME))
+    Router::new()
+        .merge(routes::notifications::router())
+        .merge(routes::ws::router())
+        .with_state(state.clone())
+        .merge(health::router(state.pool, NAME))
 }

@@ -1,45 +1,95 @@
-//! Orders service: checkout with price snapshots, reserved stock and order events.
+//! Orders service: checkout with reserved stock and frozen prices; order
+//! events written to an outbox and relayed to SNS (or the in-process bus).
+
+pub mod config;
+pub mod domain;
+mod idempotency;
+pub mod outbox;
+pub mod products;
+pub mod repo;
+pub mod routes;
 
 use anyhow::Result;
-use axum::Router;
-use shop_platform::{
-    Service,
-    config::{Env, ServiceSettings},
-    db, health,
-};
+use axum::{Router, extract::FromRef};
+use shop_auth::Auth;
+use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use utoipa::OpenApi;
+
+pub use config::Config;
+pub use products::ProductsClient;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 pub const NAME: &str = "orders";
 pub const DEFAULT_PORT: u16 = 8002;
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceSettings,
-}
-
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, NAME, DEFAULT_PORT)?,
-        })
-    }
-}
+/// Header carrying the internal token to the products service.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub auth: Auth,
+    pub products: ProductsClient,
+    /// Wakes the outbox relay when an event was committed.
+    pub wake: Arc<Notify>,
+    pub pending_timeout: Duration,
 }
 
-/// Connects (creating the database if needed), migrates, and binds.
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::orders::create,
+    routes::orders::list,
+    routes::orders::get_one,
+    routes::orders::cancel,
+    routes::orders::set_status,
+))]
+pub struct ApiDoc;
+
+/// Connects, migrates, binds, and starts the outbox relay and the repair loop.
 pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
-    Service::bind(&config.service, router(AppState { pool })).await
+    let publisher = config.events.publisher().await?;
+    if matches!(config.events, shop_events::EventsSettings::Embedded(_)) {
+        tracing::warn!(
+            "order events go to an in-process bus: only a notifications service in this process receives them (set AWS_ENDPOINT_URL for SNS)"
+        );
+    }
+    let state = AppState {
+        pool: pool.clone(),
+        auth: config.auth.auth()?,
+        products: ProductsClient::new(
+            &config.products_url,
+            config.internal_token.clone(),
+            config.products_timeout,
+        )?,
+        wake: Arc::new(Notify::new()),
+        pending_timeout: config.pending_timeout,
+    };
+    let (wake, cap, repair_state) = (state.wake.clone(), config.outbox_max_backoff, state.clone());
+    Ok(Service::bind(&config.service, router(state))
+        .await?
+        .with_task("outbox-relay", move |token| {
+            outbox::relay(pool, publisher, wake, cap, token)
+        })
+        .with_task("stock-repair", move |token| {
+            outbox::repair(repair_state, token)
+        }))
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router(state.pool.clone(), NAME))
+    Router::new()
+        .merge(routes::orders::router())
+        .with_state(state.clone())
+        .merge(health::router(state.pool, NAME))
 }

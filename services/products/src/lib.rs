@@ -1,13 +1,23 @@
 //! Products service: the catalogue, stock and its reservation.
 
+pub mod config;
+pub mod domain;
+pub mod repo;
+pub mod reservations;
+pub mod routes;
+mod seed;
+
 use anyhow::Result;
-use axum::Router;
-use shop_platform::{
-    Service,
-    config::{Env, ServiceSettings},
-    db, health,
-};
+use axum::{Router, extract::FromRef};
+use secrecy::SecretString;
+use shop_auth::Auth;
+use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+pub use config::Config;
+pub use routes::internal::INTERNAL_TOKEN_HEADER;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -15,31 +25,54 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "products";
 pub const DEFAULT_PORT: u16 = 8001;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceSettings,
-}
-
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, NAME, DEFAULT_PORT)?,
-        })
-    }
-}
-
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub auth: Auth,
+    pub internal_token: Arc<SecretString>,
 }
 
-/// Connects (creating the database if needed), migrates, and binds.
+impl FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
+}
+
+/// The public endpoints (the internal reservation API is documented apart).
+#[derive(OpenApi)]
+#[openapi(paths(
+    routes::catalogue::list,
+    routes::catalogue::categories,
+    routes::catalogue::get_one,
+    routes::catalogue::create,
+    routes::catalogue::replace,
+    routes::catalogue::update,
+    routes::catalogue::remove,
+    routes::catalogue::set_stock,
+))]
+pub struct ApiDoc;
+
+/// Connects (creating the database if needed), migrates, seeds, and binds.
 pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
-    Service::bind(&config.service, router(AppState { pool })).await
+    if config.seed_demo {
+        seed::seed_if_empty(&pool).await?;
+    }
+    let state = AppState {
+        pool,
+        auth: config.auth.auth()?,
+        internal_token: Arc::new(config.internal_token.clone()),
+    };
+    Service::bind(&config.service, router(state)).await
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router(state.pool.clone(), NAME))
+    Router::new()
+        .merge(routes::catalogue::router())
+        .merge(routes::internal::router())
+        .with_state(state.clone())
+        .merge(health::router(state.pool, NAME))
 }
+
+pub use seed::seed_if_empty;

@@ -1,0 +1,190 @@
+//! Forwarding to the services. The gateway checks credentials before a
+//! request reaches a service that needs them, strips any identity headers a
+//! client sent, and adds the verified identity. Services verify the token
+//! again themselves; `/internal/*` is never routed.
+
+use crate::AppState;
+use axum::{
+    Router,
+    extract::{FromRequestParts, Request, State, WebSocketUpgrade},
+    http::{HeaderName, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
+use shop_auth::Identity;
+use shop_platform::{ApiError, proxy};
+
+pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub const USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
+pub const USER_ROLE: HeaderName = HeaderName::from_static("x-user-role");
+/// Every identity header a client might try to smuggle in.
+const IDENTITY_HEADERS: [&str; 6] = [
+    "x-user-id",
+    "x-user-email",
+    "x-user-role",
+    "x-authenticated-user",
+    "x-forwarded-user",
+    "x-auth-user",
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ws/notifications", get(websocket))
+        .route("/users", any(forward))
+        .route("/users/{*rest}", any(forward))
+        .route("/auth/{*rest}", any(forward))
+        .route("/.well-known/{*rest}", any(forward))
+        .route("/products", any(forward))
+        .route("/products/{*rest}", any(forward))
+        .route("/orders", any(forward))
+        .route("/orders/{*rest}", any(forward))
+        .route("/notifications", any(forward))
+        .route("/notifications/{*rest}", any(forward))
+        .fallback(|| async { ApiError::not_found("Not Found") })
+}
+
+/// What a path needs before it is forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    User,
+    Admin,
+}
+
+pub fn access(method: &Method, path: &str) -> Access {
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "orders" | "notifications" => Access::User,
+        "users" if path.starts_with("/users/me") || path.starts_with("/users/logout") => {
+            Access::User
+        }
+        "products" if !reads => Access::Admin,
+        _ => Access::Public,
+    }
+}
+
+fn upstream<'a>(state: &'a AppState, path: &str) -> Option<&'a proxy::Upstream> {
+    let u = &state.upstreams;
+    match path.trim_start_matches('/').split('/').next()? {
+        "users" | "auth" | ".well-known" => Some(&u.users),
+        "products" => Some(&u.products),
+        "orders" => Some(&u.orders),
+        "notifications" | "ws" => Some(&u.notifications),
+        _ => None,
+    }
+}
+
+#[tracing::instrument(skip_all, fields(path = %req.uri().path()))]
+async fn forward(State(state): State<AppState>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    for h in IDENTITY_HEADERS {
+        parts.headers.remove(h);
+    }
+    let need = access(&parts.method, parts.uri.path());
+    let identity = match (need, state.auth.authenticate(&parts).await) {
+        (Access::Public, r) => r.ok(),
+        (_, Err(e)) => return e.into_response(),
+        (Access::Admin, Ok(id)) if !id.is_admin() => {
+            return ApiError::Forbidden("Admin privileges required".into()).into_response();
+        }
+        (_, Ok(id)) => Some(id),
+    };
+    if let Some(id) = &identity {
+        add_identity(&mut parts.headers, id);
+    }
+    let Some(upstream) = upstream(&state, parts.uri.path()) else {
+        return ApiError::not_found("Not Found").into_response();
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let req = Request::from_parts(parts, body);
+    proxy::forward(
+        &state.proxy,
+        upstream,
+        req,
+        &path_and_query,
+        state.request_timeout,
+    )
+    .await
+}
+
+fn add_identity(headers: &mut axum::http::HeaderMap, id: &Identity) {
+    headers.insert(USER_ID, HeaderValue::from(id.user_id));
+    if let Ok(v) = HeaderValue::from_str(&id.email) {
+        headers.insert(USER_EMAIL, v);
+    }
+    headers.insert(USER_ROLE, HeaderValue::from_static(id.role.as_str()));
+}
+
+/// `GET /ws/notifications`: credentials checked here (401 before any
+/// upgrade), then relayed to the notifications service.
+async fn websocket(State(state): State<AppState>, req: Request) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let identity = match socket_identity(&state, &parts).await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(ws) => ws,
+        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
+    };
+    let base = state
+        .upstreams
+        .notifications
+        .url()
+        .replacen("http", "ws", 1);
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", identity.token));
+    let extra: Vec<_> = bearer
+        .into_iter()
+        .map(|v| (axum::http::header::AUTHORIZATION, v))
+        .collect();
+    proxy::websocket(
+        ws,
+        "notification-service",
+        &format!("{base}/ws/notifications"),
+        &parts.headers,
+        &extra,
+    )
+    .await
+}
+
+async fn socket_identity(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<Identity, ApiError> {
+    let query_token = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_owned())
+    });
+    match query_token {
+        Some(t) => state
+            .auth
+            .verifier
+            .identify(&t)
+            .await
+            .map_err(|e| ApiError::Unauthorized(e.to_string())),
+        None => state.auth.authenticate(parts).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules_follow_the_contract() {
+        assert_eq!(access(&Method::GET, "/products"), Access::Public);
+        assert_eq!(access(&Method::POST, "/products"), Access::Admin);
+        assert_eq!(access(&Method::PATCH, "/products/1/stock"), Access::Admin);
+        assert_eq!(access(&Method::POST, "/users/login"), Access::Public);
+        assert_eq!(access(&Method::GET, "/users/me"), Access::User);
+        assert_eq!(access(&Method::GET, "/orders"), Access::User);
+        assert_eq!(access(&Method::GET, "/notifications/3"), Access::User);
+    }
+}

@@ -1,0 +1,107 @@
+//! Open WebSocket connections by user: a push reaches every socket of the
+//! order's owner and nobody else.
+
+use shop_types::ServerMessage;
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Default)]
+pub struct Hub {
+    conns: Mutex<HashMap<i64, HashMap<u64, mpsc::Sender<ServerMessage>>>>,
+    next: AtomicU64,
+}
+
+/// Removes its connection from the hub when dropped.
+#[derive(Debug)]
+pub struct Registration<'a> {
+    hub: &'a Hub,
+    user_id: i64,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut conns) = self.hub.conns.lock()
+            && let Some(user) = conns.get_mut(&self.user_id)
+        {
+            user.remove(&self.id);
+            if user.is_empty() {
+                conns.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn register(&self, user_id: i64) -> (Registration<'_>, mpsc::Receiver<ServerMessage>) {
+        let (tx, rx) = mpsc::channel(64);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.entry(user_id).or_default().insert(id, tx);
+        }
+        (
+            Registration {
+                hub: self,
+                user_id,
+                id,
+            },
+            rx,
+        )
+    }
+
+    /// Sends to every socket of `user_id`; returns how many took it. A socket
+    /// too slow to keep up loses the message rather than stalling the consumer.
+    pub fn push(&self, user_id: i64, message: &ServerMessage) -> usize {
+        let Ok(conns) = self.conns.lock() else {
+            return 0;
+        };
+        conns
+            .get(&user_id)
+            .map(|socks| {
+                socks
+                    .values()
+                    .filter(|tx| tx.try_send(message.clone()).is_ok())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn connections(&self, user_id: i64) -> usize {
+        self.conns
+            .lock()
+            .map(|c| c.get(&user_id).map_or(0, HashMap::len))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_reaches_every_socket_of_its_user_only() {
+        let hub = Hub::default();
+        let (_a1, mut rx1) = hub.register(1);
+        let (_a2, mut rx2) = hub.register(1);
+        let (_b, mut other) = hub.register(2);
+        assert_eq!(hub.push(1, &ServerMessage::Pong), 2);
+        assert!(rx1.try_recv().is_ok() && rx2.try_recv().is_ok());
+        assert!(other.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_closed_socket_is_forgotten() {
+        let hub = Hub::default();
+        {
+            let _reg = hub.register(1);
+            assert_eq!(hub.connections(1), 1);
+        }
+        assert_eq!(hub.connections(1), 0);
+    }
+}

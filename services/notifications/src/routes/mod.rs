@@ -1,0 +1,2 @@
+pub mod notifications;
+pub mod ws;

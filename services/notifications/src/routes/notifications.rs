@@ -1,0 +1,148 @@
+//! Reading notifications (your own; admins everyone's) and retrying failed ones.
+
+use crate::{AppState, mailer::Email, repo};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use shop_auth::{AdminUser, CurrentUser};
+use shop_platform::{ApiError, Result};
+use shop_types::{FieldError, Notification, NotificationList};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/notifications", get(list))
+        .route("/notifications/{id}", get(get_one))
+        .route("/notifications/retry/{id}", post(retry))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `sent` or `failed`.
+    status: Option<String>,
+    order_id: Option<String>,
+    /// 1-based, default 1.
+    page: Option<String>,
+    /// 1–100, default 20.
+    page_size: Option<String>,
+    /// Admins only: one recipient's notifications.
+    recipient: Option<String>,
+}
+
+fn bad(name: &str, msg: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        loc: vec!["query".into(), name.into()],
+        msg: msg.into(),
+        kind: "value_error".into(),
+    }])
+}
+
+fn int(name: &str, raw: Option<&str>, default: i64, min: i64, max: i64) -> Result<i64> {
+    raw.map_or(Ok(default), |r| {
+        r.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    name,
+                    &format!("{name} must be a whole number from {min} to {max}"),
+                )
+            })
+    })
+}
+
+#[utoipa::path(get, path = "/notifications", tag = "notifications", params(ListParams),
+    responses((status = 200, body = NotificationList)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(p): Query<ListParams>,
+) -> Result<Json<NotificationList>> {
+    let page = int("page", p.page.as_deref(), 1, 1, i64::MAX / 100)?;
+    let page_size = int("page_size", p.page_size.as_deref(), 20, 1, 100)?;
+    let status = match p.status.as_deref() {
+        None => None,
+        Some(s @ ("sent" | "failed")) => Some(s.to_owned()),
+        Some(_) => return Err(bad("status", "status must be sent or failed")),
+    };
+    let order_id = p
+        .order_id
+        .as_deref()
+        .map(|o| {
+            o.trim()
+                .parse::<i64>()
+                .map_err(|_| bad("order_id", "order_id must be a whole number"))
+        })
+        .transpose()?;
+    if p.recipient.is_some() && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "Only admins may filter by recipient".into(),
+        ));
+    }
+    let filter = repo::Filter {
+        user_id: (!user.is_admin()).then_some(user.user_id),
+        status,
+        order_id,
+        recipient: p.recipient,
+        limit: page_size,
+        offset: (page - 1) * page_size,
+    };
+    let (notifications, total) = repo::list(&state.pool, &filter).await?;
+    Ok(Json(NotificationList {
+        notifications,
+        total,
+    }))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Notification not found")
+}
+
+#[utoipa::path(get, path = "/notifications/{id}", tag = "notifications",
+    responses((status = 200, body = Notification), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Notification>> {
+    let row = repo::get(&state.pool, id)
+        .await?
+        .filter(|n| user.is_admin() || n.user_id == Some(user.user_id))
+        .ok_or_else(not_found)?;
+    Ok(Json(row.into_notification()))
+}
+
+#[utoipa::path(post, path = "/notifications/retry/{id}", tag = "notifications",
+    responses((status = 200, body = Notification), (status = 400, description = "Not a failed notification"), (status = 404)),
+    security(("bearer" = []), ("cookie" = [])))]
+#[tracing::instrument(skip_all, fields(notification_id = id))]
+pub async fn retry(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Notification>> {
+    let row = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
+    if row.status != "failed" {
+        return Err(ApiError::BadRequest(
+            "Only failed notifications can be retried".into(),
+        ));
+    }
+    let email = Email {
+        to: row.recipient_email.clone(),
+        subject: row.subject.clone(),
+        html: row.body_html.clone(),
+        text: row.body_text.clone(),
+    };
+    let error = state
+        .mailer
+        .send(&email)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"));
+    let updated = repo::set_outcome(&state.pool, id, error).await?;
+    Ok(Json(updated.into_notification()))
+}

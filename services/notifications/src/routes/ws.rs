@@ -1,0 +1,99 @@
+//! `GET /ws/notifications`: live pushes for the signed-in user. Credentials
+//! come from the session cookie, the `Authorization` header or `?token=`;
+//! without them the upgrade is refused with 401.
+
+use crate::AppState;
+use axum::{
+    Router,
+    extract::{
+        FromRequestParts, State, WebSocketUpgrade,
+        ws::{Message, WebSocket},
+    },
+    http::request::Parts,
+    response::Response,
+    routing::get,
+};
+use futures::{SinkExt, StreamExt};
+use shop_auth::Identity;
+use shop_platform::ApiError;
+use shop_types::{ClientMessage, ServerMessage};
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/notifications", get(upgrade))
+}
+
+/// The identity behind an upgrade request.
+pub struct SocketUser(pub Identity);
+
+impl FromRequestParts<AppState> for SocketUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let query_token = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "token")
+                .map(|(_, v)| v.to_owned())
+        });
+        match query_token {
+            Some(token) => state
+                .auth
+                .verifier
+                .identify(&token)
+                .await
+                .map(SocketUser)
+                .map_err(|e| ApiError::Unauthorized(e.to_string())),
+            None => state.auth.authenticate(parts).await.map(SocketUser),
+        }
+    }
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    SocketUser(user): SocketUser,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.on_upgrade(move |socket| session(socket, state.hub, user))
+}
+
+fn text(message: &ServerMessage) -> Option<Message> {
+    serde_json::to_string(message)
+        .ok()
+        .map(|t| Message::Text(t.into()))
+}
+
+async fn session(socket: WebSocket, hub: Arc<crate::hub::Hub>, user: Identity) {
+    let (mut sink, mut stream) = socket.split();
+    let (_registration, mut pushes) = hub.register(user.user_id);
+    tracing::info!(user_id = user.user_id, "socket connected");
+    let hello = ServerMessage::Connected {
+        message: format!("Connected as user {}", user.user_id),
+    };
+    if let Some(m) = text(&hello)
+        && sink.send(m).await.is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(ClientMessage::Ping) = serde_json::from_str(&t)
+                        && let Some(m) = text(&ServerMessage::Pong)
+                        && sink.send(m).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            push = pushes.recv() => match push.as_ref().and_then(text) {
+                Some(m) => if sink.send(m).await.is_err() { break },
+                None => break,
+            },
+        }
+    }
+    tracing::info!(user_id = user.user_id, "socket closed");
+}

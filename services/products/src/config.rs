@@ -1,0 +1,30 @@
+//! Products service configuration.
+
+use anyhow::Result;
+use secrecy::SecretString;
+use shop_auth::AuthSettings;
+use shop_platform::config::{Env, ServiceSettings};
+
+/// Development default for `INTERNAL_API_TOKEN`; refused in production.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceSettings,
+    pub auth: AuthSettings,
+    /// `INTERNAL_API_TOKEN`: what the orders service presents to reserve stock.
+    pub internal_token: SecretString,
+    /// `SEED_DEMO_CATALOGUE`: fill an empty catalogue with demo products.
+    pub seed_demo: bool,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self> {
+        Ok(Self {
+            service: ServiceSettings::from_env(env, crate::NAME, crate::DEFAULT_PORT)?,
+            auth: AuthSettings::from_env(env)?,
+            internal_token: env.dev_secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?,
+            seed_demo: env.parse_or("SEED_DEMO_CATALOGUE", !env.is_production())?,
+        })
+    }
+}

@@ -1,0 +1,432 @@
+//! Catalogue rules: what a valid product is, and how a listing is asked for.
+
+use serde::{Deserialize, Deserializer};
+use shop_platform::ApiError;
+use shop_types::{FieldError, Money, PRODUCT_SORT_KEYS};
+
+fn field(loc: &str, name: &str, msg: &str) -> FieldError {
+    FieldError {
+        loc: vec![loc.into(), name.into()],
+        msg: msg.into(),
+        kind: "value_error".into(),
+    }
+}
+
+/// `null` and absent differ for PATCH: `Some(None)` clears, `None` keeps.
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The body of `POST /products` and `PUT /products/{id}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub price: Money,
+    pub stock_quantity: i32,
+    pub sku: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+/// The body of `PATCH /products/{id}`: any subset.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub price: Option<Money>,
+    pub stock_quantity: Option<i32>,
+    pub sku: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockUpdate {
+    pub stock_quantity: i32,
+}
+
+/// A product that passed every rule, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidProduct {
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Money,
+    pub stock_quantity: i32,
+    /// Upper-case.
+    pub sku: String,
+    pub category: Option<String>,
+    pub is_active: bool,
+}
+
+impl ValidProduct {
+    /// Applies a patch to the stored product and checks the result.
+    pub fn patched(mut self, p: ProductPatch) -> Result<Self, ApiError> {
+        if let Some(v) = p.name {
+            self.name = v;
+        }
+        if let Some(v) = p.description {
+            self.description = v;
+        }
+        if let Some(v) = p.price {
+            self.price = v;
+        }
+        if let Some(v) = p.stock_quantity {
+            self.stock_quantity = v;
+        }
+        if let Some(v) = p.sku {
+            self.sku = v;
+        }
+        if let Some(v) = p.category {
+            self.category = v;
+        }
+        if let Some(v) = p.is_active {
+            self.is_active = v;
+        }
+        validate(ProductInput {
+            name: self.name,
+            description: self.description,
+            price: self.price,
+            stock_quantity: self.stock_quantity,
+            sku: self.sku,
+            category: self.category,
+            is_active: Some(self.is_active),
+        })
+    }
+}
+
+pub fn validate_stock(q: i32) -> Result<i32, ApiError> {
+    if q < 0 {
+        return Err(ApiError::Validation(vec![field(
+            "body",
+            "stock_quantity",
+            "must be 0 or more",
+        )]));
+    }
+    Ok(q)
+}
+
+/// Every broken rule at once.
+pub fn validate(input: ProductInput) -> Result<ValidProduct, ApiError> {
+    let mut errors = Vec::new();
+    let name = input.name.trim().to_owned();
+    if !(3..=200).contains(&name.chars().count()) {
+        errors.push(field("body", "name", "name must be 3 to 200 characters"));
+    }
+    let description = input
+        .description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 1000)
+    {
+        errors.push(field(
+            "body",
+            "description",
+            "description must be at most 1000 characters",
+        ));
+    }
+    if !input.price.is_positive() {
+        errors.push(field("body", "price", "price must be greater than 0"));
+    }
+    if input.stock_quantity < 0 {
+        errors.push(field(
+            "body",
+            "stock_quantity",
+            "stock_quantity must be 0 or more",
+        ));
+    }
+    let sku = input.sku.trim().to_uppercase();
+    if !(3..=50).contains(&sku.chars().count()) {
+        errors.push(field("body", "sku", "sku must be 3 to 50 characters"));
+    } else if !sku
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        errors.push(field(
+            "body",
+            "sku",
+            "sku may contain letters, digits, '-' and '_' only",
+        ));
+    }
+    let category = input
+        .category
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    if category.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        errors.push(field(
+            "body",
+            "category",
+            "category must be at most 100 characters",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(ValidProduct {
+        name,
+        description,
+        price: input.price,
+        stock_quantity: input.stock_quantity,
+        sku,
+        category,
+        is_active: input.is_active.unwrap_or(true),
+    })
+}
+
+/// `GET /products` query, as received.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1–100, default 20.
+    pub limit: Option<String>,
+    /// Default 0.
+    pub offset: Option<String>,
+    /// 1-based page; an alternative to `offset`.
+    pub page: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+    /// Default `true`.
+    pub is_active: Option<String>,
+    /// One of `price, -price, name, -name, created_at, -created_at` (default `-created_at`).
+    pub sort_by: Option<String>,
+}
+
+/// `ORDER BY` comes only from this whitelist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    PriceAsc,
+    PriceDesc,
+    NameAsc,
+    NameDesc,
+    CreatedAsc,
+    CreatedDesc,
+}
+
+impl Sort {
+    pub fn sql(&self) -> &'static str {
+        match self {
+            Self::PriceAsc => "price ASC, id ASC",
+            Self::PriceDesc => "price DESC, id DESC",
+            Self::NameAsc => "lower(name) ASC, id ASC",
+            Self::NameDesc => "lower(name) DESC, id DESC",
+            Self::CreatedAsc => "created_at ASC, id ASC",
+            Self::CreatedDesc => "created_at DESC, id DESC",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub limit: i64,
+    pub offset: i64,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub sort: Sort,
+}
+
+fn int_param(
+    name: &str,
+    raw: Option<&str>,
+    min: i64,
+    max: i64,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    let raw = raw?;
+    match raw.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Some(v),
+        _ => {
+            let msg = if max == i64::MAX {
+                format!("{name} must be a whole number of at least {min}")
+            } else {
+                format!("{name} must be a whole number from {min} to {max}")
+            };
+            errors.push(field("query", name, &msg));
+            None
+        }
+    }
+}
+
+impl ListParams {
+    pub fn parse(self) -> Result<ListQuery, ApiError> {
+        let sort = match self.sort_by.as_deref().unwrap_or("-created_at") {
+            "price" => Sort::PriceAsc,
+            "-price" => Sort::PriceDesc,
+            "name" => Sort::NameAsc,
+            "-name" => Sort::NameDesc,
+            "created_at" => Sort::CreatedAsc,
+            "-created_at" => Sort::CreatedDesc,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "Invalid sort_by '{other}'. Allowed values: {}",
+                    PRODUCT_SORT_KEYS.join(", ")
+                )));
+            }
+        };
+        let mut errors = Vec::new();
+        let limit = int_param("limit", self.limit.as_deref(), 1, 100, &mut errors).unwrap_or(20);
+        let offset = int_param("offset", self.offset.as_deref(), 0, i64::MAX, &mut errors);
+        let page = int_param("page", self.page.as_deref(), 1, i64::MAX, &mut errors);
+        let is_active = match self
+            .is_active
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => Some(true),
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some("all" | "any") => None,
+            Some(_) => {
+                errors.push(field(
+                    "query",
+                    "is_active",
+                    "is_active must be true or false",
+                ));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let offset = match (offset, page) {
+            (Some(o), _) => o,
+            (None, Some(p)) => (p - 1).saturating_mul(limit),
+            (None, None) => 0,
+        };
+        let clean = |s: Option<String>| s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(ListQuery {
+            limit,
+            offset,
+            category: clean(self.category),
+            name: clean(self.name),
+            is_active,
+            sort,
+        })
+    }
+}
+
+/// `%` and `_` in a search are literal characters, not wildcards.
+pub fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> ProductInput {
+        ProductInput {
+            name: "Desk Lamp".into(),
+            description: None,
+            price: "19.99".parse().unwrap(),
+            stock_quantity: 4,
+            sku: "lamp-01".into(),
+            category: Some("Home".into()),
+            is_active: None,
+        }
+    }
+
+    #[test]
+    fn sku_is_stored_upper_case_and_active_by_default() {
+        let p = validate(input()).unwrap();
+        assert_eq!(p.sku, "LAMP-01");
+        assert!(p.is_active);
+    }
+
+    #[test]
+    fn price_must_be_positive_and_stock_not_negative() {
+        let mut i = input();
+        i.price = Money::ZERO;
+        i.stock_quantity = -1;
+        match validate(i) {
+            Err(ApiError::Validation(f)) => assert_eq!(f.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_sort_is_400_listing_the_allowed_values() {
+        let p = ListParams {
+            sort_by: Some("price; DROP TABLE products".into()),
+            ..Default::default()
+        };
+        match p.parse() {
+            Err(ApiError::BadRequest(m)) => assert!(
+                m.contains("price, -price, name, -name, created_at, -created_at"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn page_turns_into_an_offset() {
+        let q = ListParams {
+            page: Some("3".into()),
+            limit: Some("10".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!((q.limit, q.offset), (10, 20));
+    }
+
+    #[test]
+    fn limit_outside_1_to_100_is_422() {
+        for bad in ["0", "101", "abc"] {
+            let p = ListParams {
+                limit: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(matches!(p.parse(), Err(ApiError::Validation(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_20_active_newest_first() {
+        let q = ListParams::default().parse().unwrap();
+        assert_eq!(
+            (q.limit, q.offset, q.is_active, q.sort),
+            (20, 0, Some(true), Sort::CreatedDesc)
+        );
+    }
+
+    #[test]
+    fn wildcards_in_a_search_are_literal() {
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+    }
+
+    #[test]
+    fn patch_null_clears_and_absent_keeps() {
+        let stored = validate(input()).unwrap();
+        let patch: ProductPatch =
+            serde_json::from_str(r#"{"category": null, "price": "5.00"}"#).unwrap();
+        let p = stored.clone().patched(patch).unwrap();
+        assert_eq!(p.category, None);
+        assert_eq!(p.price.to_string(), "5.00");
+        assert_eq!(p.name, stored.name);
+    }
+}

@@ -1,0 +1,177 @@
+//! SQL for the catalogue. Filters are bound parameters; `ORDER BY` comes from
+//! the `Sort` whitelist only.
+
+use crate::domain::{ListQuery, ValidProduct, like_pattern};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use shop_platform::ApiError;
+use shop_types::{CategoryCount, Money, Product};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Decimal,
+    pub stock_quantity: i32,
+    pub sku: String,
+    pub category: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductRow {
+    pub fn into_product(self) -> Product {
+        Product {
+            id: self.id,
+            name: self.name,
+            description: self.description,
+            price: Money::new(self.price).unwrap_or(Money::ZERO),
+            stock_quantity: self.stock_quantity,
+            sku: self.sku,
+            category: self.category,
+            is_active: self.is_active,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    pub fn into_valid(self) -> ValidProduct {
+        ValidProduct {
+            name: self.name,
+            description: self.description,
+            price: Money::new(self.price).unwrap_or(Money::ZERO),
+            stock_quantity: self.stock_quantity,
+            sku: self.sku,
+            category: self.category,
+            is_active: self.is_active,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, description, price, stock_quantity, sku, category, is_active, created_at, updated_at";
+
+fn filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a ListQuery) {
+    qb.push(" WHERE TRUE");
+    if let Some(c) = &q.category {
+        qb.push(" AND category = ").push_bind(c);
+    }
+    if let Some(n) = &q.name {
+        qb.push(" AND name ILIKE ").push_bind(like_pattern(n));
+    }
+    if let Some(a) = q.is_active {
+        qb.push(" AND is_active = ").push_bind(a);
+    }
+}
+
+pub async fn list(pool: &PgPool, q: &ListQuery) -> Result<(Vec<Product>, i64), ApiError> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM products");
+    filters(&mut count, q);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM products"));
+    filters(&mut select, q);
+    select
+        .push(" ORDER BY ")
+        .push(q.sort.sql())
+        .push(" LIMIT ")
+        .push_bind(q.limit)
+        .push(" OFFSET ")
+        .push_bind(q.offset);
+    let rows: Vec<ProductRow> = select.build_query_as().fetch_all(pool).await?;
+    Ok((
+        rows.into_iter().map(ProductRow::into_product).collect(),
+        total,
+    ))
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, ApiError> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn categories(pool: &PgPool) -> Result<Vec<CategoryCount>, ApiError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT category, count(*) FROM products
+         WHERE is_active AND category IS NOT NULL
+         GROUP BY category ORDER BY category",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(category, count)| CategoryCount { category, count })
+        .collect())
+}
+
+fn map_write_error(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &e
+        && db.constraint() == Some("products_sku_key")
+    {
+        return ApiError::Conflict("A product with this SKU already exists".into());
+    }
+    e.into()
+}
+
+pub async fn insert(pool: &PgPool, p: &ValidProduct) -> Result<Product, ApiError> {
+    let row: ProductRow = sqlx::query_as(&format!(
+        "INSERT INTO products (name, description, price, stock_quantity, sku, category, is_active)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(Decimal::from(p.price))
+    .bind(p.stock_quantity)
+    .bind(&p.sku)
+    .bind(&p.category)
+    .bind(p.is_active)
+    .fetch_one(pool)
+    .await
+    .map_err(map_write_error)?;
+    Ok(row.into_product())
+}
+
+pub async fn update(pool: &PgPool, id: i64, p: &ValidProduct) -> Result<Option<Product>, ApiError> {
+    let row: Option<ProductRow> = sqlx::query_as(&format!(
+        "UPDATE products SET name = $2, description = $3, price = $4, stock_quantity = $5,
+                sku = $6, category = $7, is_active = $8, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(Decimal::from(p.price))
+    .bind(p.stock_quantity)
+    .bind(&p.sku)
+    .bind(&p.category)
+    .bind(p.is_active)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_write_error)?;
+    Ok(row.map(ProductRow::into_product))
+}
+
+pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, ApiError> {
+    let r = sqlx::query("UPDATE products SET is_active = FALSE, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn set_stock(pool: &PgPool, id: i64, stock: i32) -> Result<Option<Product>, ApiError> {
+    let row: Option<ProductRow> = sqlx::query_as(&format!(
+        "UPDATE products SET stock_quantity = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(stock)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(ProductRow::into_product))
+}

@@ -1,0 +1,137 @@
+//! The public catalogue: reads for everyone, writes for admins.
+
+use crate::{
+    AppState,
+    domain::{self, ListParams, ProductInput, ProductPatch, StockUpdate},
+    repo,
+};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    routing::{get, patch},
+};
+use shop_auth::AdminUser;
+use shop_platform::{ApiError, AppJson, Result};
+use shop_types::{CategoryCount, Product, ProductList};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/products", get(list).post(create))
+        .route("/products/categories", get(categories))
+        .route(
+            "/products/{id}",
+            get(get_one).put(replace).patch(update).delete(remove),
+        )
+        .route("/products/{id}/stock", patch(set_stock))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Product not found")
+}
+
+#[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
+    responses((status = 200, body = ProductList), (status = 400, description = "Unknown sort_by")))]
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<ProductList>> {
+    let q = params.parse()?;
+    let (items, total) = repo::list(&state.pool, &q).await?;
+    Ok(Json(ProductList {
+        items,
+        total,
+        limit: q.limit,
+        offset: q.offset,
+    }))
+}
+
+#[utoipa::path(get, path = "/products/categories", tag = "products",
+    responses((status = 200, body = [CategoryCount])))]
+pub async fn categories(State(state): State<AppState>) -> Result<Json<Vec<CategoryCount>>> {
+    Ok(Json(repo::categories(&state.pool).await?))
+}
+
+#[utoipa::path(get, path = "/products/{id}", tag = "products",
+    responses((status = 200, body = Product), (status = 404, description = "Product not found")))]
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Product>> {
+    let row = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
+    Ok(Json(row.into_product()))
+}
+
+#[utoipa::path(post, path = "/products", tag = "products", request_body = ProductInput,
+    responses((status = 201, body = Product), (status = 403, description = "Admins only"), (status = 409, description = "Duplicate SKU")),
+    security(("bearer" = []), ("cookie" = [])))]
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    AppJson(input): AppJson<ProductInput>,
+) -> Result<(StatusCode, Json<Product>)> {
+    let p = domain::validate(input)?;
+    let created = repo::insert(&state.pool, &p).await?;
+    tracing::info!(product_id = created.id, "product created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(put, path = "/products/{id}", tag = "products", request_body = ProductInput,
+    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn replace(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    AppJson(input): AppJson<ProductInput>,
+) -> Result<Json<Product>> {
+    let p = domain::validate(input)?;
+    repo::update(&state.pool, id, &p)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+#[utoipa::path(patch, path = "/products/{id}", tag = "products", request_body = ProductPatch,
+    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    AppJson(patch): AppJson<ProductPatch>,
+) -> Result<Json<Product>> {
+    let current = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
+    let p = current.into_valid().patched(patch)?;
+    repo::update(&state.pool, id, &p)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+#[utoipa::path(delete, path = "/products/{id}", tag = "products",
+    responses((status = 204, description = "Deactivated (soft delete)"), (status = 404)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    if repo::deactivate(&state.pool, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}
+
+#[utoipa::path(patch, path = "/products/{id}/stock", tag = "products", request_body = StockUpdate,
+    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn set_stock(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    AppJson(body): AppJson<StockUpdate>,
+) -> Result<Json<Product>> {
+    let stock = domain::validate_stock(body.stock_quantity)?;
+    repo::set_stock(&state.pool, id, stock)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
+}

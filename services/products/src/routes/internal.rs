@@ -1,0 +1,77 @@
+//! The reservation API the orders service calls. Never routed by the gateway;
+//! callers present `x-internal-token`.
+
+use crate::{
+    AppState,
+    reservations::{self, Released, Reservation, ReserveRequest},
+};
+use axum::{
+    Json, Router,
+    extract::{FromRequestParts, Path, State},
+    http::request::Parts,
+    routing::post,
+};
+use secrecy::ExposeSecret;
+use shop_platform::{ApiError, AppJson, Result};
+
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/reservations", post(reserve))
+        .route("/internal/reservations/{order_id}/release", post(release))
+}
+
+/// A caller that presented the internal token.
+pub struct Internal;
+
+impl FromRequestParts<AppState> for Internal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let given = parts
+            .headers
+            .get(INTERNAL_TOKEN_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        let expected = state.internal_token.expose_secret().as_bytes();
+        // Constant time: the comparison must not leak how much matched.
+        let same = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(Internal)
+        } else {
+            Err(ApiError::Unauthorized("Internal API token required".into()))
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/internal/reservations", tag = "internal", request_body = ReserveRequest,
+    responses(
+        (status = 200, body = Reservation, description = "Reserved (or the earlier reservation of this order)"),
+        (status = 404, description = "Unknown product"),
+        (status = 409, description = "Not enough stock, naming the product and what is available"),
+    ))]
+#[tracing::instrument(skip_all, fields(order_id = req.order_id))]
+pub async fn reserve(
+    State(state): State<AppState>,
+    _caller: Internal,
+    AppJson(req): AppJson<ReserveRequest>,
+) -> Result<Json<Reservation>> {
+    Ok(Json(reservations::reserve(&state.pool, &req).await?))
+}
+
+#[utoipa::path(post, path = "/internal/reservations/{order_id}/release", tag = "internal",
+    responses((status = 200, body = Released)))]
+#[tracing::instrument(skip_all, fields(order_id))]
+pub async fn release(
+    State(state): State<AppState>,
+    _caller: Internal,
+    Path(order_id): Path<i64>,
+) -> Result<Json<Released>> {
+    Ok(Json(reservations::release(&state.pool, order_id).await?))
+}

@@ -1,0 +1,354 @@
+//! The catalogue and the reservation API over a real database.
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
+use shop_products::{AppState, INTERNAL_TOKEN_HEADER};
+use shop_types::Role;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct TestApp {
+    router: Router,
+    key: SigningKey,
+}
+
+impl TestApp {
+    fn new(pool: PgPool) -> Self {
+        let key = SigningKey::generate().unwrap();
+        let verifier = Verifier::with_keys(
+            &JwkSet {
+                keys: vec![key.public_jwk()],
+            },
+            &TokenRules::default(),
+        );
+        let router = shop_products::router(AppState {
+            pool,
+            auth: Auth::new(verifier, vec![]),
+            internal_token: Arc::new("internal-secret".to_owned().into()),
+        });
+        Self { router, key }
+    }
+
+    fn token(&self, role: Role) -> String {
+        self.key
+            .issue(&TokenRules::default(), 1, "a@b.co", role, 60)
+            .unwrap()
+    }
+
+    async fn call(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, body)
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        role: Option<Role>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(r) = role {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {}", self.token(r)));
+        }
+        self.call(b.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    async fn internal(&self, uri: &str, body: Value) -> (StatusCode, Value) {
+        let req = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(INTERNAL_TOKEN_HEADER, "internal-secret")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.call(req).await
+    }
+
+    async fn create(&self, sku: &str, price: &str, stock: i32, category: &str) -> i64 {
+        let (s, b) = self
+            .send("POST", "/products", Some(Role::Admin), json!({"name": format!("Product {sku}"), "price": price, "stock_quantity": stock, "sku": sku, "category": category}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["id"].as_i64().unwrap()
+    }
+}
+
+async fn stock_of(pool: &PgPool, id: i64) -> i32 {
+    sqlx::query_scalar("SELECT stock_quantity FROM products WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn admin_creates_a_product_with_upper_case_sku_and_price_string(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let (s, p) = app
+        .send(
+            "POST",
+            "/products",
+            Some(Role::Admin),
+            json!({"name": "Desk Lamp", "price": 19.99, "stock_quantity": 4, "sku": "lamp-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(p["sku"], "LAMP-01");
+    assert_eq!(p["price"], "19.99");
+    assert_eq!(p["is_active"], true);
+}
+
+#[sqlx::test]
+async fn writes_need_an_admin_token(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let body =
+        json!({"name": "Desk Lamp", "price": "19.99", "stock_quantity": 4, "sku": "LAMP-01"});
+    let (anon, _) = app.send("POST", "/products", None, body.clone()).await;
+    let (customer, b) = app
+        .send("POST", "/products", Some(Role::Customer), body)
+        .await;
+    assert_eq!(anon, StatusCode::UNAUTHORIZED);
+    assert_eq!(customer, StatusCode::FORBIDDEN, "{b}");
+}
+
+#[sqlx::test]
+async fn duplicate_sku_is_409_whatever_its_case(pool: PgPool) {
+    let app = TestApp::new(pool);
+    app.create("LAMP-01", "19.99", 4, "Home").await;
+    let (s, b) = app
+        .send(
+            "POST",
+            "/products",
+            Some(Role::Admin),
+            json!({"name": "Other", "price": "1.00", "stock_quantity": 1, "sku": "lamp-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+}
+
+#[sqlx::test]
+async fn listing_filters_sorts_and_pages(pool: PgPool) {
+    let app = TestApp::new(pool);
+    app.create("AAA-1", "30.00", 1, "Books").await;
+    app.create("BBB-2", "10.00", 1, "Books").await;
+    app.create("CCC-3", "20.00", 1, "Toys").await;
+    let (_, b) = app.get("/products?category=Books&sort_by=price").await;
+    assert_eq!(b["total"], 2);
+    assert_eq!(b["items"][0]["price"], "10.00");
+    let (_, b) = app.get("/products?name=ccc").await;
+    assert_eq!(b["total"], 1);
+    let (_, b) = app.get("/products?sort_by=-price&limit=1&page=2").await;
+    assert_eq!(
+        (b["limit"].as_i64(), b["offset"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(b["items"][0]["price"], "20.00");
+    assert_eq!(b["total"], 3);
+}
+
+#[sqlx::test]
+async fn invalid_sort_is_400_listing_allowed_values(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let (s, b) = app.get("/products?sort_by=stock").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(b["detail"].as_str().unwrap().contains("-created_at"));
+}
+
+#[sqlx::test]
+async fn missing_product_is_404_with_the_contract_message(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let (s, b) = app.get("/products/999").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(b["detail"], "Product not found");
+}
+
+#[sqlx::test]
+async fn soft_delete_hides_a_product_from_the_default_listing_and_categories(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let id = app.create("AAA-1", "30.00", 1, "Books").await;
+    let (s, _) = app
+        .send(
+            "DELETE",
+            &format!("/products/{id}"),
+            Some(Role::Admin),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, list) = app.get("/products").await;
+    assert_eq!(list["total"], 0);
+    let (_, one) = app.get(&format!("/products/{id}")).await;
+    assert_eq!(one["is_active"], false);
+    let (_, cats) = app.get("/products/categories").await;
+    assert_eq!(cats, json!([]));
+}
+
+#[sqlx::test]
+async fn patch_changes_only_the_given_fields(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let id = app.create("AAA-1", "30.00", 5, "Books").await;
+    let (s, p) = app
+        .send(
+            "PATCH",
+            &format!("/products/{id}"),
+            Some(Role::Admin),
+            json!({"price": "25.50"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["price"], "25.50");
+    assert_eq!(p["stock_quantity"], 5);
+    assert_eq!(p["category"], "Books");
+}
+
+#[sqlx::test]
+async fn reservation_takes_stock_and_snapshots_name_and_price(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 5, "Books").await;
+    let b = app.create("BBB-2", "10.00", 2, "Books").await;
+    let (s, r) = app
+        .internal("/internal/reservations", json!({"order_id": 77, "items": [{"product_id": a, "quantity": 2}, {"product_id": b, "quantity": 2}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["lines"][0]["product_price"], "30.00");
+    assert_eq!((stock_of(&pool, a).await, stock_of(&pool, b).await), (3, 0));
+}
+
+#[sqlx::test]
+async fn a_short_line_reserves_nothing_and_names_the_product(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 5, "Books").await;
+    let b = app.create("BBB-2", "10.00", 1, "Books").await;
+    let (s, r) = app
+        .internal("/internal/reservations", json!({"order_id": 1, "items": [{"product_id": a, "quantity": 2}, {"product_id": b, "quantity": 3}]}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Product BBB-2") && detail.contains("available 1"),
+        "{detail}"
+    );
+    assert_eq!(
+        (stock_of(&pool, a).await, stock_of(&pool, b).await),
+        (5, 1),
+        "all or nothing"
+    );
+}
+
+#[sqlx::test]
+async fn reserving_twice_for_one_order_takes_stock_once(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 5, "Books").await;
+    let body = json!({"order_id": 9, "items": [{"product_id": a, "quantity": 2}]});
+    let (_, first) = app.internal("/internal/reservations", body.clone()).await;
+    let (s, second) = app.internal("/internal/reservations", body).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(first, second);
+    assert_eq!(stock_of(&pool, a).await, 3);
+}
+
+#[sqlx::test]
+async fn release_returns_stock_once(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 5, "Books").await;
+    app.internal(
+        "/internal/reservations",
+        json!({"order_id": 9, "items": [{"product_id": a, "quantity": 2}]}),
+    )
+    .await;
+    let (_, r1) = app
+        .internal("/internal/reservations/9/release", Value::Null)
+        .await;
+    let (_, r2) = app
+        .internal("/internal/reservations/9/release", Value::Null)
+        .await;
+    assert_eq!(
+        (r1["units_returned"].as_i64(), r2["units_returned"].as_i64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(stock_of(&pool, a).await, 5);
+}
+
+#[sqlx::test]
+async fn the_reservation_api_needs_the_internal_token(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let (s, _) = app
+        .send(
+            "POST",
+            "/internal/reservations",
+            Some(Role::Admin),
+            json!({"order_id": 1, "items": []}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a user token is not the internal token"
+    );
+}
+
+#[sqlx::test]
+async fn concurrent_buyers_never_take_stock_below_zero(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 5, "Books").await;
+    let attempts = (1..=40).map(|order_id| {
+        let app = &app;
+        async move {
+            app.internal(
+                "/internal/reservations",
+                json!({"order_id": order_id, "items": [{"product_id": a, "quantity": 1}]}),
+            )
+            .await
+            .0
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, refused), (5, 35));
+    assert_eq!(stock_of(&pool, a).await, 0);
+}
+
+#[sqlx::test]
+async fn the_database_refuses_negative_stock(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("AAA-1", "30.00", 1, "Books").await;
+    let r = sqlx::query("UPDATE products SET stock_quantity = stock_quantity - 2 WHERE id = $1")
+        .bind(a)
+        .execute(&pool)
+        .await;
+    assert!(r.is_err(), "CHECK (stock_quantity >= 0) must hold");
+}
+
+#[sqlx::test]
+async fn seeding_fills_an_empty_catalogue_once(pool: PgPool) {
+    let first = shop_products::seed_if_empty(&pool).await.unwrap();
+    let second = shop_products::seed_if_empty(&pool).await.unwrap();
+    assert!(first >= 24);
+    assert_eq!(second, 0);
+}
