@@ -9,7 +9,7 @@ pub const SERVICES: [&str; 4] = ["users", "products", "orders", "notifications"]
 /// A running platform owned by one test.
 pub struct TestStack {
     pub stack: Stack,
-    databases: Vec<String>,
+    pub databases: Vec<String>,
     pub client: reqwest::Client,
 }
 
@@ -36,6 +36,17 @@ impl TestStack {
         let mut vars: Vec<(String, String)> = vec![
             ("GATEWAY_PORT".into(), "0".into()),
             ("WEB_PORT".into(), "0".into()),
+            ("ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
+            ("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("SEED_DEMO_CATALOGUE".into(), "false".into()),
+            // Emails of tests without SMTP land in a throwaway folder.
+            (
+                "MAIL_DIR".into(),
+                std::env::temp_dir()
+                    .join(format!("shop-mail-{tag}"))
+                    .display()
+                    .to_string(),
+            ),
         ];
         let mut databases = Vec::new();
         for svc in SERVICES {
@@ -79,5 +90,177 @@ impl TestStack {
                 eprintln!("could not drop {url}: {e:#}");
             }
         }
+    }
+}
+
+/// Where the stand-ins are (`cargo xtask test` sets these; the defaults are
+/// the ports it uses).
+pub fn standin(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+pub fn moto_url() -> String {
+    standin("TEST_AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+}
+
+pub fn smtp_url() -> String {
+    standin("TEST_SMTP_URL", "smtp://127.0.0.1:1025")
+}
+
+pub fn maildev_url() -> String {
+    standin("TEST_MAILDEV_URL", "http://127.0.0.1:8025")
+}
+
+pub const ADMIN_EMAIL: &str = "admin@test.shop";
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+/// Variables for a platform on the real stand-ins: SNS/SQS on moto with a
+/// topic and queues of its own (tests run side by side), SMTP to maildev.
+pub fn infra_vars(tag: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", moto_url()),
+        ("ORDER_EVENTS_TOPIC", format!("order-events-{tag}")),
+        ("NOTIFICATION_QUEUE", format!("notification-queue-{tag}")),
+        ("NOTIFICATION_DLQ", format!("notification-dlq-{tag}")),
+        ("SQS_WAIT_SECONDS", "2".to_owned()),
+        ("SMTP_URL", smtp_url()),
+        ("OUTBOX_MAX_BACKOFF_MS", "500".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A fresh tag for names that must not collide between tests.
+pub fn unique_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
+}
+
+impl TestStack {
+    /// The platform on moto and maildev; `extra` overrides.
+    pub async fn start_on_infra(extra: &[(&str, &str)]) -> Self {
+        let tag = unique_tag();
+        let mut vars = infra_vars(&tag);
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let borrowed: Vec<(&str, &str)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::start_with(&borrowed).await
+    }
+
+    /// The throwaway database URL of a service.
+    pub fn database_url(&self, service: &str) -> Option<&str> {
+        self.databases
+            .iter()
+            .find(|u| u.ends_with(&format!("_{service}")))
+            .map(String::as_str)
+    }
+
+    /// Registers and logs in a user; returns the access token.
+    pub async fn sign_up(&self, email: &str, username: &str) -> String {
+        let gw = self.gateway();
+        let r = self
+            .client
+            .post(format!("{gw}/users/register"))
+            .json(&serde_json::json!({"email": email, "username": username, "password": "correct-horse"}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(
+            r.status(),
+            201,
+            "register {email}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        self.log_in(email, "correct-horse").await
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(format!("{}/users/login", self.gateway()))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 200, "login {email}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a product as admin; returns its id.
+    pub async fn create_product(&self, admin: &str, sku: &str, price: &str, stock: i32) -> i64 {
+        let r = self
+            .client
+            .post(format!("{}/products", self.gateway()))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({"name": format!("Test product {sku}"), "price": price, "stock_quantity": stock, "sku": sku, "category": "Test"}))
+            .send()
+            .await
+            .expect("create product");
+        assert_eq!(r.status(), 201, "create product");
+        r.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    /// `POST /orders` through the gateway; returns status and body.
+    pub async fn order(&self, token: &str, items: &[(i64, i32)]) -> (u16, serde_json::Value) {
+        let items: Vec<_> = items
+            .iter()
+            .map(|(p, q)| serde_json::json!({"product_id": p, "quantity": q}))
+            .collect();
+        let r = self
+            .client
+            .post(format!("{}/orders", self.gateway()))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"items": items}))
+            .send()
+            .await
+            .expect("order sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Emails maildev holds for one recipient.
+pub async fn emails_to(recipient: &str) -> Vec<serde_json::Value> {
+    let all: Vec<serde_json::Value> = reqwest::get(format!("{}/email", maildev_url()))
+        .await
+        .expect("maildev answers")
+        .json()
+        .await
+        .expect("maildev json");
+    all.into_iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|t| t["address"].as_str() == Some(recipient)))
+        })
+        .collect()
+}
+
+/// Polls until `f` returns `Some`, or `None` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

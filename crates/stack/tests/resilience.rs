@@ -1,0 +1,160 @@
+//! Failures of the parts around an order: the broker down, a message
+//! delivered twice, the products service down.
+
+use serde_json::json;
+use shop_events::{AwsSettings, OutgoingEvent, Publisher, SnsPublisher};
+use shop_platform::config::Env;
+use shop_stack::testing::{TestStack, emails_to, eventually, moto_url, unique_tag};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP relay to `target` that can be switched off: while off, every
+/// connection is closed at once, as if the broker were down.
+struct Switch {
+    url: String,
+    up: Arc<AtomicBool>,
+}
+
+async fn switch_to(target: SocketAddr) -> Switch {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !flag.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Switch { url, up }
+}
+
+fn moto_addr() -> SocketAddr {
+    let url = moto_url();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    host.parse().expect("moto URL is host:port")
+}
+
+#[tokio::test]
+async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_back() {
+    let sns = switch_to(moto_addr()).await;
+    let t = TestStack::start_on_infra(&[("ORDERS_AWS_ENDPOINT_URL", sns.url.as_str())]).await;
+    let tag = unique_tag();
+    let email = format!("outage-{tag}@example.com");
+    let token = t.sign_up(&email, &format!("outage-{tag}")).await;
+    let product = t
+        .create_product(&t.admin_token().await, &format!("OUT-{tag}"), "3.00", 10)
+        .await;
+
+    for _ in 0..3 {
+        let (status, body) = t.order(&token, &[(product, 1)]).await;
+        assert_eq!(
+            status, 201,
+            "an order must not fail because the broker is down: {body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        emails_to(&email).await.is_empty(),
+        "nothing can be delivered while SNS is down"
+    );
+
+    sns.up.store(true, Ordering::SeqCst);
+    let delivered = eventually(Duration::from_secs(30), || async {
+        let n = emails_to(&email).await.len();
+        (n >= 3).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        delivered,
+        Some(3),
+        "every event is delivered once SNS is back"
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_produces_one_email() {
+    let topic = format!("order-events-{}", unique_tag());
+    let t = TestStack::start_on_infra(&[("ORDER_EVENTS_TOPIC", topic.as_str())]).await;
+    let email = format!("twice-{}@example.com", unique_tag());
+    let env = Env::from_pairs([
+        ("AWS_ENDPOINT_URL", moto_url()),
+        ("ORDER_EVENTS_TOPIC", topic.clone()),
+    ])
+    .expect("env");
+    let publisher = SnsPublisher::connect(&AwsSettings::from_env(&env, "test").expect("settings"))
+        .await
+        .expect("sns");
+    let envelope = json!({
+        "event_id": uuid::Uuid::new_v4(), "event_type": "order.created", "timestamp": chrono::Utc::now(),
+        "correlation_id": "dup-test",
+        "data": {"order_id": 424242, "user_id": 99, "user_email": email, "total_amount": "9.99", "status": "confirmed",
+                 "items": [{"product_id": 1, "product_name": "Twice", "quantity": 1, "price": "9.99"}]}
+    });
+    let event = OutgoingEvent {
+        event_type: "order.created".into(),
+        subject: "Order #424242 confirmed".into(),
+        body: envelope.to_string(),
+    };
+
+    publisher.publish(&event).await.expect("first delivery");
+    publisher.publish(&event).await.expect("second delivery");
+
+    let first = eventually(Duration::from_secs(10), || async {
+        (!emails_to(&email).await.is_empty()).then_some(())
+    })
+    .await;
+    assert!(first.is_some(), "the event is handled");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        emails_to(&email).await.len(),
+        1,
+        "the repeat is recognised and produces nothing"
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn products_down_is_503_and_leaves_no_order_behind() {
+    let mut t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("down-{tag}@example.com"), &format!("down-{tag}"))
+        .await;
+    let product = t
+        .create_product(&t.admin_token().await, &format!("DOWN-{tag}"), "3.00", 10)
+        .await;
+    t.stack.stop("products").await.expect("products stops");
+
+    let (status, body) = t.order(&token, &[(product, 1)]).await;
+
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["detail"], "Product service is unavailable");
+    let orders: Vec<serde_json::Value> = t
+        .client
+        .get(format!("{}/orders", t.gateway()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert!(orders.is_empty(), "no order is left behind: {orders:?}");
+    t.finish().await;
+}

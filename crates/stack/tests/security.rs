@@ -1,0 +1,192 @@
+//! Forged identities and bad tokens are refused by the gateway and by every
+//! service reached directly.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use shop_auth::{Claims, SigningKey};
+use shop_stack::testing::{TestStack, unique_tag};
+use shop_types::Role;
+
+async fn users_key(t: &TestStack) -> SigningKey {
+    let pool = sqlx::PgPool::connect(t.database_url("users").expect("users db"))
+        .await
+        .expect("connect");
+    let stored: String = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+        .fetch_one(&pool)
+        .await
+        .expect("the development key");
+    pool.close().await;
+    SigningKey::from_base64(&stored).expect("key")
+}
+
+fn claims(user_id: i64, role: Role, exp_offset: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: user_id.to_string(),
+        email: "mallory@example.com".into(),
+        role,
+        iat: now,
+        exp: now + exp_offset,
+        iss: "shop-users".into(),
+        aud: "shop".into(),
+        jti: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn unsigned(kid: &str, alg: &str, c: &Claims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{kid}"}}"#));
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).expect("claims"));
+    format!("{header}.{payload}")
+}
+
+/// Every kind of bad token, by name.
+async fn bad_tokens(t: &TestStack, valid: &str) -> Vec<(&'static str, String)> {
+    let key = users_key(t).await;
+    let admin = claims(1, Role::Admin, 600);
+    // The same claims signed by the real key, with an admin role swapped in.
+    let parts: Vec<&str> = valid.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&admin).expect("json")),
+        parts[2]
+    );
+    let hs256 = {
+        let secret = key.public_jwk().x;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(key.kid().to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &admin,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("hs256")
+    };
+    vec![
+        (
+            "expired",
+            key.sign(&claims(1, Role::Admin, -3600)).expect("sign"),
+        ),
+        ("tampered payload", tampered),
+        (
+            "signed by another key",
+            SigningKey::generate()
+                .expect("key")
+                .sign(&admin)
+                .expect("sign"),
+        ),
+        (
+            "alg none",
+            format!("{}.", unsigned(key.kid(), "none", &admin)),
+        ),
+        ("HS256 with the public key", hs256),
+        ("garbage", "not.a.token".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_by_the_gateway_and_every_service() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let valid = t
+        .sign_up(&format!("sec-{tag}@example.com"), &format!("sec-{tag}"))
+        .await;
+    let gw = t.gateway();
+    let svc = |name: &str| t.stack.url(name).expect("service runs");
+    let targets = [
+        ("GET", format!("{gw}/orders")),
+        ("GET", format!("{gw}/users/me")),
+        ("GET", format!("{gw}/notifications")),
+        ("POST", format!("{gw}/products")),
+        ("GET", format!("{}/orders", svc("orders"))),
+        ("GET", format!("{}/users/me", svc("users"))),
+        ("GET", format!("{}/notifications", svc("notifications"))),
+        ("POST", format!("{}/products", svc("products"))),
+    ];
+    for (name, token) in bad_tokens(&t, &valid).await {
+        for (method, url) in &targets {
+            let req = t
+                .client
+                .request(method.parse().expect("method"), url)
+                .bearer_auth(&token);
+            let req = if *method == "POST" {
+                req.json(&serde_json::json!({"name": "Evil", "price": "1.00", "stock_quantity": 1, "sku": "EVIL-1"}))
+            } else {
+                req
+            };
+            let status = req.send().await.expect("answered").status();
+            assert_eq!(status, 401, "{name} token at {method} {url}");
+        }
+    }
+    let ok = t
+        .client
+        .get(format!("{gw}/orders"))
+        .bearer_auth(&valid)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ok.status(), 200, "the valid token still works");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn forged_identity_headers_without_a_token_are_refused() {
+    let t = TestStack::start().await;
+    let forged = [
+        ("x-user-id", "1"),
+        ("x-user-role", "admin"),
+        ("x-user-email", "admin@test.shop"),
+    ];
+    let targets = [
+        ("GET", format!("{}/orders", t.gateway())),
+        ("POST", format!("{}/products", t.gateway())),
+        (
+            "GET",
+            format!("{}/orders", t.stack.url("orders").expect("orders")),
+        ),
+        (
+            "POST",
+            format!("{}/products", t.stack.url("products").expect("products")),
+        ),
+        (
+            "GET",
+            format!(
+                "{}/notifications",
+                t.stack.url("notifications").expect("notifications")
+            ),
+        ),
+    ];
+    for (method, url) in &targets {
+        let mut req = t.client.request(method.parse().expect("method"), url);
+        for (k, v) in forged {
+            req = req.header(k, v);
+        }
+        let req = req.json(&serde_json::json!({"name": "Evil", "price": "1.00", "stock_quantity": 1, "sku": "EVIL-1"}));
+        assert_eq!(
+            req.send().await.expect("answered").status(),
+            401,
+            "{method} {url}"
+        );
+    }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_customer_token_cannot_write_the_catalogue() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("cust-{tag}@example.com"), &format!("cust-{tag}"))
+        .await;
+    for base in [t.gateway(), t.stack.url("products").expect("products")] {
+        let r = t
+            .client
+            .post(format!("{base}/products"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "Mine", "price": "1.00", "stock_quantity": 1, "sku": format!("C-{tag}")}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 403, "{base}");
+    }
+    t.finish().await;
+}
