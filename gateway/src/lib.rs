@@ -64,4 +64,5 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::forward::router())
         .with_state(state)
+        .merge(routes::docs::router())
 }

@@ -25,6 +25,8 @@ struct Running {
 /// The running platform.
 pub struct Stack {
     parts: BTreeMap<&'static str, Running>,
+    /// Shown in the banner when the development admin is in use.
+    admin_hint: Option<String>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -93,8 +95,16 @@ impl Stack {
             .await
             .context("starting the web front")?;
 
+        let admin_hint = (env.get("ADMIN_PASSWORD").is_none() && !env.is_production()).then(|| {
+            format!(
+                "{} / {} (development default)",
+                shop_users::config::DEV_ADMIN_EMAIL,
+                shop_users::config::DEV_ADMIN_PASSWORD
+            )
+        });
         let mut stack = Self {
             parts: BTreeMap::new(),
+            admin_hint,
         };
         for service in [users, products, orders, notifications, gateway, web] {
             stack.spawn(service);
@@ -167,6 +177,9 @@ impl Stack {
         out += &line("products service", "products", "");
         out += &line("orders service", "orders", "");
         out += &line("notifications service", "notifications", "");
+        if let Some(hint) = &self.admin_hint {
+            out += &format!("  {:<22} {hint}\n", "admin sign-in");
+        }
         out += "Press Ctrl-C to stop.\n";
         out
     }

@@ -264,3 +264,40 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A TCP relay to `target` that can be switched off: while off, every
+/// connection is closed at once, as if the server behind it were down.
+#[derive(Debug)]
+pub struct Switch {
+    pub url: String,
+    pub port: u16,
+    pub up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub async fn switch_to(target: std::net::SocketAddr) -> Switch {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let up = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !flag.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Switch {
+        url: format!("http://127.0.0.1:{port}"),
+        port,
+        up,
+    }
+}

@@ -4,44 +4,8 @@
 use serde_json::json;
 use shop_events::{AwsSettings, OutgoingEvent, Publisher, SnsPublisher};
 use shop_platform::config::Env;
-use shop_stack::testing::{TestStack, emails_to, eventually, moto_url, unique_tag};
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A TCP relay to `target` that can be switched off: while off, every
-/// connection is closed at once, as if the broker were down.
-struct Switch {
-    url: String,
-    up: Arc<AtomicBool>,
-}
-
-async fn switch_to(target: SocketAddr) -> Switch {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let up = Arc::new(AtomicBool::new(false));
-    let flag = up.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            if !flag.load(Ordering::SeqCst) {
-                drop(inbound);
-                continue;
-            }
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    Switch { url, up }
-}
+use shop_stack::testing::{TestStack, emails_to, eventually, moto_url, switch_to, unique_tag};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 
 fn moto_addr() -> SocketAddr {
     let url = moto_url();

@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 /// `{"detail": ...}`: a message, or a list of field errors for a 422.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub detail: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ErrorDetail {
     Message(String),
@@ -18,7 +20,9 @@ pub enum ErrorDetail {
 
 /// One failed field, located by its path from the body root.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct FieldError {
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceStatus {
     Up,
@@ -12,6 +13,7 @@ pub enum ServiceStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OverallStatus {
     /// Every service is up.
@@ -43,6 +45,7 @@ impl OverallStatus {
 /// One service as the gateway saw it: `{status, response_time_ms, url}` when
 /// up, `{status, error, url}` when down.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServiceHealth {
     pub status: ServiceStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,11 +56,13 @@ pub struct ServiceHealth {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct GatewayHealth {
     pub status: ServiceStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct HealthReport {
     pub status: OverallStatus,
     pub timestamp: DateTime<Utc>,

@@ -10,8 +10,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = HealthReport, description = "Always 200; `status` is healthy, degraded or unhealthy")))]
 #[tracing::instrument(skip_all)]
-async fn health(State(state): State<AppState>, request_id: RequestId) -> Json<HealthReport> {
+pub async fn health(State(state): State<AppState>, request_id: RequestId) -> Json<HealthReport> {
     let checks = state
         .upstreams
         .all()

@@ -1,2 +1,3 @@
+pub mod docs;
 pub mod forward;
 pub mod health;

@@ -46,6 +46,7 @@ impl FromRef<AppState> for Auth {
     routes::notifications::list,
     routes::notifications::get_one,
     routes::notifications::retry,
+    routes::ws::upgrade,
 ))]
 pub struct ApiDoc;
 

@@ -49,6 +49,13 @@ impl FromRequestParts<AppState> for SocketUser {
     }
 }
 
+#[utoipa::path(get, path = "/ws/notifications", tag = "notifications",
+    params(("token" = Option<String>, Query, description = "Access token, when neither the cookie nor the header can be sent")),
+    responses(
+        (status = 101, description = "Upgraded. Server sends `connected`, answers `ping` with `pong`, and pushes `notification` messages about your own orders"),
+        (status = 401, description = "No valid credentials"),
+    ),
+    security(("cookie" = []), ("bearer" = [])))]
 pub async fn upgrade(
     State(state): State<AppState>,
     SocketUser(user): SocketUser,
