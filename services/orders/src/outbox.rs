@@ -3,6 +3,7 @@
 //! which returns stock that a failed or cancelled checkout still holds.
 
 use crate::{AppState, repo};
+use futures::StreamExt;
 use shop_events::{OutgoingEvent, Publisher};
 use shop_platform::RequestId;
 use sqlx::PgPool;
@@ -11,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 50;
+const PARALLEL: usize = 16;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Delay before attempt `n + 1`: 200 ms doubling, capped.
@@ -19,8 +21,9 @@ pub fn backoff(attempts: i32, cap: Duration) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << exp)).min(cap)
 }
 
-/// Publishes one batch. Returns how many were published; stops at the first
-/// failure so events leave in the order they were written.
+/// Publishes one batch, up to `PARALLEL` events at a time (SNS does not
+/// order a standard topic anyway). Published rows are marked; if any failed,
+/// every waiting row backs off together: the broker is down, not one event.
 pub async fn publish_batch(
     pool: &PgPool,
     publisher: &dyn Publisher,
@@ -35,52 +38,61 @@ pub async fn publish_batch(
     .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;
-    let mut published = 0;
-    for (id, event_type, subject, body, attempts) in rows {
-        let event = OutgoingEvent {
-            event_type,
-            subject,
-            body,
-        };
-        let outcome = match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&event)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("publishing timed out")),
-        };
-        match outcome {
-            Ok(()) => {
-                sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                published += 1;
-            }
-            Err(e) => {
-                let wait = backoff(attempts, cap);
-                tracing::warn!(
-                    outbox_id = id,
-                    attempts = attempts + 1,
-                    retry_in_ms = wait.as_millis() as u64,
-                    error = format!("{e:#}"),
-                    "publish failed"
-                );
-                // Every waiting row backs off together: the broker is down, not one event.
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + CASE WHEN id = $1 THEN 1 ELSE 0 END,
-                            last_error = CASE WHEN id = $1 THEN $2 ELSE last_error END,
-                            next_attempt_at = now() + make_interval(secs => $3)
-                     WHERE published_at IS NULL",
-                )
-                .bind(id)
-                .bind(format!("{e:#}"))
-                .bind(wait.as_secs_f64())
-                .execute(&mut *tx)
-                .await?;
-                break;
-            }
-        }
+    let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(rows)
+        .map(|(id, event_type, subject, body, attempts)| async move {
+            let event = OutgoingEvent {
+                event_type,
+                subject,
+                body,
+            };
+            let outcome =
+                match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&event)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(anyhow::anyhow!("publishing timed out")),
+                };
+            (id, attempts, outcome)
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    let published: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| o.2.is_ok())
+        .map(|o| o.0)
+        .collect();
+    sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
+        .bind(&published)
+        .execute(&mut *tx)
+        .await?;
+    if let Some((id, attempts, Err(e))) = outcomes.iter().find(|o| o.2.is_err()) {
+        let wait = backoff(*attempts, cap);
+        let failed: Vec<i64> = outcomes
+            .iter()
+            .filter(|o| o.2.is_err())
+            .map(|o| o.0)
+            .collect();
+        tracing::warn!(
+            outbox_id = id,
+            failed = failed.len(),
+            attempts = attempts + 1,
+            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            error = format!("{e:#}"),
+            "publish failed"
+        );
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + CASE WHEN id = ANY($1) THEN 1 ELSE 0 END,
+                    last_error = CASE WHEN id = ANY($1) THEN $2 ELSE last_error END,
+                    next_attempt_at = now() + make_interval(secs => $3)
+             WHERE published_at IS NULL",
+        )
+        .bind(&failed)
+        .bind(format!("{e:#}"))
+        .bind(wait.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
-    Ok(published)
+    Ok(published.len())
 }
 
 /// Runs until cancelled; woken at once when an order commits an event.
@@ -100,7 +112,7 @@ pub async fn relay(
                 0
             }
         };
-        if published as i64 == BATCH {
+        if i64::try_from(published).unwrap_or(0) == BATCH {
             continue;
         }
         tokio::select! {
