@@ -90,6 +90,7 @@ pub async fn handle(state: &AppState, body: &str) -> anyhow::Result<Outcome> {
         event_id = %prepared.event_id,
         event_type = prepared.event_type,
         order_id = prepared.order_id,
+        request_id = prepared.correlation_id,
     );
     process(state, prepared).instrument(span).await
 }

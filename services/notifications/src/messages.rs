@@ -61,6 +61,8 @@ struct StatusText<'a> {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub event_id: Uuid,
+    /// The request id of the request that caused the event.
+    pub correlation_id: String,
     pub event_type: String,
     pub kind: NotificationType,
     pub user_id: i64,
@@ -140,6 +142,7 @@ fn confirmation(e: EventEnvelope<OrderCreated>) -> Result<Prepared> {
     let units: i32 = d.items.iter().map(|i| i.quantity).sum();
     Ok(Prepared {
         event_id: e.event_id,
+        correlation_id: e.correlation_id.clone(),
         event_type: e.event_type.clone(),
         kind: NotificationType::OrderConfirmation,
         user_id: d.user_id,
@@ -184,6 +187,7 @@ fn status_update(e: EventEnvelope<OrderStatusUpdated>) -> Result<Prepared> {
     .render()?;
     Ok(Prepared {
         event_id: e.event_id,
+        correlation_id: e.correlation_id.clone(),
         event_type: e.event_type.clone(),
         kind: NotificationType::OrderStatusUpdate,
         user_id: d.user_id,
