@@ -47,6 +47,21 @@ impl Auth {
         self.verifier.identify(&token).await.map_err(to_api)
     }
 
+    /// Authenticates a WebSocket upgrade: `?token=` (for clients that can
+    /// set neither a cookie nor a header), else the header or cookie.
+    pub async fn authenticate_socket(&self, parts: &Parts) -> Result<Identity, ApiError> {
+        let query_token = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "token")
+                .map(|(_, v)| v.to_owned())
+        });
+        match query_token {
+            Some(token) => self.verifier.identify(&token).await.map_err(to_api),
+            None => self.authenticate(parts).await,
+        }
+    }
+
     /// Same-origin check for cookie-authenticated writes: the `Origin` must be
     /// the host the browser talked to (`X-Forwarded-Host` behind our fronts)
     /// or one of the configured origins.

@@ -124,7 +124,7 @@ fn add_identity(headers: &mut axum::http::HeaderMap, id: &Identity) {
 /// upgrade), then relayed to the notifications service.
 async fn websocket(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
-    let identity = match socket_identity(&state, &parts).await {
+    let identity = match state.auth.authenticate_socket(&parts).await {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -150,27 +150,6 @@ async fn websocket(State(state): State<AppState>, req: Request) -> Response {
         &extra,
     )
     .await
-}
-
-async fn socket_identity(
-    state: &AppState,
-    parts: &axum::http::request::Parts,
-) -> Result<Identity, ApiError> {
-    let query_token = parts.uri.query().and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == "token")
-            .map(|(_, v)| v.to_owned())
-    });
-    match query_token {
-        Some(t) => state
-            .auth
-            .verifier
-            .identify(&t)
-            .await
-            .map_err(|e| ApiError::Unauthorized(e.to_string())),
-        None => state.auth.authenticate(parts).await,
-    }
 }
 
 #[cfg(test)]

@@ -30,22 +30,7 @@ impl FromRequestParts<AppState> for SocketUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let query_token = parts.uri.query().and_then(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .find(|(k, _)| *k == "token")
-                .map(|(_, v)| v.to_owned())
-        });
-        match query_token {
-            Some(token) => state
-                .auth
-                .verifier
-                .identify(&token)
-                .await
-                .map(SocketUser)
-                .map_err(|e| ApiError::Unauthorized(e.to_string())),
-            None => state.auth.authenticate(parts).await.map(SocketUser),
-        }
+        state.auth.authenticate_socket(parts).await.map(SocketUser)
     }
 }
 
