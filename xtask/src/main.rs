@@ -171,6 +171,28 @@ impl Report {
     }
 }
 
+/// A test that panicked could not drop its throwaway databases; do it now.
+fn drop_leftover_test_databases(sh: &Shell) {
+    let list = cmd!(
+        sh,
+        "psql -h 127.0.0.1 -U postgres -d postgres -Atc \"SELECT datname FROM pg_database WHERE datname LIKE 'shop\\_test\\_%'\""
+    )
+    .quiet()
+    .ignore_stderr()
+    .read();
+    let Ok(list) = list else { return };
+    for name in list
+        .lines()
+        .filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        let _ = cmd!(sh, "psql -h 127.0.0.1 -U postgres -d postgres -qc {sql}")
+            .quiet()
+            .ignore_stderr()
+            .run();
+    }
+}
+
 fn test(sh: &Shell) -> Result<bool> {
     let started = Instant::now();
     ensure_postgres(sh)?;
@@ -191,6 +213,7 @@ fn test(sh: &Shell) -> Result<bool> {
     ));
     let _guards: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
 
+    drop_leftover_test_databases(sh);
     let mut report = Report { steps: Vec::new() };
     report.run("cargo fmt --check", || {
         cmd!(sh, "cargo fmt --all -- --check").run()?;

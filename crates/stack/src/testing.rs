@@ -39,6 +39,8 @@ impl TestStack {
             ("ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
             ("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
             ("SEED_DEMO_CATALOGUE".into(), "false".into()),
+            // Several platforms run side by side against one PostgreSQL.
+            ("DB_MAX_CONNECTIONS".into(), "4".into()),
             // Emails of tests without SMTP land in a throwaway folder.
             (
                 "MAIL_DIR".into(),
