@@ -72,11 +72,12 @@ pub async fn build(config: &Config, gateway: Upstream) -> Result<Service> {
         client: proxy::client(),
         timeout: config.request_timeout,
     };
+    // One second beyond the forwarding timeout, so a slow gateway is a 504.
     Service::bind_addr(
         "web",
         config.host,
         config.port,
-        config.request_timeout,
+        config.request_timeout + Duration::from_secs(1),
         router(config, state),
     )
     .await
