@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use super::ui::FOCUS;
+
 #[component]
 pub fn Footer() -> impl IntoView {
     view! {
@@ -11,7 +13,7 @@ pub fn Footer() -> impl IntoView {
                 <p>"Shop: products, orders and notifications."</p>
                 <A
                     href="/status"
-                    attr:class="rounded underline-offset-4 hover:text-slate-900 hover:underline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600"
+                    attr:class=format!("rounded underline-offset-4 hover:text-slate-900 hover:underline {FOCUS}")
                 >
                     "System status"
                 </A>

@@ -1,11 +1,21 @@
 //! One component per page of the router.
 
-mod coming_soon;
-mod home;
+mod cart;
+mod checkout;
+mod login;
 mod not_found;
+mod orders;
+mod product;
+mod products;
+mod register;
 mod status;
 
-pub use coming_soon::ComingSoon;
-pub use home::HomePage;
+pub use cart::CartPage;
+pub use checkout::CheckoutPage;
+pub use login::LoginPage;
 pub use not_found::NotFound;
+pub use orders::OrdersPage;
+pub use product::ProductPage;
+pub use products::ProductsPage;
+pub use register::RegisterPage;
 pub use status::StatusPage;

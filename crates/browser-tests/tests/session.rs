@@ -1,0 +1,122 @@
+//! The signed-in state and the cart across reloads, and where the session
+//! lives: in an httpOnly cookie that page scripts cannot read.
+
+use anyhow::{Context, Result, ensure};
+use shop_browser_tests::{
+    Browser, conclude, start_platform,
+    storefront::{self, NewProduct, PASSWORD},
+};
+use shop_stack::testing::TestStack;
+
+async fn a_product(t: &TestStack) -> Result<i64> {
+    let admin = t.admin_token().await;
+    storefront::create_product(
+        t,
+        &admin,
+        &NewProduct {
+            sku: "SCARF",
+            name: "Wool scarf",
+            category: "Clothing",
+            price: "19.90",
+            stock: 7,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn a_reload_keeps_the_cart_and_the_signed_in_state() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = reload_keeps(&platform, &browser).await;
+    conclude("reload", outcome, vec![browser], platform).await
+}
+
+async fn reload_keeps(t: &TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let scarf = a_product(t).await?;
+    t.sign_up("dee@example.com", "dee").await;
+    storefront::sign_in(browser, &web, "dee@example.com", PASSWORD).await?;
+    browser.open(&format!("{web}/")).await?;
+    storefront::add_from_grid(browser, scarf).await?;
+    storefront::add_from_grid(browser, scarf).await?;
+
+    browser.client.refresh().await?;
+    browser
+        .wait_for_text(r#"[data-testid="account-name"]"#, "dee")
+        .await?;
+    browser
+        .wait_until("the cart badge reads 2", || async {
+            Ok((storefront::cart_count(browser).await? == 2).then_some(()))
+        })
+        .await?;
+    browser.open(&format!("{web}/cart")).await?;
+    let line = storefront::cart_line(scarf);
+    browser
+        .wait_for_text(
+            &format!(r#"{line} [data-testid="line-subtotal"]"#),
+            "$39.80",
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn the_session_token_is_never_readable_by_page_scripts() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = token_hidden(&platform, &browser).await;
+    conclude("token-hidden", outcome, vec![browser], platform).await
+}
+
+async fn token_hidden(t: &TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let scarf = a_product(t).await?;
+    t.sign_up("eve@example.com", "eve").await;
+    storefront::sign_in(browser, &web, "eve@example.com", PASSWORD).await?;
+    browser.open(&format!("{web}/")).await?;
+    storefront::add_from_grid(browser, scarf).await?;
+
+    let cookies = browser.eval("return document.cookie").await?;
+    ensure!(
+        !cookies
+            .as_str()
+            .unwrap_or_default()
+            .contains("shop_session"),
+        "the session cookie is hidden from scripts: {cookies}"
+    );
+    // Every value in both storages; a JWT starts with "eyJ" (`{"` in base64).
+    let stored = browser
+        .eval(
+            "const all = []; for (const s of [localStorage, sessionStorage]) \
+             for (let i = 0; i < s.length; i++) all.push(s.key(i) + '=' + s.getItem(s.key(i))); \
+             return all;",
+        )
+        .await?;
+    let stored: Vec<String> = serde_json::from_value(stored)?;
+    ensure!(
+        !stored.is_empty(),
+        "the cart is stored, so storage was read"
+    );
+    for entry in &stored {
+        ensure!(
+            !entry.contains("eyJ") && !entry.to_lowercase().contains("token"),
+            "no token in web storage: {entry}"
+        );
+    }
+    // The cart holds ids and quantities only: prices are always re-read.
+    ensure!(
+        stored
+            .iter()
+            .all(|e| !e.contains("19.90") && !e.contains("price")),
+        "no prices in web storage: {stored:?}"
+    );
+    // And yet the session works: the cookie does it.
+    let me = browser
+        .eval("return fetch('/api/users/me').then(r => r.status)")
+        .await?;
+    ensure!(me == 200, "signed in through the cookie: {me}");
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! A product in the catalogue grid, and the stock badge product views share.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use shop_types::Product;
+
+use super::ui::{BUTTON, FOCUS, money};
+use crate::cart::use_cart;
+
+/// At or below this many units the badge warns that few are left.
+const FEW_LEFT: i32 = 5;
+
+#[component]
+pub fn StockBadge(stock: i32) -> impl IntoView {
+    let (text, colours) = match stock {
+        s if s <= 0 => ("Out of stock".to_owned(), "bg-red-100 text-red-800"),
+        s if s <= FEW_LEFT => (format!("Only {s} left"), "bg-amber-100 text-amber-900"),
+        s => (format!("{s} in stock"), "bg-emerald-100 text-emerald-800"),
+    };
+    view! {
+        <span
+            data-testid="stock"
+            data-stock=stock
+            class=format!("rounded-full px-2.5 py-0.5 text-xs font-semibold whitespace-nowrap {colours}")
+        >
+            {text}
+        </span>
+    }
+}
+
+#[component]
+pub fn ProductCard(product: Product) -> impl IntoView {
+    let cart = use_cart();
+    let id = product.id;
+    let stock = product.stock_quantity;
+    let in_cart = move || cart.quantity_of(id);
+    let can_add = move || in_cart() < stock;
+    let label = move || {
+        if stock <= 0 {
+            "Out of stock".to_owned()
+        } else if !can_add() {
+            "All in your cart".to_owned()
+        } else {
+            "Add to cart".to_owned()
+        }
+    };
+    let href = format!("/products/{id}");
+    let name = product.name.clone();
+    let add = {
+        let product = product.clone();
+        move |_| {
+            cart.add(&product, 1);
+        }
+    };
+    view! {
+        <li
+            data-testid="product-card"
+            data-product-id=id
+            data-sku=product.sku.clone()
+            class="flex flex-col rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200"
+        >
+            <p class="text-xs font-medium tracking-wide text-slate-500 uppercase">
+                {product.category.clone().unwrap_or_default()}
+            </p>
+            <h2 class="mt-1 text-base font-semibold text-slate-900">
+                <A href=href attr:class=format!("rounded hover:text-indigo-700 {FOCUS}") attr:data-testid="product-link">
+                    {product.name.clone()}
+                </A>
+            </h2>
+            <p class="mt-2 line-clamp-2 text-sm text-slate-600">
+                {product.description.clone().unwrap_or_default()}
+            </p>
+            <div class="mt-auto flex items-center justify-between gap-3 pt-4">
+                <p data-testid="price" class="text-lg font-semibold tabular-nums">
+                    {money(product.price)}
+                </p>
+                <StockBadge stock />
+            </div>
+            <button
+                type="button"
+                data-testid="add-to-cart"
+                class=format!("mt-4 w-full {BUTTON}")
+                aria-label=move || format!("{}: {}", label(), name)
+                disabled=move || !can_add()
+                on:click=add
+            >
+                {label}
+            </button>
+            <p
+                aria-live="polite"
+                data-testid="in-cart"
+                class="mt-2 h-5 text-center text-xs text-slate-500"
+            >
+                {move || match in_cart() {
+                    0 => String::new(),
+                    n => format!("{n} in your cart"),
+                }}
+            </p>
+        </li>
+    }
+}
