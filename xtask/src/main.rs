@@ -228,6 +228,17 @@ fn test(sh: &Shell) -> Result<bool> {
         cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
         Ok(())
     });
+    // The web crate's own rules and lints, checked natively: run from the
+    // root so web/.cargo/config.toml (the wasm settings) is not read.
+    report.run("web clippy and unit tests (native)", || {
+        cmd!(
+            sh,
+            "cargo clippy --manifest-path web/Cargo.toml --all-targets -- -D warnings"
+        )
+        .run()?;
+        cmd!(sh, "cargo test --manifest-path web/Cargo.toml").run()?;
+        Ok(())
+    });
     report.run("web build (wasm + css)", || web::build(sh));
     report.run("cargo test (unit and integration)", || {
         cmd!(sh, "cargo test --workspace").run()?;

@@ -101,3 +101,50 @@ async fn sign_out_closes(t: &TestStack, browser: &Browser) -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn the_live_connection_comes_back_after_a_drop() -> Result<()> {
+    let mut platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = reconnects(&mut platform, &browser).await;
+    conclude("reconnect", outcome, vec![browser], platform).await
+}
+
+async fn reconnects(t: &mut TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let admin = t.admin_token().await;
+    let lamp = storefront::create_product(
+        t,
+        &admin,
+        &NewProduct {
+            sku: "LAMP",
+            name: "Lamp",
+            category: "Home",
+            price: "9.00",
+            stock: 5,
+        },
+    )
+    .await?;
+    let token = t.sign_up("dee@example.com", "dee").await;
+    storefront::sign_in(browser, &web, "dee@example.com", PASSWORD).await?;
+    storefront::wait_live(browser).await?;
+
+    t.stack.stop("notifications").await?;
+    browser
+        .wait_for(r#"[data-testid="toast-region"][data-live="connecting"]"#)
+        .await?;
+    t.stack.restart("notifications").await?;
+    storefront::wait_live(browser).await?;
+
+    // The new socket delivers.
+    let (status, order) = t.order(&token, &[(lamp, 1)]).await;
+    ensure!(status == 201, "order: {status} {order}");
+    browser
+        .wait_for(&format!(
+            r#"[data-testid="toast"][data-order-id="{}"]"#,
+            order["id"]
+        ))
+        .await?;
+    Ok(())
+}

@@ -181,3 +181,38 @@ async fn simultaneous_orders_for_the_last_units_never_oversell() {
     println!("concurrency: 40 simultaneous orders for 5 units: 5 × 201, 35 × 409 in {took:?}");
     t.finish().await;
 }
+
+#[tokio::test]
+async fn stopping_the_service_closes_open_sockets_and_a_restart_accepts_new_ones() {
+    let mut t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("r-{tag}@example.com"), &format!("r-{tag}"))
+        .await;
+    let mut ws = connect(&t, &token).await;
+
+    t.stack.stop("notifications").await.expect("stops");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket is closed when the service stops");
+
+    t.stack.restart("notifications").await.expect("restarts");
+    let mut again = connect(&t, &token).await;
+    futures::SinkExt::send(&mut again, Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .expect("ping");
+    assert_eq!(
+        next_json(&mut again, Duration::from_secs(5))
+            .await
+            .expect("pong")["type"],
+        "pong"
+    );
+    t.finish().await;
+}

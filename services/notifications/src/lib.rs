@@ -15,6 +15,7 @@ use shop_auth::Auth;
 use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 pub use config::{Config, MailSettings};
@@ -33,6 +34,9 @@ pub struct AppState {
     pub auth: Auth,
     pub mailer: Mailer,
     pub hub: Arc<hub::Hub>,
+    /// Cancelled when the service stops: open sockets close too (graceful
+    /// shutdown does not track upgraded connections).
+    pub sockets: CancellationToken,
 }
 
 impl FromRef<AppState> for Auth {
@@ -64,12 +68,19 @@ pub async fn build(config: Config) -> Result<Service> {
         auth: config.auth.auth()?,
         mailer: Mailer::from_settings(&config.mail, &config.mail_from)?,
         hub: Arc::new(hub::Hub::default()),
+        sockets: CancellationToken::new(),
     };
     let (task_state, concurrency) = (state.clone(), config.concurrency);
+    let sockets = state.sockets.clone();
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_task("queue-consumer", move |token| {
             consumer::run(task_state, consumer, concurrency, token)
+        })
+        .with_task("socket-closer", move |token| async move {
+            token.cancelled().await;
+            sockets.cancel();
+            Ok(())
         }))
 }
 

@@ -7,7 +7,7 @@ use axum::{
     Router,
     extract::{
         FromRequestParts, State, WebSocketUpgrade,
-        ws::{Message, WebSocket},
+        ws::{CloseFrame, Message, WebSocket},
     },
     http::request::Parts,
     response::Response,
@@ -18,6 +18,7 @@ use shop_auth::Identity;
 use shop_platform::ApiError;
 use shop_types::{ClientMessage, ServerMessage};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws/notifications", get(upgrade))
@@ -46,7 +47,7 @@ pub async fn upgrade(
     SocketUser(user): SocketUser,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.on_upgrade(move |socket| session(socket, state.hub, user))
+    ws.on_upgrade(move |socket| session(socket, state.hub, state.sockets, user))
 }
 
 fn text(message: &ServerMessage) -> Option<Message> {
@@ -55,7 +56,12 @@ fn text(message: &ServerMessage) -> Option<Message> {
         .map(|t| Message::Text(t.into()))
 }
 
-async fn session(socket: WebSocket, hub: Arc<crate::hub::Hub>, user: Identity) {
+async fn session(
+    socket: WebSocket,
+    hub: Arc<crate::hub::Hub>,
+    stopping: CancellationToken,
+    user: Identity,
+) {
     let (mut sink, mut stream) = socket.split();
     let (_registration, mut pushes) = hub.register(user.user_id);
     tracing::info!(user_id = user.user_id, "socket connected");
@@ -69,6 +75,12 @@ async fn session(socket: WebSocket, hub: Arc<crate::hub::Hub>, user: Identity) {
     }
     loop {
         tokio::select! {
+            () = stopping.cancelled() => {
+                // 1012: service restart — the client should come back later.
+                let close = CloseFrame { code: 1012, reason: "service restarting".into() };
+                let _ = sink.send(Message::Close(Some(close))).await;
+                break;
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     if let Ok(ClientMessage::Ping) = serde_json::from_str(&t)
