@@ -172,24 +172,37 @@ impl Report {
 }
 
 /// A test that panicked could not drop its throwaway databases; do it now.
-fn drop_leftover_test_databases(sh: &Shell) {
-    let list = cmd!(
-        sh,
-        "psql -h 127.0.0.1 -U postgres -d postgres -Atc \"SELECT datname FROM pg_database WHERE datname LIKE 'shop\\_test\\_%'\""
-    )
-    .quiet()
-    .ignore_stderr()
-    .read();
-    let Ok(list) = list else { return };
-    for name in list
+fn drop_leftover_test_databases() {
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-Atqc",
+                sql,
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(list) = psql(r"SELECT datname FROM pg_database WHERE datname LIKE 'shop\_test\_%'")
+    else {
+        return;
+    };
+    let names: Vec<&str> = list
         .lines()
-        .filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-        let _ = cmd!(sh, "psql -h 127.0.0.1 -U postgres -d postgres -qc {sql}")
-            .quiet()
-            .ignore_stderr()
-            .run();
+        .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    for name in &names {
+        psql(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
+    }
+    if !names.is_empty() {
+        println!("xtask: dropped {} leftover test database(s)", names.len());
     }
 }
 
@@ -213,7 +226,7 @@ fn test(sh: &Shell) -> Result<bool> {
     ));
     let _guards: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
 
-    drop_leftover_test_databases(sh);
+    drop_leftover_test_databases();
     let mut report = Report { steps: Vec::new() };
     report.run("cargo fmt --check", || {
         cmd!(sh, "cargo fmt --all -- --check").run()?;
