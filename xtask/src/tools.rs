@@ -4,10 +4,7 @@
 //! so every fresh clone on the same machine reuses them.
 
 use anyhow::{Context, Result, bail};
-use std::{
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::path::PathBuf;
 use xshell::{Shell, cmd};
 
 /// Pinned stand-in versions (see TOOLCHAIN.md for why these).
@@ -36,22 +33,26 @@ pub fn node_bin(name: &str) -> PathBuf {
     cache_dir().join("node/node_modules/.bin").join(name)
 }
 
-fn dpkg_installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        .unwrap_or(false)
+/// The packages of `packages` that are not installed: one dpkg-query for all
+/// (it fails for unknown names but still lists the known ones).
+fn missing_packages<'a>(sh: &Shell, packages: &[&'a str]) -> Vec<&'a str> {
+    let format = "${Package} ${db:Status-Status}\n";
+    let listed = cmd!(sh, "dpkg-query -W -f {format} {packages...}")
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    packages
+        .iter()
+        .copied()
+        .filter(|pkg| !listed.lines().any(|l| l == format!("{pkg} installed")))
+        .collect()
 }
 
 /// Installs the Debian packages that are missing (one `apt-get update` first).
 pub fn apt_install(sh: &Shell, packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !dpkg_installed(p))
-        .collect();
+    let missing = missing_packages(sh, packages);
     if missing.is_empty() {
         return Ok(());
     }
@@ -59,7 +60,7 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> Result<()> {
     let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
     cmd!(sh, "apt-get update -qq")
         .run()
-        .context("apt-get update")?;
+        .context("apt-get update (needs root)")?;
     cmd!(
         sh,
         "apt-get install -y -qq --no-install-recommends {missing...}"

@@ -38,7 +38,7 @@ const WASM: &str = "web/target/wasm32-unknown-unknown/release/shop-web.wasm";
 
 /// Installs whatever the web build lacks; quick when nothing is missing.
 pub fn ensure_toolchain(sh: &Shell) -> Result<()> {
-    ensure_apt_packages(sh)?;
+    crate::tools::apt_install(sh, &APT_PACKAGES)?;
     ensure_wasm_bindgen(sh)?;
     ensure_node_modules(sh)
 }
@@ -74,41 +74,6 @@ pub fn build(sh: &Shell) -> Result<()> {
     report_sizes(&dist)
 }
 
-fn ensure_apt_packages(sh: &Shell) -> Result<()> {
-    let missing = missing_apt_packages(sh);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    println!("web: installing {} (apt)", missing.join(" "));
-    cmd!(sh, "apt-get update -qq")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()
-        .context("apt-get update (needs root)")?;
-    cmd!(
-        sh,
-        "apt-get install -y -qq --no-install-recommends {missing...}"
-    )
-    .env("DEBIAN_FRONTEND", "noninteractive")
-    .run()
-    .context("installing the wasm toolchain with apt-get")?;
-    Ok(())
-}
-
-fn missing_apt_packages(sh: &Shell) -> Vec<&'static str> {
-    // dpkg-query fails for unknown packages but still lists the known ones.
-    let format = "${Package} ${db:Status-Status}\n";
-    let listed = cmd!(sh, "dpkg-query -W -f {format} {APT_PACKAGES...}")
-        .quiet()
-        .ignore_status()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
-    APT_PACKAGES
-        .into_iter()
-        .filter(|pkg| !listed.lines().any(|l| l == format!("{pkg} installed")))
-        .collect()
-}
-
 fn ensure_wasm_bindgen(sh: &Shell) -> Result<()> {
     let lock = sh.current_dir().join("web/Cargo.lock");
     let wanted = locked_version(&lock, "wasm-bindgen")?;
@@ -133,17 +98,13 @@ fn ensure_wasm_bindgen(sh: &Shell) -> Result<()> {
 
 /// On PATH, or where `cargo install` puts it when PATH lacks that folder.
 fn find_wasm_bindgen() -> Option<PathBuf> {
-    let on_path = env::var_os("PATH")
-        .map(|paths| env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let cargo_home = env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
-    on_path
-        .into_iter()
-        .chain(cargo_home.map(|home| home.join("bin")))
-        .map(|dir| dir.join("wasm-bindgen"))
-        .find(|bin| bin.is_file())
+    crate::tools::which("wasm-bindgen").or_else(|| {
+        env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+            .map(|home| home.join("bin/wasm-bindgen"))
+            .filter(|bin| bin.is_file())
+    })
 }
 
 fn locked_version(lock: &Path, package: &str) -> Result<String> {

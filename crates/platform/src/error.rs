@@ -61,11 +61,7 @@ impl ApiError {
 
     /// A single-field validation failure located at `loc` (e.g. `["body", "email"]`).
     pub fn invalid_field(loc: &[&str], msg: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError {
-            loc: loc.iter().map(|s| (*s).into()).collect(),
-            msg: msg.into(),
-            kind: "value_error".into(),
-        }])
+        FieldError::value_error(loc.iter().copied(), msg).into()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -82,6 +78,33 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::Validation(vec![e])
+    }
+}
+
+/// A whole-number query parameter in `min..=max`; `None` when absent.
+pub fn int_param(
+    name: &str,
+    raw: Option<&str>,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, FieldError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
+        _ => {
+            let msg = if max == i64::MAX {
+                format!("{name} must be a whole number of at least {min}")
+            } else {
+                format!("{name} must be a whole number from {min} to {max}")
+            };
+            Err(FieldError::value_error(["query", name], msg))
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use error::{ApiError, AppJson, Result};
+pub use error::{ApiError, AppJson, Result, int_param};
 pub use server::Service;
 pub use telemetry::RequestId;
 

@@ -29,6 +29,21 @@ pub struct FieldError {
     pub kind: String,
 }
 
+impl FieldError {
+    /// A `value_error` at `loc`, e.g. `["body", "email"]` or
+    /// `["body", "items", 0, "quantity"]`.
+    pub fn value_error<L: Into<serde_json::Value>>(
+        loc: impl IntoIterator<Item = L>,
+        msg: impl Into<String>,
+    ) -> Self {
+        Self {
+            loc: loc.into_iter().map(Into::into).collect(),
+            msg: msg.into(),
+            kind: "value_error".into(),
+        }
+    }
+}
+
 impl ErrorBody {
     pub fn message(msg: impl Into<String>) -> Self {
         Self {

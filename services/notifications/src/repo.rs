@@ -18,7 +18,10 @@ pub struct Row {
     pub status: String,
     pub error_message: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Loaded only where a retry may need them; listings leave them out.
+    #[sqlx(default)]
     pub body_html: String,
+    #[sqlx(default)]
     pub body_text: String,
 }
 
@@ -46,6 +49,8 @@ impl Row {
     }
 }
 
+const SUMMARY: &str =
+    "id, type, recipient_email, subject, order_id, user_id, status, error_message, created_at";
 const COLUMNS: &str = "id, type, recipient_email, subject, order_id, user_id, status, error_message, created_at, body_html, body_text";
 
 /// Claims an event inside `tx`. False when it was handled before; a
@@ -129,7 +134,7 @@ pub async fn list(pool: &PgPool, f: &Filter) -> Result<(Vec<Notification>, i64),
     let mut count = QueryBuilder::new("SELECT count(*) FROM notifications");
     where_clause(&mut count, f);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM notifications"));
+    let mut q = QueryBuilder::new(format!("SELECT {SUMMARY} FROM notifications"));
     where_clause(&mut q, f);
     q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(f.limit)

@@ -13,11 +13,8 @@ const MAX_LINES: usize = 100;
 const MAX_QUANTITY: i32 = 1000;
 
 fn at(index: usize, field: &str, msg: &str) -> FieldError {
-    FieldError {
-        loc: vec!["body".into(), "items".into(), index.into(), field.into()],
-        msg: msg.into(),
-        kind: "value_error".into(),
-    }
+    let loc: [serde_json::Value; 4] = ["body".into(), "items".into(), index.into(), field.into()];
+    FieldError::value_error(loc, msg)
 }
 
 /// Checks the lines and merges repeated products (sorted by product id).
@@ -51,11 +48,10 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<Line>, ApiError> {
             || card.card_number.len() > 19
             || !card.card_number.chars().all(|c| c.is_ascii_digit()))
     {
-        errors.push(FieldError {
-            loc: vec!["body".into(), "payment".into(), "card_number".into()],
-            msg: "card_number must be 12 to 19 digits".into(),
-            kind: "value_error".into(),
-        });
+        errors.push(FieldError::value_error(
+            ["body", "payment", "card_number"],
+            "card_number must be 12 to 19 digits",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -5,11 +5,7 @@ use shop_platform::ApiError;
 use shop_types::{FieldError, Money, PRODUCT_SORT_KEYS};
 
 fn field(loc: &str, name: &str, msg: &str) -> FieldError {
-    FieldError {
-        loc: vec![loc.into(), name.into()],
-        msg: msg.into(),
-        kind: "value_error".into(),
-    }
+    FieldError::value_error([loc, name], msg)
 }
 
 /// `null` and absent differ for PATCH: `Some(None)` clears, `None` keeps.
@@ -243,6 +239,7 @@ pub struct ListQuery {
     pub sort: Sort,
 }
 
+/// Like `int_param`, collecting the failure so all of them are reported.
 fn int_param(
     name: &str,
     raw: Option<&str>,
@@ -250,19 +247,10 @@ fn int_param(
     max: i64,
     errors: &mut Vec<FieldError>,
 ) -> Option<i64> {
-    let raw = raw?;
-    match raw.trim().parse::<i64>() {
-        Ok(v) if (min..=max).contains(&v) => Some(v),
-        _ => {
-            let msg = if max == i64::MAX {
-                format!("{name} must be a whole number of at least {min}")
-            } else {
-                format!("{name} must be a whole number from {min} to {max}")
-            };
-            errors.push(field("query", name, &msg));
-            None
-        }
-    }
+    shop_platform::int_param(name, raw, min, max)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten()
 }
 
 impl ListParams {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shop_platform::ApiError;
 use shop_types::{CategoryCount, Money, Product};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder, postgres::PgArguments};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ProductRow {
@@ -119,41 +119,42 @@ fn map_write_error(e: sqlx::Error) -> ApiError {
     e.into()
 }
 
+type ProductQuery<'q> = sqlx::query::QueryAs<'q, Postgres, ProductRow, PgArguments>;
+
+/// The product's fields as `$1`…`$7`, in column order.
+fn bind_fields<'q>(q: ProductQuery<'q>, p: &'q ValidProduct) -> ProductQuery<'q> {
+    q.bind(&p.name)
+        .bind(&p.description)
+        .bind(Decimal::from(p.price))
+        .bind(p.stock_quantity)
+        .bind(&p.sku)
+        .bind(&p.category)
+        .bind(p.is_active)
+}
+
 pub async fn insert(pool: &PgPool, p: &ValidProduct) -> Result<Product, ApiError> {
-    let row: ProductRow = sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO products (name, description, price, stock_quantity, sku, category, is_active)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-    ))
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(Decimal::from(p.price))
-    .bind(p.stock_quantity)
-    .bind(&p.sku)
-    .bind(&p.category)
-    .bind(p.is_active)
-    .fetch_one(pool)
-    .await
-    .map_err(map_write_error)?;
+    );
+    let row = bind_fields(sqlx::query_as(&sql), p)
+        .fetch_one(pool)
+        .await
+        .map_err(map_write_error)?;
     Ok(row.into_product())
 }
 
 pub async fn update(pool: &PgPool, id: i64, p: &ValidProduct) -> Result<Option<Product>, ApiError> {
-    let row: Option<ProductRow> = sqlx::query_as(&format!(
-        "UPDATE products SET name = $2, description = $3, price = $4, stock_quantity = $5,
-                sku = $6, category = $7, is_active = $8, updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(Decimal::from(p.price))
-    .bind(p.stock_quantity)
-    .bind(&p.sku)
-    .bind(&p.category)
-    .bind(p.is_active)
-    .fetch_optional(pool)
-    .await
-    .map_err(map_write_error)?;
+    let sql = format!(
+        "UPDATE products SET name = $1, description = $2, price = $3, stock_quantity = $4,
+                sku = $5, category = $6, is_active = $7, updated_at = now()
+         WHERE id = $8 RETURNING {COLUMNS}"
+    );
+    let row = bind_fields(sqlx::query_as(&sql), p)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_write_error)?;
     Ok(row.map(ProductRow::into_product))
 }
 

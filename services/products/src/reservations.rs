@@ -109,33 +109,26 @@ async fn existing(
 /// the first reservation.
 pub async fn reserve(pool: &PgPool, req: &ReserveRequest) -> Result<Reservation, ApiError> {
     let wanted = normalise(&req.items)?;
-    // A concurrent call for the same order loses on the primary key; the
-    // second attempt then finds and returns the winner's reservation.
-    for attempt in 0..2 {
-        match try_reserve(pool, req.order_id, &wanted).await {
-            Err(ApiError::Internal(e)) if attempt == 0 && is_unique_violation(&e) => continue,
-            other => return other,
-        }
+    if let Some(r) = try_reserve(pool, req.order_id, &wanted).await? {
+        return Ok(r);
     }
-    unreachable!("the loop returns on its second attempt")
+    // A concurrent call for the same order committed first: return its reservation.
+    let mut tx = pool.begin().await?;
+    existing(&mut tx, req.order_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the reservation of order {} vanished", req.order_id).into())
 }
 
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<sqlx::Error>()
-            .and_then(|e| e.as_database_error())
-            .is_some_and(|d| d.code().as_deref() == Some("23505"))
-    })
-}
-
+/// `None` when a concurrent call for the same order won the race; this
+/// attempt's changes are then rolled back.
 async fn try_reserve(
     pool: &PgPool,
     order_id: i64,
     wanted: &BTreeMap<i64, i32>,
-) -> Result<Reservation, ApiError> {
+) -> Result<Option<Reservation>, ApiError> {
     let mut tx = pool.begin().await?;
     if let Some(r) = existing(&mut tx, order_id).await? {
-        return Ok(r);
+        return Ok(Some(r));
     }
     let ids: Vec<i64> = wanted.keys().copied().collect();
     let rows: Vec<(i64, String, Decimal, i32, bool)> = sqlx::query_as(
@@ -179,9 +172,10 @@ async fn try_reserve(
     .bind(&quantities)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    let recorded = sqlx::query(
         "INSERT INTO stock_reservations (order_id, product_id, quantity, product_name, product_price)
-         SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::numeric[])",
+         SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::numeric[])
+         ON CONFLICT DO NOTHING",
     )
     .bind(order_id)
     .bind(&ids)
@@ -189,10 +183,12 @@ async fn try_reserve(
     .bind(&names)
     .bind(&prices)
     .execute(&mut *tx)
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("recording the reservation")))?;
+    .await?;
+    if recorded.rows_affected() != ids.len() as u64 {
+        return Ok(None);
+    }
     tx.commit().await?;
-    Ok(Reservation { order_id, lines })
+    Ok(Some(Reservation { order_id, lines }))
 }
 
 /// Returns held units to stock. Idempotent: a second call returns nothing.

@@ -12,11 +12,7 @@ pub struct NewUser {
 }
 
 fn field(name: &str, msg: &str) -> FieldError {
-    FieldError {
-        loc: vec!["body".into(), name.into()],
-        msg: msg.into(),
-        kind: "value_error".into(),
-    }
+    FieldError::value_error(["body", name], msg)
 }
 
 /// Lower-cases and checks an email address.

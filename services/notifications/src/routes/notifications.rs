@@ -8,8 +8,8 @@ use axum::{
 };
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser};
-use shop_platform::{ApiError, Result};
-use shop_types::{FieldError, Notification, NotificationList};
+use shop_platform::{ApiError, Result, int_param};
+use shop_types::{Notification, NotificationList};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,29 +32,6 @@ pub struct ListParams {
     recipient: Option<String>,
 }
 
-fn bad(name: &str, msg: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError {
-        loc: vec!["query".into(), name.into()],
-        msg: msg.into(),
-        kind: "value_error".into(),
-    }])
-}
-
-fn int(name: &str, raw: Option<&str>, default: i64, min: i64, max: i64) -> Result<i64> {
-    raw.map_or(Ok(default), |r| {
-        r.trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|v| (min..=max).contains(v))
-            .ok_or_else(|| {
-                bad(
-                    name,
-                    &format!("{name} must be a whole number from {min} to {max}"),
-                )
-            })
-    })
-}
-
 #[utoipa::path(get, path = "/notifications", tag = "notifications", params(ListParams),
     responses((status = 200, body = NotificationList)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(
@@ -62,20 +39,25 @@ pub async fn list(
     CurrentUser(user): CurrentUser,
     Query(p): Query<ListParams>,
 ) -> Result<Json<NotificationList>> {
-    let page = int("page", p.page.as_deref(), 1, 1, i64::MAX / 100)?;
-    let page_size = int("page_size", p.page_size.as_deref(), 20, 1, 100)?;
+    let page = int_param("page", p.page.as_deref(), 1, i64::MAX / 100)?.unwrap_or(1);
+    let page_size = int_param("page_size", p.page_size.as_deref(), 1, 100)?.unwrap_or(20);
     let status = match p.status.as_deref() {
         None => None,
         Some(s @ ("sent" | "failed")) => Some(s.to_owned()),
-        Some(_) => return Err(bad("status", "status must be sent or failed")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                &["query", "status"],
+                "status must be sent or failed",
+            ));
+        }
     };
     let order_id = p
         .order_id
         .as_deref()
         .map(|o| {
-            o.trim()
-                .parse::<i64>()
-                .map_err(|_| bad("order_id", "order_id must be a whole number"))
+            o.trim().parse::<i64>().map_err(|_| {
+                ApiError::invalid_field(&["query", "order_id"], "order_id must be a whole number")
+            })
         })
         .transpose()?;
     if p.recipient.is_some() && !user.is_admin() {

@@ -16,7 +16,7 @@ use axum::{
 use chrono::Utc;
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser, Identity};
-use shop_platform::{ApiError, AppJson, RequestId, Result};
+use shop_platform::{ApiError, AppJson, RequestId, Result, int_param};
 use shop_types::{
     CreateOrderRequest, EventEnvelope, Order, OrderStatus, StatusUpdateRequest,
     event::{
@@ -231,20 +231,6 @@ pub struct ListParams {
     limit: Option<String>,
 }
 
-fn query_int(name: &str, raw: Option<&str>, default: i64, min: i64, max: i64) -> Result<i64> {
-    match raw {
-        None => Ok(default),
-        Some(r) => match r.trim().parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => Ok(v),
-            _ => Err(ApiError::Validation(vec![shop_types::FieldError {
-                loc: vec!["query".into(), name.into()],
-                msg: format!("{name} must be a whole number from {min} to {max}"),
-                kind: "value_error".into(),
-            }])),
-        },
-    }
-}
-
 #[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
     responses((status = 200, body = [Order], description = "Your orders, newest first")),
     security(("bearer" = []), ("cookie" = [])))]
@@ -253,8 +239,8 @@ pub async fn list(
     CurrentUser(user): CurrentUser,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Vec<Order>>> {
-    let skip = query_int("skip", p.skip.as_deref(), 0, 0, i64::MAX)?;
-    let limit = query_int("limit", p.limit.as_deref(), 100, 1, 100)?;
+    let skip = int_param("skip", p.skip.as_deref(), 0, i64::MAX)?.unwrap_or(0);
+    let limit = int_param("limit", p.limit.as_deref(), 1, 100)?.unwrap_or(100);
     Ok(Json(
         repo::list_for_user(&state.pool, user.user_id, skip, limit).await?,
     ))
