@@ -265,8 +265,24 @@ fn test(sh: &Shell) -> Result<bool> {
         .run()?;
         Ok(())
     });
-    report.run("docker-compose config", || {
+    // `docker compose up` replayed without Docker: the release binaries
+    // with compose's environment, LocalStack with its init script, the web
+    // image's nginx configuration (crates/compose-check).
+    report.run("docker compose (config, native replay)", || {
         cmd!(sh, "docker-compose -f docker-compose.yml config -q").run()?;
+        cmd!(
+            sh,
+            "cargo build --release --package shop-gateway --package shop-users --package shop-products --package shop-orders --package shop-notifications"
+        )
+        .run()?;
+        let _path = sh.push_env("PATH", tools::standins_path()?);
+        let _bins = sh.push_env("SHOP_COMPOSE_BIN_DIR", target_dir().join("release"));
+        let _localstack = sh.push_env("SHOP_LOCALSTACK_PYTHON", tools::localstack_python());
+        cmd!(
+            sh,
+            "cargo test --package shop-compose-check --test compose_up -- --ignored"
+        )
+        .run()?;
         Ok(())
     });
     let ok = report.print();

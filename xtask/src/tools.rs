@@ -12,9 +12,22 @@ const MOTO: &str = "moto[server]==5.2.5";
 // 0.4 needs Python 3.12; the machine's python3 is 3.11.
 const OIDC_MOCK: &str = "oidc-provider-mock==0.3.4";
 const MAILDEV: &str = "maildev@2.2.1";
+/// The AWS CLI and its LocalStack wrapper, which the compose init script
+/// calls. A virtualenv of their own: the CLI pins an exact botocore, which
+/// must not fight moto's.
+const AWS_CLI: [&str; 2] = ["awscli==1.46.3", "awscli-local==0.23.0"];
 
-/// Apt packages the tests need besides the web toolchain.
-const TEST_PACKAGES: [&str; 3] = ["chromium", "chromium-driver", "docker-compose"];
+/// Apt packages the tests need besides the web toolchain: the browser, and
+/// what the compose check replays (compose itself, nginx for the web image,
+/// curl and wget for the health checks).
+const TEST_PACKAGES: [&str; 6] = [
+    "chromium",
+    "chromium-driver",
+    "docker-compose",
+    "nginx-light",
+    "curl",
+    "wget",
+];
 
 /// `~/.cache/shop`: where the stand-ins are installed.
 pub fn cache_dir() -> PathBuf {
@@ -27,6 +40,23 @@ pub fn cache_dir() -> PathBuf {
 
 pub fn venv_bin(name: &str) -> PathBuf {
     cache_dir().join("venv/bin").join(name)
+}
+
+fn aws_cli_venv() -> PathBuf {
+    cache_dir().join("awscli")
+}
+
+/// `PATH` with the stand-ins' folders first: moto_server, maildev, awslocal.
+pub fn standins_path() -> Result<std::ffi::OsString> {
+    let mut dirs = vec![
+        cache_dir().join("venv/bin"),
+        cache_dir().join("node/node_modules/.bin"),
+        aws_cli_venv().join("bin"),
+    ];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Ok(std::env::join_paths(dirs)?)
 }
 
 pub fn node_bin(name: &str) -> PathBuf {
@@ -98,6 +128,67 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
+/// The AWS CLI with `awslocal`, in a virtualenv of its own.
+fn ensure_aws_cli(sh: &Shell) -> Result<()> {
+    let venv = aws_cli_venv();
+    let stamp = venv.join(".shop-pins");
+    let pins = AWS_CLI.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(pins.as_str())
+        && venv.join("bin/awslocal").exists()
+    {
+        return Ok(());
+    }
+    println!("xtask: installing {}", AWS_CLI.join(" "));
+    if !venv.join("bin/pip").exists() {
+        cmd!(sh, "python3 -m venv {venv}")
+            .run()
+            .context("creating the AWS CLI virtualenv")?;
+    }
+    let pip = venv.join("bin/pip");
+    cmd!(
+        sh,
+        "{pip} install -q --disable-pip-version-check {AWS_CLI...}"
+    )
+    .run()
+    .context("pip install awscli")?;
+    std::fs::write(&stamp, pins)?;
+    Ok(())
+}
+
+/// The interpreter of the LocalStack virtualenv (the compose check runs
+/// LocalStack natively with it).
+pub fn localstack_python() -> PathBuf {
+    cache_dir().join("localstack/bin/python")
+}
+
+/// LocalStack 3.8 with every dependency pinned, in a virtualenv of its own.
+fn ensure_localstack(sh: &Shell) -> Result<()> {
+    let requirements = crate::project_root().join("xtask/localstack-requirements.txt");
+    let pins = std::fs::read_to_string(&requirements).context("reading the LocalStack pins")?;
+    let venv = cache_dir().join("localstack");
+    let stamp = venv.join(".shop-pins");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(pins.as_str())
+        && localstack_python().exists()
+    {
+        return Ok(());
+    }
+    println!("xtask: installing LocalStack (about a minute)");
+    if !venv.join("bin/pip").exists() {
+        cmd!(sh, "python3 -m venv {venv}")
+            .run()
+            .context("creating the LocalStack virtualenv")?;
+    }
+    let pip = venv.join("bin/pip");
+    cmd!(
+        sh,
+        "{pip} install -q --disable-pip-version-check -r {requirements}"
+    )
+    .run()
+    .context("pip install localstack")?;
+    std::fs::write(&stamp, pins)?;
+    Ok(())
+}
+
 /// maildev (SMTP catcher) from npm.
 fn ensure_node_standins(sh: &Shell) -> Result<()> {
     if node_bin("maildev").exists() {
@@ -119,8 +210,17 @@ pub fn ensure_test_tools(sh: &Shell) -> Result<()> {
     std::fs::create_dir_all(cache_dir())?;
     apt_install(sh, &TEST_PACKAGES)?;
     ensure_python_standins(sh)?;
+    ensure_aws_cli(sh)?;
+    ensure_localstack(sh)?;
     ensure_node_standins(sh)?;
-    for tool in ["chromium", "chromedriver", "docker-compose"] {
+    for tool in [
+        "chromium",
+        "chromedriver",
+        "docker-compose",
+        "nginx",
+        "curl",
+        "wget",
+    ] {
         if which(tool).is_none() {
             bail!("{tool} is still missing after installation");
         }

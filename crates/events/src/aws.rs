@@ -1,6 +1,7 @@
-//! SNS publishing and SQS consuming through the AWS SDK. Against LocalStack
-//! or moto (`AWS_ENDPOINT_URL`) the topic, queues, dead-letter policy and
-//! subscription are created if missing — every call involved is idempotent.
+//! SNS publishing and SQS consuming through the AWS SDK. With provisioning on
+//! (`EVENTS_PROVISION`, the default outside production) the topic, queues,
+//! dead-letter policy and subscription are created if missing, and converge
+//! with what already exists.
 
 use crate::{Consumer, Delivery, OutgoingEvent, Publisher};
 use anyhow::{Context, Result};
@@ -217,43 +218,106 @@ async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
         .context("SQS returned no queue ARN")
 }
 
-/// Topic, dead-letter queue, queue with redrive policy (5 receives), and the
-/// subscription. Returns the queue URL.
+/// How long a received message stays hidden from other consumers: long
+/// enough to render and send an email. The compose init script uses the same.
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 60;
+/// Receives after which a message is parked in the dead-letter queue.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Topic, dead-letter queue, queue with redrive policy, and the subscription.
+/// Returns the queue URL.
+///
+/// Converges with whatever already exists (another replica, the compose init
+/// script, an earlier run): queues are created without attributes — SQS
+/// refuses `CreateQueue` for an existing queue whose attributes differ — and
+/// the attributes are set afterwards; the subscription is made only when the
+/// topic has none for this queue.
 async fn provision(
     settings: &AwsSettings,
     sqs: &aws_sdk_sqs::Client,
     sns: &aws_sdk_sns::Client,
 ) -> Result<String> {
     let topic_arn = settings.topic_arn(sns).await?;
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(&settings.dead_letter_queue_name)
-        .send()
-        .await
-        .context("creating the dead-letter queue")?
-        .queue_url
-        .context("no dead-letter queue URL")?;
+    let dlq_url = create_queue(sqs, &settings.dead_letter_queue_name).await?;
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"});
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&settings.queue_name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .send()
-        .await
-        .context("creating the notification queue")?
-        .queue_url
-        .context("no queue URL")?;
+    let queue_url = create_queue(sqs, &settings.queue_name).await?;
     let arn = queue_arn(sqs, &queue_url).await?;
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&arn)
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT.to_string(),
+    });
+    // Real SQS accepts the topic's deliveries only with this policy.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }],
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECS.to_string(),
+        )
+        .attributes(QueueAttributeName::Policy, policy.to_string())
         .send()
         .await
-        .context("subscribing the queue to the topic")?;
+        .with_context(|| {
+            format!(
+                "setting the attributes of SQS queue `{}`",
+                settings.queue_name
+            )
+        })?;
+    if !is_subscribed(sns, &topic_arn, &arn).await? {
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&arn)
+            .send()
+            .await
+            .context("subscribing the queue to the topic")?;
+    }
     Ok(queue_url)
+}
+
+/// Creates `name` with no attributes, or returns the existing queue's URL.
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating or finding SQS queue `{name}`"))?
+        .queue_url
+        .with_context(|| format!("SQS returned no URL for queue `{name}`"))
+}
+
+/// Whether `topic_arn` already delivers to the queue `queue_arn`.
+async fn is_subscribed(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    queue_arn: &str,
+) -> Result<bool> {
+    let mut pages = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context("listing the topic's subscriptions")?;
+        if page
+            .subscriptions()
+            .iter()
+            .any(|s| s.protocol() == Some("sqs") && s.endpoint() == Some(queue_arn))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// SNS's JSON wrapper around a message delivered to SQS without raw delivery.

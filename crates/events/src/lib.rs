@@ -6,7 +6,7 @@
 mod aws;
 mod memory;
 
-pub use aws::{AwsSettings, SnsPublisher, SqsConsumer};
+pub use aws::{AwsSettings, MAX_RECEIVE_COUNT, SnsPublisher, SqsConsumer, VISIBILITY_TIMEOUT_SECS};
 pub use memory::InProcessBus;
 
 use anyhow::Result;

@@ -112,7 +112,19 @@ async fn forward_api(State(state): State<WebState>, req: Request) -> Response {
         Some(rest) => rest.to_owned(),
         None => path_and_query.to_owned(),
     };
-    proxy::forward(&state.client, &state.gateway, req, &stripped, state.timeout).await
+    let mut response =
+        proxy::forward(&state.client, &state.gateway, req, &stripped, state.timeout).await;
+    // The gateway's redirects name its own paths (/docs → /docs/): put the
+    // prefix back, as nginx's `proxy_redirect` does in compose.
+    if let Some(location) = response.headers().get(header::LOCATION)
+        && let Ok(location) = location.to_str()
+        && location.starts_with('/')
+        && !location.starts_with("//")
+        && let Ok(value) = HeaderValue::from_str(&format!("/api{location}"))
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// `/ws/*` goes to the gateway unchanged; the gateway checks the session.

@@ -8,7 +8,7 @@ use utoipa::{
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,9 +60,13 @@ pub fn document() -> openapi::OpenApi {
     doc
 }
 
+/// The page fetches the document by a relative URL, so Swagger UI also
+/// works behind a front that serves the gateway under a prefix (the web
+/// front's `/api/docs/` fetches `/api/openapi.json`).
 pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     SwaggerUi::new("/docs")
         .url("/openapi.json", document())
+        .config(Config::new(["../openapi.json"]))
         .into()
 }
 

@@ -1,0 +1,236 @@
+//! `docker compose up`, replayed natively (see `shop_compose_check::replay`):
+//! every container's program comes up healthy in compose's order, and the
+//! platform works through the web front the compose file publishes.
+
+use anyhow::{Context, Result, bail, ensure};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use shop_browser_tests::Browser;
+use shop_compose_check::Replay;
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+const WEB_PORT: u16 = 8080;
+const MAILHOG_WEB_PORT: u16 = 8025;
+/// How long an event may take from the order to the inbox or the socket.
+const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the release binaries, nginx, LocalStack, maildev, the AWS CLI and Chromium: run by `cargo xtask test`"]
+async fn compose_up_comes_up_and_serves_an_order_through_the_web_front() {
+    shop_platform::install_crypto_provider();
+    let replay = match Replay::up(&project_root()).await {
+        Ok(replay) => replay,
+        Err(e) => panic!("docker compose up, replayed natively, failed: {e:#}"),
+    };
+    let outcome = check(&replay).await;
+    let logs = replay.log_dir();
+    let stopped = replay.down().await;
+    if let Err(e) = outcome {
+        panic!("{e:#}\n(logs of every container: {})", logs.display());
+    }
+    if let Err(e) = stopped {
+        panic!("docker compose down: {e:#}");
+    }
+}
+
+async fn check(replay: &Replay) -> Result<()> {
+    let web = replay.url("web", WEB_PORT).context("the web front")?;
+    let http = reqwest::Client::new();
+
+    // Every service up, as the gateway sees it through the web front.
+    let health: Value = http
+        .get(format!("{web}/api/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        health["status"] == "healthy",
+        "the gateway is not healthy: {health}"
+    );
+
+    // The compose file's administrator stocks a product.
+    let users_env = replay.env("users").context("the users service")?;
+    let admin = log_in(
+        &http,
+        &web,
+        &users_env["ADMIN_EMAIL"],
+        &users_env["ADMIN_PASSWORD"],
+    )
+    .await
+    .context("the compose administrator signs in")?;
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let product = http
+        .post(format!("{web}/api/products"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"name": format!("Compose check {tag}"), "price": "12.50",
+            "stock_quantity": 5, "sku": format!("COMPOSE-{tag}"), "category": "Test"}),
+        )
+        .send()
+        .await?;
+    ensure!(
+        product.status() == 201,
+        "creating a product: {}",
+        product.status()
+    );
+    let product_id = product.json::<Value>().await?["id"]
+        .as_i64()
+        .context("product id")?;
+
+    // A customer signs up, listens for pushes, and orders.
+    let email = format!("compose-{tag}@example.com");
+    let register = http
+        .post(format!("{web}/api/users/register"))
+        .json(&json!({"email": email, "username": format!("compose{tag}"), "password": "correct-horse"}))
+        .send()
+        .await?;
+    ensure!(register.status() == 201, "register: {}", register.status());
+    let token = log_in(&http, &web, &email, "correct-horse").await?;
+    let mut socket = open_socket(&web, &token).await?;
+
+    let order = http
+        .post(format!("{web}/api/orders"))
+        .bearer_auth(&token)
+        .header("idempotency-key", format!("compose-{tag}"))
+        .json(&json!({"items": [{"product_id": product_id, "quantity": 2}]}))
+        .send()
+        .await?;
+    ensure!(
+        order.status() == 201,
+        "placing the order: {}",
+        order.status()
+    );
+    let order_id = order.json::<Value>().await?["id"]
+        .as_i64()
+        .context("order id")?;
+
+    // The push arrives on the customer's socket ...
+    let push = tokio::time::timeout(DELIVERY_LIMIT, async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message? {
+                let value: Value = serde_json::from_str(&text)?;
+                if value["type"] == "notification" && value["data"]["order_id"] == order_id {
+                    return Ok::<_, anyhow::Error>(value);
+                }
+            }
+        }
+        bail!("the socket closed before the push arrived")
+    })
+    .await
+    .context("no push within the delivery limit")??;
+    ensure!(
+        push["data"]["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains(&order_id.to_string())),
+        "the push names another order: {push}"
+    );
+
+    // ... and the email reaches the compose mail catcher.
+    let inbox = replay
+        .url("mailhog", MAILHOG_WEB_PORT)
+        .context("the mail catcher")?;
+    let started = Instant::now();
+    loop {
+        let mails: Vec<Value> = http
+            .get(format!("{inbox}/email"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let mine = mails.iter().any(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|t| t["address"] == email.as_str()))
+        });
+        if mine {
+            break;
+        }
+        ensure!(
+            started.elapsed() < DELIVERY_LIMIT,
+            "no email to {email} within {}s",
+            DELIVERY_LIMIT.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    swagger_ui_loads(&http, &web).await
+}
+
+async fn log_in(http: &reqwest::Client, web: &str, email: &str, password: &str) -> Result<String> {
+    let r = http
+        .post(format!("{web}/api/users/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "login of {email}: {}", r.status());
+    Ok(r.json::<Value>().await?["access_token"]
+        .as_str()
+        .context("an access token")?
+        .to_owned())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The push socket through the web front, once the server said `connected`.
+async fn open_socket(web: &str, token: &str) -> Result<Socket> {
+    let mut request =
+        format!("{}/ws/notifications", web.replacen("http", "ws", 1)).into_client_request()?;
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .context("opening the push socket through the web front")?;
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .context("no greeting on the push socket")?
+        .context("the push socket closed")??;
+    let greeting: Value = serde_json::from_str(first.to_text()?)?;
+    ensure!(
+        greeting["type"] == "connected",
+        "unexpected greeting {greeting}"
+    );
+    socket.send(Message::text(r#"{"type":"ping"}"#)).await?;
+    Ok(socket)
+}
+
+/// Swagger UI through the web front: its files are the gateway's, not the
+/// app's, and Chromium renders the operations of the merged document.
+async fn swagger_ui_loads(http: &reqwest::Client, web: &str) -> Result<()> {
+    let css = http
+        .get(format!("{web}/api/docs/swagger-ui.css"))
+        .send()
+        .await?;
+    ensure!(
+        css.status() == 200,
+        "/api/docs/swagger-ui.css through the web front: {}",
+        css.status()
+    );
+    let browser = Browser::launch().await?;
+    let outcome = async {
+        browser.open(&format!("{web}/api/docs/")).await?;
+        browser
+            .wait_for_text(".opblock-tag-section", "orders")
+            .await
+            .context("Swagger UI lists the operations")?;
+        browser.screenshot("compose-swagger-ui").await?;
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = browser.screenshot("compose-swagger-ui-failure").await;
+    }
+    browser.close().await?;
+    outcome
+}
