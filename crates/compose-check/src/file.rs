@@ -80,7 +80,8 @@ impl ServiceDef {
             .map(|(k, v)| {
                 let value = match v {
                     None | Some(serde_norway::Value::Null) => String::new(),
-                    Some(serde_norway::Value::String(s)) => s.clone(),
+                    // `docker-compose config` writes a literal `$` as `$$`.
+                    Some(serde_norway::Value::String(s)) => s.replace("$$", "$"),
                     Some(serde_norway::Value::Bool(b)) => b.to_string(),
                     Some(serde_norway::Value::Number(n)) => n.to_string(),
                     Some(other) => serde_norway::to_string(other)

@@ -10,6 +10,9 @@ use std::path::Path;
 pub struct Site<'a> {
     /// `web/nginx.conf` as committed.
     pub conf: &'a str,
+    /// The port compose publishes and health-checks: the site must listen
+    /// on it in the container.
+    pub container_port: u16,
     pub listen_port: u16,
     /// The built app (the image copies it to `/usr/share/nginx/html`).
     pub root: &'a Path,
@@ -27,8 +30,20 @@ pub fn render_site(site: &Site<'_>) -> Result<String> {
     for line in site.conf.lines() {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
-        if trimmed.starts_with("listen ") {
+        if let Some(rest) = trimmed.strip_prefix("listen ") {
             listens += 1;
+            let port = rest
+                .trim_end_matches(';')
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            let port = port.rsplit(':').next().unwrap_or(port);
+            if port != site.container_port.to_string() {
+                bail!(
+                    "web/nginx.conf listens on `{port}`, but compose publishes and checks port {}",
+                    site.container_port
+                );
+            }
             out.push_str(&format!("{indent}listen 127.0.0.1:{};", site.listen_port));
         } else if trimmed.starts_with("root ") {
             roots += 1;
@@ -52,6 +67,8 @@ pub fn main_conf(work: &Path, site_conf: &Path) -> String {
     let w = work.display();
     format!(
         "worker_processes 1;
+# One process, so stopping it leaves no worker holding the port.
+master_process off;
 daemon off;
 pid {w}/nginx.pid;
 error_log {w}/error.log notice;
@@ -82,6 +99,7 @@ mod tests {
         let conf = "server {\n    listen 8080;\n    root /usr/share/nginx/html;\n    access_log /var/log/nginx/access.log shop;\n}\n";
         let site = render_site(&Site {
             conf,
+            container_port: 8080,
             listen_port: 4321,
             root: Path::new("/app/dist"),
             log_dir: Path::new("/tmp/logs"),
@@ -94,9 +112,22 @@ mod tests {
 
     #[test]
     fn a_second_server_block_is_refused() {
-        let conf = "listen 80;\nroot /a;\nlisten 81;\n";
+        let conf = "listen 80;\nroot /a;\nlisten 80;\n";
         let err = render_site(&Site {
             conf,
+            container_port: 80,
+            listen_port: 1,
+            root: Path::new("/"),
+            log_dir: Path::new("/"),
+        });
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_listen_port_compose_does_not_publish_is_refused() {
+        let err = render_site(&Site {
+            conf: "listen 80;\nroot /a;\n",
+            container_port: 8080,
             listen_port: 1,
             root: Path::new("/"),
             log_dir: Path::new("/"),

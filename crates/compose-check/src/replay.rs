@@ -35,7 +35,9 @@ const INIT_SCRIPTS: &str = "/etc/localstack/init/ready.d";
 /// Start-up budget of one service: a first start creates its database and
 /// runs its migrations.
 const START_LIMIT: Duration = Duration::from_secs(90);
+/// How long a service may take to stop gracefully; then it is killed.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
+const STANDIN_STOP_LIMIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -82,10 +84,6 @@ pub struct Replay {
     /// Superuser URL of the PostgreSQL server, for roles and clean-up.
     admin_url: String,
     databases: Vec<String>,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The PostgreSQL server the tests use: `DATABASE_URL`, on its `postgres` database.
@@ -135,6 +133,8 @@ impl Replay {
         }
         let tag = format!("{:08x}", std::process::id() ^ 0x5a5a_5a5a);
         let work = root.join("target/compose-check").join(&tag);
+        // A folder left by an earlier run with the same tag holds links.
+        let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(work.join("logs"))?;
         let mut replay = Self {
             root: root.to_path_buf(),
@@ -180,6 +180,14 @@ impl Replay {
     }
 
     fn assign_addresses(&mut self) -> Result<()> {
+        // Held until every port is handed out, so no two are the same.
+        let mut held = Vec::new();
+        let mut free_port = || -> Result<u16> {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let port = listener.local_addr()?.port();
+            held.push(listener);
+            Ok(port)
+        };
         let names: Vec<String> = self.compose.services.keys().cloned().collect();
         for name in names {
             let def = self.def(&name);
@@ -266,6 +274,14 @@ impl Replay {
                 env.insert(key, value);
             }
             if Kind::of(&name, self.def(&name))? == Kind::Shop {
+                // A container is reached through its network interface: a
+                // service bound to loopback there is unreachable.
+                let host = env.get("HOST").map(String::as_str).unwrap_or_default();
+                if !matches!(host, "0.0.0.0" | "::") {
+                    bail!(
+                        "`{name}` binds HOST=`{host}`: other containers cannot reach it (use 0.0.0.0)"
+                    );
+                }
                 env.insert("HOST".into(), "127.0.0.1".into());
                 let port = env["PORT"].parse::<u16>()?;
                 let address = &self.addresses[&(name.clone(), port)];
@@ -574,14 +590,15 @@ impl Replay {
                 .await?;
         // Identifiers and role passwords cannot be bound; both were checked
         // to be plain words above.
-        if !exists {
-            sqlx::query(&format!(
-                r#"CREATE ROLE "{user}" LOGIN CREATEDB PASSWORD '{password}'"#
-            ))
+        let statement = if exists {
+            format!(r#"ALTER ROLE "{user}" LOGIN CREATEDB PASSWORD '{password}'"#)
+        } else {
+            format!(r#"CREATE ROLE "{user}" LOGIN CREATEDB PASSWORD '{password}'"#)
+        };
+        sqlx::query(&statement)
             .execute(&mut conn)
             .await
             .context("creating the compose database role")?;
-        }
         Ok(())
     }
 
@@ -607,6 +624,7 @@ impl Replay {
         let conf = std::fs::read_to_string(self.root.join("web/nginx.conf"))?;
         let site = nginx::render_site(&nginx::Site {
             conf: &self.map_hosts(&conf),
+            container_port: port,
             listen_port: listen,
             root: &dist,
             log_dir: &dir.join("logs"),
@@ -615,7 +633,13 @@ impl Replay {
         std::fs::write(&site_path, site)?;
         let main = dir.join("nginx.conf");
         std::fs::write(&main, nginx::main_conf(&dir, &site_path))?;
-        let mut cmd = Command::new("nginx");
+        // Debian installs it in /usr/sbin, which a user's PATH may lack.
+        let nginx = Path::new("/usr/sbin/nginx");
+        let mut cmd = Command::new(if nginx.is_file() {
+            nginx
+        } else {
+            Path::new("nginx")
+        });
         cmd.arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -631,15 +655,19 @@ impl Replay {
     pub async fn down(mut self) -> Result<()> {
         let mut problems = Vec::new();
         while let Some(mut running) = self.running.pop() {
-            match stop(&mut running.child).await {
-                Ok(status) if running.kind == Kind::Shop && !status.success() => {
+            let ours = running.kind == Kind::Shop;
+            // Docker's own grace period for the third-party containers:
+            // LocalStack, for one, finishes a pending long poll first.
+            let limit = if ours { STOP_LIMIT } else { STANDIN_STOP_LIMIT };
+            match stop(&mut running.child, limit).await {
+                Ok(status) if ours && !status.success() => {
                     problems.push(format!(
                         "`{}` exited with {status} on SIGTERM",
                         running.name
                     ));
                 }
-                Ok(_) => {}
-                Err(e) => problems.push(format!("`{}`: {e:#}", running.name)),
+                Err(e) if ours => problems.push(format!("`{}`: {e:#}", running.name)),
+                _ => {}
             }
         }
         if let Err(e) = self.drop_databases().await {
@@ -694,8 +722,8 @@ async fn run_check(words: &[String], env: &[(String, String)]) -> Result<bool> {
     }
 }
 
-/// SIGTERM, then SIGKILL if the process is still there after [`STOP_LIMIT`].
-async fn stop(child: &mut Child) -> Result<ExitStatus> {
+/// SIGTERM, then SIGKILL if the process is still there after `limit`.
+async fn stop(child: &mut Child, limit: Duration) -> Result<ExitStatus> {
     if let Some(status) = child.try_wait()? {
         bail!("had already exited with {status}");
     }
@@ -704,11 +732,11 @@ async fn stop(child: &mut Child) -> Result<ExitStatus> {
         .args(["-TERM", &pid.to_string()])
         .status()
         .context("sending SIGTERM")?;
-    match tokio::time::timeout(STOP_LIMIT, child.wait()).await {
+    match tokio::time::timeout(limit, child.wait()).await {
         Ok(status) => Ok(status?),
         Err(_) => {
             child.kill().await?;
-            bail!("still running {}s after SIGTERM", STOP_LIMIT.as_secs())
+            bail!("still running {}s after SIGTERM", limit.as_secs())
         }
     }
 }

@@ -208,6 +208,21 @@ async fn open_socket(web: &str, token: &str) -> Result<Socket> {
 /// Swagger UI through the web front: its files are the gateway's, not the
 /// app's, and Chromium renders the operations of the merged document.
 async fn swagger_ui_loads(http: &reqwest::Client, web: &str) -> Result<()> {
+    // The gateway's redirect keeps the prefix: /api/docs → /api/docs/.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let redirect = no_redirects.get(format!("{web}/api/docs")).send().await?;
+    let location = redirect
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default();
+    ensure!(
+        redirect.status().is_redirection() && location == "/api/docs/",
+        "/api/docs through the web front: {} to `{location}`",
+        redirect.status()
+    );
     let css = http
         .get(format!("{web}/api/docs/swagger-ui.css"))
         .send()
@@ -221,10 +236,26 @@ async fn swagger_ui_loads(http: &reqwest::Client, web: &str) -> Result<()> {
     let outcome = async {
         browser.open(&format!("{web}/api/docs/")).await?;
         browser
-            .wait_for_text(".opblock-tag-section", "orders")
+            .wait_for("#operations-tag-orders")
             .await
             .context("Swagger UI lists the operations")?;
         browser.screenshot("compose-swagger-ui").await?;
+        // "Try it out" reaches the API through the prefix: the answer is
+        // the gateway's health report, not the app's index.html.
+        browser
+            .click("#operations-health-health .opblock-summary-control")
+            .await?;
+        browser
+            .click("#operations-health-health .try-out__btn")
+            .await?;
+        browser.click("#operations-health-health .execute").await?;
+        browser
+            .wait_for_text(
+                "#operations-health-health .live-responses-table",
+                "\"gateway\"",
+            )
+            .await
+            .context("Try it out on GET /health answers the health report")?;
         Ok(())
     }
     .await;

@@ -223,6 +223,8 @@ async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
 pub const VISIBILITY_TIMEOUT_SECS: u32 = 60;
 /// Receives after which a message is parked in the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Dead letters are kept for the SQS maximum, 14 days, to be inspected.
+const DEAD_LETTER_RETENTION_SECS: u32 = 14 * 24 * 3600;
 
 /// Topic, dead-letter queue, queue with redrive policy, and the subscription.
 /// Returns the queue URL.
@@ -240,6 +242,15 @@ async fn provision(
     let topic_arn = settings.topic_arn(sns).await?;
     let dlq_url = create_queue(sqs, &settings.dead_letter_queue_name).await?;
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
+    sqs.set_queue_attributes()
+        .queue_url(&dlq_url)
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            DEAD_LETTER_RETENTION_SECS.to_string(),
+        )
+        .send()
+        .await
+        .context("setting the dead-letter queue's retention")?;
     let queue_url = create_queue(sqs, &settings.queue_name).await?;
     let arn = queue_arn(sqs, &queue_url).await?;
     let redrive = serde_json::json!({
@@ -265,6 +276,7 @@ async fn provision(
             VISIBILITY_TIMEOUT_SECS.to_string(),
         )
         .attributes(QueueAttributeName::Policy, policy.to_string())
+        .attributes(QueueAttributeName::ReceiveMessageWaitTimeSeconds, "20")
         .send()
         .await
         .with_context(|| {
@@ -418,6 +430,28 @@ mod tests {
         let (body, t) = unwrap_body(&wrapped, None);
         assert_eq!(body, "{\"event_id\":\"x\"}");
         assert_eq!(t.as_deref(), Some("order.created"));
+    }
+
+    /// The compose deployment provisions with LocalStack's init script, the
+    /// other deployments with `provision`: both make the same queue.
+    #[test]
+    fn the_compose_init_script_provisions_the_same_queue() {
+        let script = include_str!("../../../localstack/init/ready.d/init-aws.sh");
+        let value = |name: &str| {
+            script
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("init-aws.sh sets no {name}"))
+                .to_owned()
+        };
+        assert_eq!(
+            value("visibility_timeout"),
+            VISIBILITY_TIMEOUT_SECS.to_string()
+        );
+        assert_eq!(value("max_receive_count"), MAX_RECEIVE_COUNT.to_string());
+        assert!(script.contains(&format!(
+            "MessageRetentionPeriod={DEAD_LETTER_RETENTION_SECS}"
+        )));
     }
 
     #[test]

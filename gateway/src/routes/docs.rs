@@ -17,6 +17,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         description = "Everything is reached through the gateway. Authenticate with `Authorization: Bearer <token>` from `POST /users/login`, or the `shop_session` cookie it sets. Money is a decimal string with two places; errors are `{\"detail\": ...}`.",
         version = "1.0.0"
     ),
+    // Relative to the document: `/` on the gateway, `/api/` behind the web
+    // front, so "Try it out" reaches the API from either.
+    servers((url = ".")),
     paths(super::health::health),
     modifiers(&Security),
     tags(
