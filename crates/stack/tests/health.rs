@@ -79,3 +79,34 @@ async fn web_front_forwards_api_to_the_gateway_keeping_the_request_id() {
     assert_eq!(report["status"], "healthy");
     t.finish().await;
 }
+
+#[tokio::test]
+async fn web_front_keeps_its_prefix_in_the_gateways_redirects() {
+    let t = TestStack::start().await;
+    let web = t.stack.url("web").expect("web runs");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let resp = client
+        .get(format!("{web}/api/docs"))
+        .send()
+        .await
+        .expect("request sent");
+
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    assert_eq!(resp.headers()["location"], "/api/docs/");
+    let page = t
+        .client
+        .get(format!("{web}/api/docs/"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.expect("html").contains("swagger-ui"),
+        "Swagger UI, not the app"
+    );
+    t.finish().await;
+}
