@@ -1,8 +1,9 @@
 //! Gateway configuration: where it listens and where each service lives.
 
+use crate::proxy::Upstream;
 use anyhow::Result;
 use shop_auth::AuthSettings;
-use shop_platform::{config::Env, proxy::Upstream};
+use shop_platform::config::Env;
 use std::{net::IpAddr, time::Duration};
 
 /// The four services by their public names.

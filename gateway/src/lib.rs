@@ -2,13 +2,14 @@
 //! for the whole platform and forwards every API path to its service.
 
 pub mod config;
+pub mod proxy;
 mod routes;
 
 use anyhow::Result;
 use axum::{Router, extract::FromRef};
 use shop_auth::Auth;
-use shop_platform::{Service, proxy};
-use std::time::Duration;
+use shop_platform::Service;
+use std::{sync::Arc, time::Duration};
 
 pub use config::{Config, Upstreams};
 
@@ -23,6 +24,8 @@ pub struct AppState {
     /// Verifies tokens with the cached JWKS: no I/O per request.
     pub auth: Auth,
     pub request_timeout: Duration,
+    /// The services' OpenAPI documents, last good copy of each.
+    pub documents: Arc<routes::docs::Documents>,
 }
 
 impl FromRef<AppState> for Auth {
@@ -43,6 +46,7 @@ impl AppState {
             proxy: proxy::client(),
             auth: config.auth.auth()?,
             request_timeout: config.request_timeout,
+            documents: Arc::default(),
         })
     }
 }
@@ -65,6 +69,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::forward::router())
-        .with_state(state)
         .merge(routes::docs::router())
+        .with_state(state)
 }

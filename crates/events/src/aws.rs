@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde::Deserialize;
-use shop_platform::config::Env;
+use shop_config::Env;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ pub use memory::InProcessBus;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use shop_platform::config::Env;
+use shop_config::Env;
 use std::sync::Arc;
 
 /// One event ready to publish: the JSON envelope plus what SNS carries beside it.

@@ -4,11 +4,11 @@
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
+use shop_config::Env;
 use shop_events::{
     AwsSettings, Consumer, MAX_RECEIVE_COUNT, OutgoingEvent, Publisher, SnsPublisher, SqsConsumer,
     VISIBILITY_TIMEOUT_SECS,
 };
-use shop_platform::config::Env;
 use std::time::{Duration, Instant};
 
 fn moto_url() -> String {

@@ -4,14 +4,9 @@
 
 use anyhow::{Context, Result, bail};
 use secrecy::SecretString;
-use std::{collections::HashMap, net::IpAddr, str::FromStr, time::Duration};
+use std::{net::IpAddr, str::FromStr, time::Duration};
 
-/// `SHOP_ENV`: `development` (default) or `production`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    Development,
-    Production,
-}
+pub use shop_config::{Env, Environment, parse_value};
 
 /// `LOG_FORMAT`: `pretty` (default) or `json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,127 +23,6 @@ impl FromStr for LogFormat {
             "json" => Ok(Self::Json),
             other => bail!("LOG_FORMAT must be `pretty` or `json`, not `{other}`"),
         }
-    }
-}
-
-/// A snapshot of the variables a binary reads.
-///
-/// Service variables are looked up as `{SERVICE}_{NAME}` first (for example
-/// `PRODUCTS_PORT`). A binary that runs one service alone also accepts the
-/// plain name (`PORT`, `DATABASE_URL`); the all-in-one process does not, since
-/// one `DATABASE_URL` cannot serve four databases.
-#[derive(Debug, Clone)]
-pub struct Env {
-    vars: HashMap<String, String>,
-    environment: Environment,
-    standalone: bool,
-}
-
-impl Env {
-    /// The process environment, for a binary that runs one service.
-    pub fn from_process() -> Result<Self> {
-        Self::from_pairs(std::env::vars())
-    }
-
-    /// Explicit variables (tests build configuration this way).
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let vars: HashMap<String, String> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
-        let environment = match vars.get("SHOP_ENV").map(|s| s.to_ascii_lowercase()) {
-            None => Environment::Development,
-            Some(s) if s == "development" || s == "dev" => Environment::Development,
-            Some(s) if s == "production" || s == "prod" => Environment::Production,
-            Some(other) => bail!("SHOP_ENV must be `development` or `production`, not `{other}`"),
-        };
-        Ok(Self {
-            vars,
-            environment,
-            standalone: true,
-        })
-    }
-
-    /// The same variables for a process that runs several services at once:
-    /// plain service variables (`PORT`, `DATABASE_URL`) are ignored.
-    pub fn shared(mut self) -> Self {
-        self.standalone = false;
-        self
-    }
-
-    pub fn environment(&self) -> Environment {
-        self.environment
-    }
-
-    pub fn is_production(&self) -> bool {
-        self.environment == Environment::Production
-    }
-
-    /// A global variable.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str)
-    }
-
-    /// A service variable: `{SERVICE}_{NAME}`, then `{NAME}` when standalone.
-    pub fn service_var(&self, service: &str, name: &str) -> Option<&str> {
-        let prefixed = format!("{}_{}", service.to_ascii_uppercase(), name);
-        self.get(&prefixed)
-            .or_else(|| self.standalone.then(|| self.get(name)).flatten())
-    }
-
-    /// Parses a global variable, or takes `default` when it is unset.
-    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        parse_value(name, self.get(name), default)
-    }
-
-    /// A value with a development default that production must override.
-    pub fn dev_default(&self, name: &str, default: &str) -> Result<String> {
-        resolve_dev_default(self.is_production(), name, self.get(name), default)
-    }
-
-    /// A secret with a development default that production must override.
-    pub fn dev_secret(&self, name: &str, default: &str) -> Result<SecretString> {
-        self.dev_default(name, default).map(SecretString::from)
-    }
-}
-
-fn parse_value<T>(name: &str, raw: Option<&str>, default: T) -> Result<T>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}=`{raw}` is not valid: {e}")),
-    }
-}
-
-fn resolve_dev_default(
-    production: bool,
-    name: &str,
-    value: Option<&str>,
-    default: &str,
-) -> Result<String> {
-    match value {
-        Some(v) => Ok(v.to_owned()),
-        None if production => {
-            bail!(
-                "{name} must be set when SHOP_ENV=production (the development default is refused)"
-            )
-        }
-        None => Ok(default.to_owned()),
     }
 }
 

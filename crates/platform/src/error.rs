@@ -109,6 +109,7 @@ pub fn int_param(
     }
 }
 
+#[cfg(feature = "database")]
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {

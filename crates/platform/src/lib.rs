@@ -1,12 +1,14 @@
 //! What every Shop binary shares: typed configuration, telemetry and the
 //! request-id layer, the API error body, database start-up, `/health`,
-//! graceful shutdown, serving and HTTP forwarding.
+//! `/openapi.json`, graceful shutdown and serving.
 
 pub mod config;
+#[cfg(feature = "database")]
 pub mod db;
 pub mod error;
+#[cfg(feature = "database")]
 pub mod health;
-pub mod proxy;
+pub mod openapi;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

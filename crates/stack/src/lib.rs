@@ -7,7 +7,8 @@ pub mod testing;
 pub mod web;
 
 use anyhow::{Context, Result};
-use shop_platform::{Service, config::Env, proxy::Upstream};
+use shop_gateway::proxy::Upstream;
+use shop_platform::{Service, config::Env};
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},

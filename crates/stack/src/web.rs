@@ -11,11 +11,8 @@ use axum::{
     response::Response,
     routing::{any, get},
 };
-use shop_platform::{
-    Service,
-    config::Env,
-    proxy::{self, Upstream},
-};
+use shop_gateway::proxy::{self, Upstream};
+use shop_platform::{Service, config::Env};
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 use tower_http::{
     compression::CompressionLayer,

@@ -4,6 +4,7 @@
 //! again themselves; `/internal/*` is never routed.
 
 use crate::AppState;
+use crate::proxy;
 use axum::{
     Router,
     extract::{FromRequestParts, Request, State, WebSocketUpgrade},
@@ -12,7 +13,7 @@ use axum::{
     routing::{any, get},
 };
 use shop_auth::Identity;
-use shop_platform::{ApiError, proxy};
+use shop_platform::ApiError;
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub const USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");

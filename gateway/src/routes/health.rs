@@ -1,8 +1,9 @@
 //! `GET /health`: every service checked in parallel, always answered 200.
 
 use crate::AppState;
+use crate::proxy::Upstream;
 use axum::{Json, Router, extract::State, routing::get};
-use shop_platform::{RequestId, proxy::Upstream, telemetry::REQUEST_ID_HEADER};
+use shop_platform::{RequestId, telemetry::REQUEST_ID_HEADER};
 use shop_types::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};
 use std::time::Instant;
 

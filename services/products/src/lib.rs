@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::internal::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
+        .merge(shop_platform::openapi::router(ApiDoc::openapi()))
 }
 
 pub use seed::seed_if_empty;

@@ -88,4 +88,5 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::jwks::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
+        .merge(shop_platform::openapi::router(ApiDoc::openapi()))
 }

@@ -2,7 +2,6 @@
 //! streaming both bodies. An unreachable upstream answers 503, a slow one 504,
 //! both with the API error body.
 
-use crate::error::ApiError;
 use anyhow::{Context, Result};
 use axum::{
     body::Body,
@@ -14,6 +13,7 @@ use hyper_util::{
     client::legacy::{Client as HyperClient, connect::HttpConnector},
     rt::TokioExecutor,
 };
+use shop_platform::ApiError;
 use std::time::Duration;
 
 pub type Client = HyperClient<HttpConnector, Body>;

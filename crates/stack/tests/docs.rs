@@ -1,0 +1,88 @@
+//! The gateway's `/openapi.json`: the services' own documents merged at run
+//! time, whole even while a service is down.
+
+use shop_stack::testing::TestStack;
+
+const PUBLIC_PATHS: [&str; 18] = [
+    "/health",
+    "/users/register",
+    "/users/login",
+    "/users/logout",
+    "/users/me",
+    "/.well-known/jwks.json",
+    "/products",
+    "/products/{id}",
+    "/products/categories",
+    "/products/{id}/stock",
+    "/orders",
+    "/orders/{id}",
+    "/orders/{id}/cancel",
+    "/orders/{id}/status",
+    "/notifications",
+    "/notifications/{id}",
+    "/notifications/retry/{id}",
+    "/ws/notifications",
+];
+
+fn assert_whole(doc: &serde_json::Value) {
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in PUBLIC_PATHS {
+        assert!(
+            paths.contains_key(path),
+            "{path} is missing from /openapi.json"
+        );
+    }
+    assert!(
+        !paths.keys().any(|p| p.starts_with("/internal")),
+        "the internal API stays out"
+    );
+    assert!(doc["components"]["schemas"]["Order"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn the_document_merges_every_services_public_endpoints() {
+    let t = TestStack::start().await;
+
+    let (status, doc) = t.get_json(&format!("{}/openapi.json", t.gateway())).await;
+
+    assert_eq!(status, 200);
+    assert_whole(&doc);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn the_document_keeps_a_stopped_services_paths() {
+    let mut t = TestStack::start().await;
+    let (_, before) = t.get_json(&format!("{}/openapi.json", t.gateway())).await;
+    assert_whole(&before);
+
+    t.stack
+        .stop("products")
+        .await
+        .expect("products stops cleanly");
+    let (status, after) = t.get_json(&format!("{}/openapi.json", t.gateway())).await;
+
+    assert_eq!(status, 200);
+    assert_whole(&after);
+    assert_eq!(before["paths"], after["paths"]);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn each_service_publishes_only_its_own_document() {
+    let t = TestStack::start().await;
+    let products = t.stack.url("products").expect("products runs");
+
+    let (status, doc) = t.get_json(&format!("{products}/openapi.json")).await;
+
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/products/{id}"));
+    assert!(
+        !paths.contains_key("/orders"),
+        "orders are another service's"
+    );
+    assert!(!paths.keys().any(|p| p.starts_with("/internal")));
+    t.finish().await;
+}
