@@ -54,9 +54,8 @@ impl Config {
     /// `GATEWAY_HOST`/`HOST`, `GATEWAY_PORT`/`PORT`, `USERS_SERVICE_URL`,
     /// `PRODUCTS_SERVICE_URL`, `ORDERS_SERVICE_URL`, `NOTIFICATIONS_SERVICE_URL`.
     pub fn from_env(env: &Env) -> Result<Self> {
-        let url =
-            |name: &str, port: u16| env.dev_default(name, &format!("http://127.0.0.1:{port}"));
-        let users = url("USERS_SERVICE_URL", 8003)?;
+        // Each name spelled out: `cargo xtask env` finds the variables read.
+        let users = env.dev_default("USERS_SERVICE_URL", "http://127.0.0.1:8003")?;
         let mut auth = AuthSettings::from_env(env)?;
         if env.get("JWKS_URL").is_none() {
             auth.jwks_url = format!("{}/.well-known/jwks.json", users.trim_end_matches('/'));
@@ -74,9 +73,9 @@ impl Config {
                 .unwrap_or(DEFAULT_PORT),
             upstreams: Upstreams::new(
                 &users,
-                &url("PRODUCTS_SERVICE_URL", 8001)?,
-                &url("ORDERS_SERVICE_URL", 8002)?,
-                &url("NOTIFICATIONS_SERVICE_URL", 8004)?,
+                &env.dev_default("PRODUCTS_SERVICE_URL", "http://127.0.0.1:8001")?,
+                &env.dev_default("ORDERS_SERVICE_URL", "http://127.0.0.1:8002")?,
+                &env.dev_default("NOTIFICATIONS_SERVICE_URL", "http://127.0.0.1:8004")?,
             )?,
             health_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(env.parse_or("REQUEST_TIMEOUT_SECS", 30)?),

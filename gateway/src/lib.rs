@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 pub use config::{Config, Upstreams};
 
 /// Shared by every handler; clients are built once here, never per request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub upstreams: Upstreams,
     /// For health checks: short timeouts, its own pool.
@@ -26,12 +26,6 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The services' OpenAPI documents, last good copy of each.
     pub documents: Arc<routes::docs::Documents>,
-}
-
-impl FromRef<AppState> for Auth {
-    fn from_ref(s: &AppState) -> Auth {
-        s.auth.clone()
-    }
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! `cargo xtask up` runs the whole platform; `cargo xtask test` installs and
 //! starts what the tests need, then runs every check.
 
+mod envcheck;
 mod standins;
 mod tools;
 mod web;
@@ -18,7 +19,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   up     build and run the whole platform on embedded defaults (Ctrl-C stops it)
   test   install and start the test stand-ins, then run every check and test
-  web    build the web app into web/dist";
+  web    build the web app into web/dist
+  env    check that .env.example lists every variable the code reads, and no other";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         match args.first().map(String::as_str) {
             Some("up") => up(&sh).map(|()| true),
             Some("test") => test(&sh),
+            Some("env") => envcheck::check(&project_root()).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
                 .and_then(|()| web::build(&sh))
                 .map(|()| true),
@@ -236,6 +239,9 @@ fn test(sh: &Shell) -> Result<bool> {
         )
         .run()?;
         Ok(())
+    });
+    report.run("configuration documented (.env.example)", || {
+        envcheck::check(&project_root())
     });
     report.run("cargo clippy -D warnings", || {
         cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;

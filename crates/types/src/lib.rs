@@ -5,6 +5,7 @@
 pub mod error;
 pub mod event;
 pub mod health;
+pub mod internal;
 pub mod money;
 pub mod notification;
 pub mod order;

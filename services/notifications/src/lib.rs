@@ -28,7 +28,7 @@ pub const NAME: &str = "notifications";
 pub const DEFAULT_PORT: u16 = 8004;
 
 /// Shared by every handler and the consumer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub pool: PgPool,
     pub auth: Auth,
@@ -37,12 +37,6 @@ pub struct AppState {
     /// Cancelled when the service stops: open sockets close too (graceful
     /// shutdown does not track upgraded connections).
     pub sockets: CancellationToken,
-}
-
-impl FromRef<AppState> for Auth {
-    fn from_ref(s: &AppState) -> Auth {
-        s.auth.clone()
-    }
 }
 
 #[derive(OpenApi)]

@@ -31,7 +31,10 @@ impl Config {
             service: ServiceSettings::from_env(env, crate::NAME, crate::DEFAULT_PORT)?,
             auth: AuthSettings::from_env(env)?,
             products_url: env.dev_default("PRODUCTS_SERVICE_URL", "http://127.0.0.1:8001")?,
-            internal_token: env.dev_secret("INTERNAL_API_TOKEN", "dev-internal-token")?,
+            internal_token: env.dev_secret(
+                "INTERNAL_API_TOKEN",
+                shop_types::internal::DEV_INTERNAL_TOKEN,
+            )?,
             products_timeout: Duration::from_millis(env.parse_or("PRODUCTS_TIMEOUT_MS", 5000)?),
             events: EventsSettings::from_env(env, crate::NAME)?,
             outbox_max_backoff: Duration::from_millis(

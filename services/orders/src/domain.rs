@@ -1,8 +1,8 @@
 //! Order rules: what a valid order request is, how totals come from the
 //! frozen line prices, and the simulated payment.
 
-use crate::products::{Line, ReservedLine};
 use shop_platform::ApiError;
+use shop_types::internal::{ReserveLine, ReservedLine};
 use shop_types::{CreateOrderRequest, FieldError, Money};
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ fn at(index: usize, field: &str, msg: &str) -> FieldError {
 }
 
 /// Checks the lines and merges repeated products (sorted by product id).
-pub fn lines(req: &CreateOrderRequest) -> Result<Vec<Line>, ApiError> {
+pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, ApiError> {
     if req.items.is_empty() {
         return Err(ApiError::invalid_field(
             &["body", "items"],
@@ -58,7 +58,7 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<Line>, ApiError> {
     }
     Ok(merged
         .into_iter()
-        .map(|(product_id, quantity)| Line {
+        .map(|(product_id, quantity)| ReserveLine {
             product_id,
             quantity,
         })
@@ -82,7 +82,7 @@ pub fn total(lines: &[ReservedLine]) -> Money {
 
 /// A stable fingerprint of a request, so a reused `Idempotency-Key` with a
 /// different body is noticed.
-pub fn fingerprint(lines: &[Line], approved: bool) -> String {
+pub fn fingerprint(lines: &[ReserveLine], approved: bool) -> String {
     let mut s = String::new();
     for l in lines {
         s.push_str(&format!("{}x{};", l.product_id, l.quantity));
@@ -117,11 +117,11 @@ mod tests {
         assert_eq!(
             l,
             [
-                Line {
+                ReserveLine {
                     product_id: 1,
                     quantity: 2
                 },
-                Line {
+                ReserveLine {
                     product_id: 3,
                     quantity: 5
                 }

@@ -26,11 +26,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 pub const NAME: &str = "orders";
 pub const DEFAULT_PORT: u16 = 8002;
-/// Header carrying the internal token to the products service.
-pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 
 /// Shared by every handler.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub pool: PgPool,
     pub auth: Auth,
@@ -38,12 +36,6 @@ pub struct AppState {
     /// Wakes the outbox relay when an event was committed.
     pub wake: Arc<Notify>,
     pub pending_timeout: Duration,
-}
-
-impl FromRef<AppState> for Auth {
-    fn from_ref(s: &AppState) -> Auth {
-        s.auth.clone()
-    }
 }
 
 #[derive(OpenApi)]

@@ -2,35 +2,12 @@
 
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use shop_platform::{ApiError, RequestId, telemetry::REQUEST_ID_HEADER};
-use shop_types::{ErrorBody, Money};
+use shop_types::{
+    ErrorBody,
+    internal::{INTERNAL_TOKEN_HEADER, Reservation, ReserveLine, ReserveRequest},
+};
 use std::{sync::Arc, time::Duration};
-
-#[derive(Debug, Clone, Serialize)]
-struct ReserveRequest<'a> {
-    order_id: i64,
-    items: &'a [Line],
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Line {
-    pub product_id: i64,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ReservedLine {
-    pub product_id: i64,
-    pub product_name: String,
-    pub product_price: Money,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Reservation {
-    pub lines: Vec<ReservedLine>,
-}
 
 /// Why a reservation did not happen.
 #[derive(Debug)]
@@ -66,7 +43,7 @@ impl ProductsClient {
     fn post(&self, path: &str, request_id: &RequestId) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
-            .header(crate::INTERNAL_TOKEN_HEADER, self.token.expose_secret())
+            .header(INTERNAL_TOKEN_HEADER, self.token.expose_secret())
             .header(REQUEST_ID_HEADER, request_id.header_value())
     }
 
@@ -74,12 +51,15 @@ impl ProductsClient {
     pub async fn reserve(
         &self,
         order_id: i64,
-        items: &[Line],
+        items: &[ReserveLine],
         request_id: &RequestId,
     ) -> Result<Reservation, ReserveError> {
         let resp = self
             .post("/internal/reservations", request_id)
-            .json(&ReserveRequest { order_id, items })
+            .json(&ReserveRequest {
+                order_id,
+                items: items.to_vec(),
+            })
             .send()
             .await
             .map_err(classify)?;

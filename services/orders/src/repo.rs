@@ -1,10 +1,10 @@
 //! SQL for orders, their lines and the outbox. Every status change writes its
 //! event into the outbox in the same transaction.
 
-use crate::products::ReservedLine;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shop_platform::ApiError;
+use shop_types::internal::ReservedLine;
 use shop_types::{EventEnvelope, Money, Order, OrderItem, OrderStatus};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;

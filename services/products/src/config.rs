@@ -6,7 +6,7 @@ use shop_auth::AuthSettings;
 use shop_platform::config::{Env, ServiceSettings};
 
 /// Development default for `INTERNAL_API_TOKEN`; refused in production.
-pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+use shop_types::internal::DEV_INTERNAL_TOKEN;
 
 #[derive(Debug, Clone)]
 pub struct Config {

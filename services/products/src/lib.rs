@@ -26,17 +26,11 @@ pub const NAME: &str = "products";
 pub const DEFAULT_PORT: u16 = 8001;
 
 /// Shared by every handler.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub pool: PgPool,
     pub auth: Auth,
     pub internal_token: Arc<SecretString>,
-}
-
-impl FromRef<AppState> for Auth {
-    fn from_ref(s: &AppState) -> Auth {
-        s.auth.clone()
-    }
 }
 
 /// The public endpoints (the internal reservation API is documented apart).

@@ -4,47 +4,11 @@
 //! `stock_quantity >= 0` constraint is the last line of defence.
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use shop_platform::ApiError;
 use shop_types::Money;
+pub use shop_types::internal::{Released, Reservation, ReserveLine, ReserveRequest, ReservedLine};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveLine {
-    pub product_id: i64,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveRequest {
-    pub order_id: i64,
-    pub items: Vec<ReserveLine>,
-}
-
-/// One reserved line with the name and price it was reserved at.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct ReservedLine {
-    pub product_id: i64,
-    pub product_name: String,
-    pub product_price: Money,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct Reservation {
-    pub order_id: i64,
-    pub lines: Vec<ReservedLine>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct Released {
-    pub order_id: i64,
-    /// Units returned to stock by this call (0 when already released).
-    pub units_returned: i64,
-}
 
 /// Merges repeated products and checks quantities.
 fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, ApiError> {

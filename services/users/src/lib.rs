@@ -26,7 +26,7 @@ pub const NAME: &str = "users";
 pub const DEFAULT_PORT: u16 = 8003;
 
 /// Shared by every handler.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub pool: PgPool,
     pub signer: Arc<SigningKey>,
@@ -35,12 +35,6 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Verifies this service's own tokens with its own public key: no HTTP.
     pub auth: Auth,
-}
-
-impl FromRef<AppState> for Auth {
-    fn from_ref(s: &AppState) -> Auth {
-        s.auth.clone()
-    }
 }
 
 #[derive(OpenApi)]

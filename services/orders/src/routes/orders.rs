@@ -2,7 +2,7 @@
 
 use crate::{
     AppState, domain, idempotency,
-    products::{Line, ReserveError},
+    products::ReserveError,
     repo::{self, NewEvent, StoredOrder},
 };
 use axum::{
@@ -17,6 +17,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser, Identity};
 use shop_platform::{ApiError, AppJson, RequestId, Result, int_param};
+use shop_types::internal::ReserveLine;
 use shop_types::{
     CreateOrderRequest, EventEnvelope, Order, OrderStatus, StatusUpdateRequest,
     event::{
@@ -113,7 +114,7 @@ async fn place(
     state: &AppState,
     user: &Identity,
     request_id: &RequestId,
-    lines: &[Line],
+    lines: &[ReserveLine],
     approved: bool,
 ) -> Result<(StatusCode, Json<Order>)> {
     let order_id = repo::insert_pending(&state.pool, user.user_id, &user.email).await?;

@@ -14,7 +14,7 @@ use axum::{
 use secrecy::ExposeSecret;
 use shop_platform::{ApiError, AppJson, Result};
 
-pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+pub use shop_types::internal::INTERNAL_TOKEN_HEADER;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,0 +1,52 @@
+//! The products service's internal reservation API (`/internal/*`, never
+//! routed by the gateway), declared once for the products service that
+//! answers it and the orders service that calls it.
+
+use crate::Money;
+use serde::{Deserialize, Serialize};
+
+/// The header that carries the shared `INTERNAL_API_TOKEN`.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+/// Development default of `INTERNAL_API_TOKEN`; refused in production.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReserveLine {
+    pub product_id: i64,
+    pub quantity: i32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub order_id: i64,
+    pub items: Vec<ReserveLine>,
+}
+
+/// One reserved line with the name and price it was reserved at.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ReservedLine {
+    pub product_id: i64,
+    pub product_name: String,
+    pub product_price: Money,
+    pub quantity: i32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Reservation {
+    pub order_id: i64,
+    pub lines: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Released {
+    pub order_id: i64,
+    /// Units returned to stock by this call (0 when already released).
+    pub units_returned: i64,
+}
