@@ -5,7 +5,7 @@ pub mod storefront;
 
 use anyhow::{Context, Result, bail};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
-use shop_stack::testing::TestStack;
+use shop_testkit::TestStack;
 use std::{
     future::Future,
     net::TcpListener,

@@ -6,7 +6,7 @@ use shop_browser_tests::{
     Browser, conclude, start_platform,
     storefront::{self, NewProduct, PASSWORD},
 };
-use shop_stack::testing::TestStack;
+use shop_testkit::TestStack;
 use std::time::Duration;
 
 #[tokio::test]

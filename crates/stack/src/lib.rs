@@ -1,9 +1,8 @@
 //! Starts the four services, the gateway and the web front in one process,
 //! each on its own port with its own database, all stopped by one token.
-//! `cargo xtask up` runs it; the cross-service tests start it on free ports.
+//! `cargo xtask up` runs it; the test kit (`crates/testkit`) starts it on free
+//! ports for the cross-service and browser tests.
 
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod web;
 
 use anyhow::{Context, Result};

@@ -1,8 +1,8 @@
-//! For tests: starts the real platform on free ports with throwaway
+//! The test kit: starts the real platform on free ports with throwaway
 //! databases, and drops those databases afterwards.
 
-use crate::Stack;
 use shop_platform::config::Env;
+use shop_stack::Stack;
 
 pub const SERVICES: [&str; 4] = ["users", "products", "orders", "notifications"];
 
