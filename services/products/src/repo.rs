@@ -121,12 +121,17 @@ fn map_write_error(e: sqlx::Error) -> ApiError {
 
 type ProductQuery<'q> = sqlx::query::QueryAs<'q, Postgres, ProductRow, PgArguments>;
 
-/// The product's fields as `$1`…`$7`, in column order.
-fn bind_fields<'q>(q: ProductQuery<'q>, p: &'q ValidProduct) -> ProductQuery<'q> {
+/// The product's fields as `$1`…`$7`, in column order; `$4` is the stock to
+/// set, if any.
+fn bind_fields<'q>(
+    q: ProductQuery<'q>,
+    p: &'q ValidProduct,
+    stock: Option<i32>,
+) -> ProductQuery<'q> {
     q.bind(&p.name)
         .bind(&p.description)
         .bind(Decimal::from(p.price))
-        .bind(p.stock_quantity)
+        .bind(stock)
         .bind(&p.sku)
         .bind(&p.category)
         .bind(p.is_active)
@@ -137,20 +142,30 @@ pub async fn insert(pool: &PgPool, p: &ValidProduct) -> Result<Product, ApiError
         "INSERT INTO products (name, description, price, stock_quantity, sku, category, is_active)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
-    let row = bind_fields(sqlx::query_as(&sql), p)
+    let row = bind_fields(sqlx::query_as(&sql), p, Some(p.stock_quantity))
         .fetch_one(pool)
         .await
         .map_err(map_write_error)?;
     Ok(row.into_product())
 }
 
-pub async fn update(pool: &PgPool, id: i64, p: &ValidProduct) -> Result<Option<Product>, ApiError> {
+/// Writes the product's fields. Stock is written only when `stock` is given,
+/// as an absolute value set by this one statement under the row lock: a
+/// stock level read earlier is never written back, so a reservation that
+/// committed in between is never undone.
+pub async fn update(
+    pool: &PgPool,
+    id: i64,
+    p: &ValidProduct,
+    stock: Option<i32>,
+) -> Result<Option<Product>, ApiError> {
     let sql = format!(
-        "UPDATE products SET name = $1, description = $2, price = $3, stock_quantity = $4,
+        "UPDATE products SET name = $1, description = $2, price = $3,
+                stock_quantity = COALESCE($4, stock_quantity),
                 sku = $5, category = $6, is_active = $7, updated_at = now()
          WHERE id = $8 RETURNING {COLUMNS}"
     );
-    let row = bind_fields(sqlx::query_as(&sql), p)
+    let row = bind_fields(sqlx::query_as(&sql), p, stock)
         .bind(id)
         .fetch_optional(pool)
         .await

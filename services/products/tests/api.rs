@@ -352,3 +352,79 @@ async fn seeding_fills_an_empty_catalogue_once(pool: PgPool) {
     assert!(first >= 24);
     assert_eq!(second, 0);
 }
+
+/// Units held by reservations not yet released.
+async fn held(pool: &PgPool, id: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COALESCE(SUM(quantity), 0)::BIGINT FROM stock_reservations
+         WHERE product_id = $1 AND released_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn editing_a_product_while_it_sells_neither_loses_nor_invents_stock(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("EDIT-1", "10.00", 100, "Books").await;
+    let reservations = futures::future::join_all((1..=30).map(|order_id| {
+        let app = &app;
+        async move {
+            app.internal(
+                "/internal/reservations",
+                json!({"order_id": order_id, "items": [{"product_id": a, "quantity": 1}]}),
+            )
+            .await
+            .0
+        }
+    }));
+    let edits = futures::future::join_all((1..=30).map(|n| {
+        let app = &app;
+        async move {
+            app.send(
+                "PATCH",
+                &format!("/products/{a}"),
+                Some(Role::Admin),
+                json!({"name": format!("Renamed {n}")}),
+            )
+            .await
+            .0
+        }
+    }));
+    let (reserved, edited) = tokio::join!(reservations, edits);
+
+    assert!(reserved.iter().all(|s| *s == StatusCode::OK));
+    assert!(edited.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(held(&pool, a).await, 30);
+    assert_eq!(
+        i64::from(stock_of(&pool, a).await) + held(&pool, a).await,
+        100,
+        "available + held = what the admin set"
+    );
+}
+
+#[sqlx::test]
+async fn stock_given_in_a_patch_or_put_is_set_as_given(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let a = app.create("EDIT-2", "10.00", 5, "Books").await;
+
+    let (s, _) = app
+        .send(
+            "PATCH",
+            &format!("/products/{a}"),
+            Some(Role::Admin),
+            json!({"stock_quantity": 7}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(stock_of(&pool, a).await, 7);
+
+    let (s, _) = app
+        .send("PUT", &format!("/products/{a}"), Some(Role::Admin),
+            json!({"name": "Product EDIT-2", "price": "10.00", "stock_quantity": 3, "sku": "EDIT-2"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(stock_of(&pool, a).await, 3);
+}

@@ -84,7 +84,7 @@ pub async fn replace(
     AppJson(input): AppJson<ProductInput>,
 ) -> Result<Json<Product>> {
     let p = domain::validate(input)?;
-    repo::update(&state.pool, id, &p)
+    repo::update(&state.pool, id, &p, Some(p.stock_quantity))
         .await?
         .map(Json)
         .ok_or_else(not_found)
@@ -98,9 +98,12 @@ pub async fn update(
     Path(id): Path<i64>,
     AppJson(patch): AppJson<ProductPatch>,
 ) -> Result<Json<Product>> {
+    // The stored row is read only to check the merged fields; its stock is
+    // not written back (a reservation may take units meanwhile).
+    let stock = patch.stock_quantity;
     let current = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
     let p = current.into_valid().patched(patch)?;
-    repo::update(&state.pool, id, &p)
+    repo::update(&state.pool, id, &p, stock)
         .await?
         .map(Json)
         .ok_or_else(not_found)
