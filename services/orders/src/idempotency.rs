@@ -1,9 +1,15 @@
 //! `Idempotency-Key`: the first request with a key from a user runs; later
 //! ones get its stored answer. The key row is claimed before any work starts,
-//! so two concurrent requests with one key cannot both create an order.
+//! so two concurrent requests with one key cannot both create an order. A
+//! claim is a lease as long as the request timeout: the claim of a request
+//! that died unfinished is taken over by the next retry once it has run out.
 
 use shop_platform::ApiError;
 use sqlx::PgPool;
+use std::time::Duration;
+
+/// Finished keys are replayed for this long, then pruned.
+pub const KEEP_HOURS: i64 = 24;
 
 pub enum Claim {
     /// This request runs and must `finish` (or `abandon`) the key.
@@ -17,21 +23,31 @@ pub async fn claim(
     user_id: i64,
     key: &str,
     fingerprint: &str,
+    lease: Duration,
 ) -> Result<Claim, ApiError> {
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::BadRequest(
             "Idempotency-Key must be 1 to 255 characters".into(),
         ));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    // A new key, or an unfinished claim of the same request whose lease ran
+    // out: either way this request now holds it.
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, claimed_until)
+         VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
+         ON CONFLICT (user_id, key) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+         WHERE idempotency_keys.status_code IS NULL
+           AND idempotency_keys.claimed_until <= now()
+           AND idempotency_keys.request_hash = EXCLUDED.request_hash",
     )
     .bind(user_id)
     .bind(key)
     .bind(fingerprint)
+    .bind(lease_ms)
     .execute(pool)
     .await?;
-    if inserted.rows_affected() == 1 {
+    if claimed.rows_affected() == 1 {
         return Ok(Claim::Fresh);
     }
     let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
@@ -51,10 +67,22 @@ pub async fn claim(
             status: u16::try_from(status).unwrap_or(500),
             body,
         }),
-        _ => Err(ApiError::Conflict(
-            "A request with this Idempotency-Key is still being processed".into(),
-        )),
+        _ => Err(ApiError::Conflict(format!(
+            "A request with this Idempotency-Key is still being processed; retry after {} s",
+            lease.as_secs().max(1)
+        ))),
     }
+}
+
+/// Deletes keys older than [`KEEP_HOURS`]; returns how many.
+pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 hour'",
+    )
+    .bind(KEEP_HOURS)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Stores the answer to replay.

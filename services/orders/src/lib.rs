@@ -3,7 +3,7 @@
 
 pub mod config;
 pub mod domain;
-mod idempotency;
+pub mod idempotency;
 pub mod outbox;
 pub mod products;
 pub mod repo;
@@ -35,7 +35,11 @@ pub struct AppState {
     pub products: ProductsClient,
     /// Wakes the outbox relay when an event was committed.
     pub wake: Arc<Notify>,
+    #[from_ref(skip)]
     pub pending_timeout: Duration,
+    /// How long an `Idempotency-Key` claim holds: the request timeout.
+    #[from_ref(skip)]
+    pub idempotency_lease: Duration,
 }
 
 #[derive(OpenApi)]
@@ -67,6 +71,7 @@ pub async fn build(config: Config) -> Result<Service> {
         )?,
         wake: Arc::new(Notify::new()),
         pending_timeout: config.pending_timeout,
+        idempotency_lease: config.service.request_timeout,
     };
     let (wake, cap, repair_state) = (state.wake.clone(), config.outbox_max_backoff, state.clone());
     Ok(Service::bind(&config.service, router(state))

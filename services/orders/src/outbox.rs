@@ -150,6 +150,10 @@ async fn repair_once(state: &AppState, pending_age: i64) -> anyhow::Result<()> {
         repo::delete_pending(&state.pool, id).await?;
         tracing::info!(order_id = id, "removed an abandoned checkout");
     }
+    let pruned = crate::idempotency::prune(&state.pool).await?;
+    if pruned > 0 {
+        tracing::info!(keys = pruned, "pruned old idempotency keys");
+    }
     Ok(())
 }
 

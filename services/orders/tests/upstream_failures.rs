@@ -38,6 +38,7 @@ fn app(pool: PgPool, products_url: &str) -> (Router, String) {
         .unwrap(),
         wake: Arc::new(Notify::new()),
         pending_timeout: Duration::from_secs(120),
+        idempotency_lease: Duration::from_secs(30),
     };
     (shop_orders::router(state), token)
 }

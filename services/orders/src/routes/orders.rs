@@ -74,8 +74,14 @@ pub async fn create(
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be text".into()))?;
     if let Some(key) = &key {
         let fingerprint = domain::fingerprint(&lines, approved);
-        if let idempotency::Claim::Replay { status, body } =
-            idempotency::claim(&state.pool, user.user_id, key, &fingerprint).await?
+        if let idempotency::Claim::Replay { status, body } = idempotency::claim(
+            &state.pool,
+            user.user_id,
+            key,
+            &fingerprint,
+            state.idempotency_lease,
+        )
+        .await?
         {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response());

@@ -1,0 +1,2 @@
+DROP INDEX idempotency_keys_created_idx;
+ALTER TABLE idempotency_keys DROP COLUMN claimed_until;
