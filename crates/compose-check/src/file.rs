@@ -112,51 +112,49 @@ impl ServiceDef {
         }
     }
 
-    /// Published host ports, from either the short (`"127.0.0.1:80:80"`) or
-    /// the long form (`published: 80`).
-    pub fn published_ports(&self) -> Vec<u16> {
+    /// `(published host port, container port)` of each entry, from the
+    /// short form (`"127.0.0.1:80:8080/tcp"`, `8080`) or the long one.
+    fn port_pairs(&self) -> Vec<(Option<u16>, Option<u16>)> {
+        use serde_norway::Value;
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
         self.ports
             .iter()
-            .filter_map(|p| match p {
-                serde_norway::Value::String(s) => {
-                    let without_proto = s.split('/').next().unwrap_or(s);
-                    let parts: Vec<&str> = without_proto.rsplitn(3, ':').collect();
-                    // "target" alone publishes nothing fixed.
-                    parts.get(1).and_then(|p| p.parse().ok())
+            .map(|p| match p {
+                Value::String(s) => {
+                    let spec = s.split('/').next().unwrap_or(s);
+                    let mut parts = spec.rsplitn(3, ':');
+                    let target = parts.next().and_then(|t| t.parse().ok());
+                    // A target alone publishes nothing fixed.
+                    let published = parts.next().and_then(|p| p.parse().ok());
+                    (published, target)
                 }
-                serde_norway::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                serde_norway::Value::Mapping(m) => m.get("published").and_then(|v| match v {
-                    serde_norway::Value::Number(n) => {
-                        n.as_u64().and_then(|n| u16::try_from(n).ok())
-                    }
-                    serde_norway::Value::String(s) => s.parse().ok(),
-                    _ => None,
-                }),
-                _ => None,
+                Value::Number(_) => (None, number(p)),
+                Value::Mapping(m) => (
+                    m.get("published").and_then(number),
+                    m.get("target").and_then(number),
+                ),
+                _ => (None, None),
             })
             .collect()
     }
 
-    /// Container ports of the published ports.
+    /// Published host ports.
+    pub fn published_ports(&self) -> Vec<u16> {
+        self.port_pairs()
+            .into_iter()
+            .filter_map(|(p, _)| p)
+            .collect()
+    }
+
+    /// Container ports.
     pub fn target_ports(&self) -> Vec<u16> {
-        self.ports
-            .iter()
-            .filter_map(|p| match p {
-                serde_norway::Value::String(s) => s
-                    .split('/')
-                    .next()
-                    .and_then(|s| s.rsplit(':').next())
-                    .and_then(|t| t.parse().ok()),
-                serde_norway::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                serde_norway::Value::Mapping(m) => m.get("target").and_then(|v| match v {
-                    serde_norway::Value::Number(n) => {
-                        n.as_u64().and_then(|n| u16::try_from(n).ok())
-                    }
-                    serde_norway::Value::String(s) => s.parse().ok(),
-                    _ => None,
-                }),
-                _ => None,
-            })
+        self.port_pairs()
+            .into_iter()
+            .filter_map(|(_, t)| t)
             .collect()
     }
 

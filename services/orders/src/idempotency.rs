@@ -16,6 +16,16 @@ pub enum Claim {
     Fresh,
     /// A finished earlier request: replay its answer.
     Replay { status: u16, body: String },
+    /// An earlier request with this key confirmed this order but did not
+    /// store its answer (it died after the commit): answer with the order.
+    Placed { order_id: i64 },
+}
+
+/// The key a request holds, recorded with the order it confirms.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub user_id: i64,
+    pub key: &'a str,
 }
 
 pub async fn claim(
@@ -38,6 +48,7 @@ pub async fn claim(
          VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
          ON CONFLICT (user_id, key) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
          WHERE idempotency_keys.status_code IS NULL
+           AND idempotency_keys.order_id IS NULL
            AND idempotency_keys.claimed_until <= now()
            AND idempotency_keys.request_hash = EXCLUDED.request_hash",
     )
@@ -50,23 +61,26 @@ pub async fn claim(
     if claimed.rows_affected() == 1 {
         return Ok(Claim::Fresh);
     }
-    let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-    )
-    .bind(user_id)
-    .bind(key)
-    .fetch_one(pool)
-    .await?;
+    let (hash, status, body, order_id): (String, Option<i32>, Option<String>, Option<i64>) =
+        sqlx::query_as(
+            "SELECT request_hash, status_code, response, order_id
+             FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .fetch_one(pool)
+        .await?;
     if hash != fingerprint {
         return Err(ApiError::Conflict(
             "This Idempotency-Key was already used with a different request".into(),
         ));
     }
-    match (status, body) {
-        (Some(status), Some(body)) => Ok(Claim::Replay {
+    match (status, body, order_id) {
+        (Some(status), Some(body), _) => Ok(Claim::Replay {
             status: u16::try_from(status).unwrap_or(500),
             body,
         }),
+        (None, _, Some(order_id)) => Ok(Claim::Placed { order_id }),
         _ => Err(ApiError::Conflict(format!(
             "A request with this Idempotency-Key is still being processed; retry after {} s",
             lease.as_secs().max(1)

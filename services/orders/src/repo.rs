@@ -156,6 +156,7 @@ pub async fn finalize<T: serde::Serialize>(
     total: Money,
     final_status: OrderStatus,
     event: Option<&NewEvent<T>>,
+    key: Option<crate::idempotency::Held<'_>>,
 ) -> Result<StoredOrder, ApiError> {
     let mut tx = pool.begin().await?;
     let product_ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
@@ -191,6 +192,15 @@ pub async fn finalize<T: serde::Serialize>(
     let row = row.ok_or_else(|| anyhow::anyhow!("order {order_id} is no longer pending"))?;
     if let Some(event) = event {
         insert_event(&mut tx, event).await?;
+    }
+    // With the order, so a lost commit acknowledgement loses nothing.
+    if let Some(key) = key {
+        sqlx::query("UPDATE idempotency_keys SET order_id = $3 WHERE user_id = $1 AND key = $2")
+            .bind(key.user_id)
+            .bind(key.key)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
     }
     let mut stored = attach_items(&mut *tx, vec![row]).await?;
     tx.commit().await?;

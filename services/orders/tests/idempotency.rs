@@ -97,3 +97,43 @@ async fn keys_older_than_a_day_are_pruned(pool: PgPool) {
         .unwrap();
     assert_eq!(left, ["new"]);
 }
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn the_confirming_transaction_records_the_order_so_a_retry_finds_it(pool: PgPool) {
+    use shop_orders::repo;
+    use shop_types::{Money, OrderStatus, internal::ReservedLine};
+    idempotency::claim(&pool, 1, "k", "hash", EXPIRED)
+        .await
+        .unwrap();
+    let order_id = repo::insert_pending(&pool, 1, "buyer@example.com")
+        .await
+        .unwrap();
+    let lines = [ReservedLine {
+        product_id: 9,
+        product_name: "Book".into(),
+        product_price: Money::from_cents(1250),
+        quantity: 2,
+    }];
+    repo::finalize::<()>(
+        &pool,
+        order_id,
+        &lines,
+        Money::from_cents(2500),
+        OrderStatus::Confirmed,
+        None,
+        Some(idempotency::Held {
+            user_id: 1,
+            key: "k",
+        }),
+    )
+    .await
+    .unwrap();
+    // The request died before storing its answer, and its lease ran out.
+
+    let retry = idempotency::claim(&pool, 1, "k", "hash", LONG).await;
+
+    match retry {
+        Ok(Claim::Placed { order_id: found }) => assert_eq!(found, order_id),
+        _ => panic!("the retry must find the confirmed order, not place another"),
+    }
+}

@@ -74,7 +74,7 @@ pub async fn create(
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be text".into()))?;
     if let Some(key) = &key {
         let fingerprint = domain::fingerprint(&lines, approved);
-        if let idempotency::Claim::Replay { status, body } = idempotency::claim(
+        match idempotency::claim(
             &state.pool,
             user.user_id,
             key,
@@ -83,11 +83,33 @@ pub async fn create(
         )
         .await?
         {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response());
+            idempotency::Claim::Fresh => {}
+            idempotency::Claim::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return Ok(
+                    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+                );
+            }
+            idempotency::Claim::Placed { order_id } => {
+                let stored = repo::get(&state.pool, order_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("order {order_id} of a used key is gone"))?;
+                let body = serde_json::to_string(&stored.order).map_err(anyhow::Error::from)?;
+                idempotency::finish(&state.pool, user.user_id, key, 201, &body).await?;
+                return Ok((
+                    StatusCode::CREATED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response());
+            }
         }
     }
-    let response = place(&state, &user, &request_id, &lines, approved)
+    let held = key.as_deref().map(|key| idempotency::Held {
+        user_id: user.user_id,
+        key,
+    });
+    let response = place(&state, &user, &request_id, &lines, approved, held)
         .await
         .into_response();
     let Some(key) = key else {
@@ -122,6 +144,7 @@ async fn place(
     request_id: &RequestId,
     lines: &[ReserveLine],
     approved: bool,
+    held: Option<idempotency::Held<'_>>,
 ) -> Result<(StatusCode, Json<Order>)> {
     let order_id = repo::insert_pending(&state.pool, user.user_id, &user.email).await?;
     let reservation = match state.products.reserve(order_id, lines, request_id).await {
@@ -136,6 +159,7 @@ async fn place(
             &reservation.lines,
             total,
             OrderStatus::Cancelled,
+            None,
             None,
         )
         .await?;
@@ -171,6 +195,7 @@ async fn place(
         total,
         OrderStatus::Confirmed,
         Some(&event),
+        held,
     )
     .await
     {
@@ -179,10 +204,15 @@ async fn place(
             tracing::info!(order_id, total = %total, "order confirmed");
             Ok((StatusCode::CREATED, Json(stored.order)))
         }
+        // The commit may have happened with only its acknowledgement
+        // lost: releasing now could return the stock of a confirmed order.
+        // A checkout that really failed stays pending, and the repair loop
+        // releases its stock once it is stale.
         Err(e) => {
-            if state.products.release(order_id, request_id).await.is_ok() {
-                let _ = repo::delete_pending(&state.pool, order_id).await;
-            }
+            tracing::warn!(
+                order_id,
+                "confirming failed; the repair loop settles the checkout"
+            );
             Err(e)
         }
     }
