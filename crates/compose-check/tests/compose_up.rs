@@ -77,14 +77,7 @@ async fn check(replay: &Replay) -> Result<()> {
         )
         .send()
         .await?;
-    ensure!(
-        product.status() == 201,
-        "creating a product: {}",
-        product.status()
-    );
-    let product_id = product.json::<Value>().await?["id"]
-        .as_i64()
-        .context("product id")?;
+    let product_id = created_id(product, "creating a product").await?;
 
     // A customer signs up, listens for pushes, and orders.
     let email = format!("compose-{tag}@example.com");
@@ -104,14 +97,7 @@ async fn check(replay: &Replay) -> Result<()> {
         .json(&json!({"items": [{"product_id": product_id, "quantity": 2}]}))
         .send()
         .await?;
-    ensure!(
-        order.status() == 201,
-        "placing the order: {}",
-        order.status()
-    );
-    let order_id = order.json::<Value>().await?["id"]
-        .as_i64()
-        .context("order id")?;
+    let order_id = created_id(order, "placing the order").await?;
 
     // The push arrives on the customer's socket ...
     let push = tokio::time::timeout(DELIVERY_LIMIT, async {
@@ -163,6 +149,14 @@ async fn check(replay: &Replay) -> Result<()> {
     }
 
     swagger_ui_loads(&http, &web).await
+}
+
+/// The `id` of what a 201 answer created.
+async fn created_id(resp: reqwest::Response, what: &str) -> Result<i64> {
+    ensure!(resp.status() == 201, "{what}: {}", resp.status());
+    resp.json::<Value>().await?["id"]
+        .as_i64()
+        .with_context(|| format!("{what}: no id"))
 }
 
 async fn log_in(http: &reqwest::Client, web: &str, email: &str, password: &str) -> Result<String> {

@@ -86,6 +86,16 @@ impl TestApp {
         self.call(req).await
     }
 
+    /// Reserves one unit of `product` for `order_id`; returns the status.
+    async fn reserve_one(&self, order_id: i64, product: i64) -> StatusCode {
+        self.internal(
+            "/internal/reservations",
+            json!({"order_id": order_id, "items": [{"product_id": product, "quantity": 1}]}),
+        )
+        .await
+        .0
+    }
+
     async fn create(&self, sku: &str, price: &str, stock: i32, category: &str) -> i64 {
         let (s, b) = self
             .send("POST", "/products", Some(Role::Admin), json!({"name": format!("Product {sku}"), "price": price, "stock_quantity": stock, "sku": sku, "category": category}))
@@ -315,14 +325,7 @@ async fn concurrent_buyers_never_take_stock_below_zero(pool: PgPool) {
     let a = app.create("AAA-1", "30.00", 5, "Books").await;
     let attempts = (1..=40).map(|order_id| {
         let app = &app;
-        async move {
-            app.internal(
-                "/internal/reservations",
-                json!({"order_id": order_id, "items": [{"product_id": a, "quantity": 1}]}),
-            )
-            .await
-            .0
-        }
+        async move { app.reserve_one(order_id, a).await }
     });
     let statuses = futures::future::join_all(attempts).await;
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
@@ -371,14 +374,7 @@ async fn editing_a_product_while_it_sells_neither_loses_nor_invents_stock(pool: 
     let a = app.create("EDIT-1", "10.00", 100, "Books").await;
     let reservations = futures::future::join_all((1..=30).map(|order_id| {
         let app = &app;
-        async move {
-            app.internal(
-                "/internal/reservations",
-                json!({"order_id": order_id, "items": [{"product_id": a, "quantity": 1}]}),
-            )
-            .await
-            .0
-        }
+        async move { app.reserve_one(order_id, a).await }
     }));
     let edits = futures::future::join_all((1..=30).map(|n| {
         let app = &app;
