@@ -20,7 +20,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   up     build and run the whole platform on embedded defaults (Ctrl-C stops it)
   test   install and start the test stand-ins, then run every check and test
   web    build the web app into web/dist
-  env    check that .env.example lists every variable the code reads, and no other";
+  env    check that .env.example lists every variable the code reads, and no other
+  standins  install and start the test stand-ins (moto, maildev, oidc-provider-mock)
+         and keep them running, to run single tests by hand (Ctrl-C stops them)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
             Some("up") => up(&sh).map(|()| true),
             Some("test") => test(&sh),
             Some("env") => envcheck::check(&project_root()).map(|()| true),
+            Some("standins") => standins(&sh).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
                 .and_then(|()| web::build(&sh))
                 .map(|()| true),
@@ -206,6 +209,19 @@ fn drop_leftover_test_databases() {
     }
     if !names.is_empty() {
         println!("xtask: dropped {} leftover test database(s)", names.len());
+    }
+}
+
+/// The stand-ins alone, until interrupted.
+fn standins(sh: &Shell) -> Result<()> {
+    tools::ensure_test_tools(sh)?;
+    let _standins = standins::Standins::start_all(&target_dir().join("xtask/logs"))?;
+    println!("xtask: stand-ins running; the tests find them at:");
+    for (k, v) in standins::Standins::test_env() {
+        println!("  {k}={v}");
+    }
+    loop {
+        std::thread::park();
     }
 }
 

@@ -1,5 +1,8 @@
 //! Database start-up: create the service's database if it is missing, open a
 //! pool with sensible limits, run the service's migrations.
+//!
+//! Every connection carries server-side time limits, so no statement, lock
+//! wait or forgotten transaction can hold rows or a pool slot for long.
 
 use crate::config::DatabaseSettings;
 use anyhow::{Context, Result, bail};
@@ -19,6 +22,7 @@ pub async fn connect_and_migrate(
     let options = PgConnectOptions::from_str(settings.url.expose_secret())
         .context("the database URL is not valid")?;
     ensure_database(&options).await?;
+    let options = with_time_limits(options);
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
@@ -32,6 +36,27 @@ pub async fn connect_and_migrate(
         .await
         .with_context(|| format!("migrating database `{}`", db_name(&options)))?;
     Ok(pool)
+}
+
+/// A statement running longer than this is cancelled by the server.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waiting longer than this for a row or table lock fails the statement.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// A transaction left open and idle this long is ended by the server.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sets the session's `statement_timeout`, `lock_timeout` and
+/// `idle_in_transaction_session_timeout` at connection start-up.
+pub fn with_time_limits(options: PgConnectOptions) -> PgConnectOptions {
+    let ms = |d: Duration| d.as_millis().to_string();
+    options.options([
+        ("statement_timeout", ms(STATEMENT_TIMEOUT)),
+        ("lock_timeout", ms(LOCK_TIMEOUT)),
+        (
+            "idle_in_transaction_session_timeout",
+            ms(IDLE_IN_TRANSACTION_TIMEOUT),
+        ),
+    ])
 }
 
 fn db_name(options: &PgConnectOptions) -> String {

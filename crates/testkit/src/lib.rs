@@ -303,3 +303,123 @@ pub async fn switch_to(target: std::net::SocketAddr) -> Switch {
         up,
     }
 }
+
+/// Where one product's units are, read from the products and orders
+/// databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockCount {
+    pub product_id: i64,
+    /// The stock the admin set.
+    pub set: i64,
+    /// `products.stock_quantity`.
+    pub available: i64,
+    /// Units in reservations still `held` (not yet confirmed, released or expired).
+    pub held: i64,
+    /// Units in confirmed, shipped and delivered orders.
+    pub ordered: i64,
+}
+
+impl StockCount {
+    /// Stock is never lost, never invented.
+    pub fn conserved(&self) -> bool {
+        self.available + self.held + self.ordered == self.set
+    }
+}
+
+/// Reads the conservation rule's terms for each `(product id, stock set)`.
+pub async fn stock_counts(
+    products_db: &str,
+    orders_db: &str,
+    set: &[(i64, i64)],
+) -> Vec<StockCount> {
+    let products = sqlx::PgPool::connect(products_db)
+        .await
+        .expect("products database");
+    let orders = sqlx::PgPool::connect(orders_db)
+        .await
+        .expect("orders database");
+    let mut counts = Vec::with_capacity(set.len());
+    for &(product_id, set) in set {
+        let (available, held): (i64, i64) = sqlx::query_as(
+            "SELECT p.stock_quantity::BIGINT,
+                    COALESCE((SELECT SUM(s.quantity) FROM stock_reservations s
+                              JOIN reservations r USING (order_id)
+                              WHERE s.product_id = p.id AND r.status = 'held'), 0)::BIGINT
+             FROM products p WHERE p.id = $1",
+        )
+        .bind(product_id)
+        .fetch_one(&products)
+        .await
+        .expect("product row");
+        let ordered: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(i.quantity), 0)::BIGINT FROM order_items i
+             JOIN orders o ON o.id = i.order_id
+             WHERE i.product_id = $1 AND o.status IN ('confirmed', 'shipped', 'delivered')",
+        )
+        .bind(product_id)
+        .fetch_one(&orders)
+        .await
+        .expect("ordered units");
+        counts.push(StockCount {
+            product_id,
+            set,
+            available,
+            held,
+            ordered,
+        });
+    }
+    products.close().await;
+    orders.close().await;
+    counts
+}
+
+/// Orders rows still `pending` (checkouts in flight or not yet undone).
+pub async fn pending_orders(orders_db: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(orders_db)
+        .await
+        .expect("orders database");
+    let n = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
+        .fetch_one(&pool)
+        .await
+        .expect("pending orders");
+    pool.close().await;
+    n
+}
+
+impl TestStack {
+    /// The conservation rule's terms for each `(product id, stock set)`.
+    pub async fn stock_counts(&self, set: &[(i64, i64)]) -> Vec<StockCount> {
+        stock_counts(
+            self.database_url("products").expect("products database"),
+            self.database_url("orders").expect("orders database"),
+            set,
+        )
+        .await
+    }
+
+    /// Waits until no checkout is pending, no unit is held and stock is
+    /// conserved for every product in `set`; panics with the counts if that
+    /// does not happen within `limit`.
+    pub async fn assert_settled_and_conserved(
+        &self,
+        set: &[(i64, i64)],
+        limit: std::time::Duration,
+    ) -> Vec<StockCount> {
+        let orders_db = self.database_url("orders").expect("orders database");
+        let settled = eventually(limit, || async {
+            let counts = self.stock_counts(set).await;
+            let done = pending_orders(orders_db).await == 0
+                && counts.iter().all(|c| c.held == 0 && c.conserved());
+            done.then_some(counts)
+        })
+        .await;
+        match settled {
+            Some(counts) => counts,
+            None => panic!(
+                "not settled within {limit:?}: {} pending orders; {:#?}",
+                pending_orders(orders_db).await,
+                self.stock_counts(set).await
+            ),
+        }
+    }
+}

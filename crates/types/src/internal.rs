@@ -50,3 +50,11 @@ pub struct Released {
     /// Units returned to stock by this call (0 when already released).
     pub units_returned: i64,
 }
+
+/// The answer to confirming a reservation: its stock now belongs to the
+/// order and never expires.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Confirmed {
+    pub order_id: i64,
+}

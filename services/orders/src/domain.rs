@@ -1,7 +1,7 @@
 //! Order rules: what a valid order request is, how totals come from the
 //! frozen line prices, and the simulated payment.
 
-use shop_platform::ApiError;
+use crate::error::Error;
 use shop_types::internal::{ReserveLine, ReservedLine};
 use shop_types::{CreateOrderRequest, FieldError, Money};
 use std::collections::BTreeMap;
@@ -18,15 +18,15 @@ fn at(index: usize, field: &str, msg: &str) -> FieldError {
 }
 
 /// Checks the lines and merges repeated products (sorted by product id).
-pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, ApiError> {
+pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
     if req.items.is_empty() {
-        return Err(ApiError::invalid_field(
+        return Err(Error::invalid_field(
             &["body", "items"],
             "an order needs at least one item",
         ));
     }
     if req.items.len() > MAX_LINES {
-        return Err(ApiError::invalid_field(
+        return Err(Error::invalid_field(
             &["body", "items"],
             "an order has at most 100 items",
         ));
@@ -54,7 +54,7 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, ApiError> {
         ));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(Error::Invalid(errors));
     }
     Ok(merged
         .into_iter()
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn zero_quantity_is_located() {
         match lines(&req(&[(1, 1), (2, 0)], None)) {
-            Err(ApiError::Validation(f)) => assert_eq!(
+            Err(Error::Invalid(f)) => assert_eq!(
                 serde_json::Value::from(f[0].loc.clone()),
                 serde_json::json!(["body", "items", 1, "quantity"])
             ),

@@ -4,7 +4,7 @@
 //! claim is a lease as long as the request timeout: the claim of a request
 //! that died unfinished is taken over by the next retry once it has run out.
 
-use shop_platform::ApiError;
+use crate::error::Error;
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -34,11 +34,9 @@ pub async fn claim(
     key: &str,
     fingerprint: &str,
     lease: Duration,
-) -> Result<Claim, ApiError> {
+) -> Result<Claim, Error> {
     if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 characters".into(),
-        ));
+        return Err(Error::BadKey);
     }
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     // A new key, or an unfinished claim of the same request whose lease ran
@@ -71,9 +69,7 @@ pub async fn claim(
         .fetch_one(pool)
         .await?;
     if hash != fingerprint {
-        return Err(ApiError::Conflict(
-            "This Idempotency-Key was already used with a different request".into(),
-        ));
+        return Err(Error::KeyReused);
     }
     match (status, body, order_id) {
         (Some(status), Some(body), _) => Ok(Claim::Replay {
@@ -81,10 +77,9 @@ pub async fn claim(
             body,
         }),
         (None, _, Some(order_id)) => Ok(Claim::Placed { order_id }),
-        _ => Err(ApiError::Conflict(format!(
-            "A request with this Idempotency-Key is still being processed; retry after {} s",
-            lease.as_secs().max(1)
-        ))),
+        _ => Err(Error::KeyBusy {
+            retry_after_secs: lease.as_secs().max(1),
+        }),
     }
 }
 
@@ -106,7 +101,7 @@ pub async fn finish(
     key: &str,
     status: u16,
     body: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     sqlx::query("UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2")
         .bind(user_id)
         .bind(key)
@@ -118,7 +113,7 @@ pub async fn finish(
 }
 
 /// Frees the key after a failure worth retrying (a 5xx).
-pub async fn abandon(pool: &PgPool, user_id: i64, key: &str) -> Result<(), ApiError> {
+pub async fn abandon(pool: &PgPool, user_id: i64, key: &str) -> Result<(), Error> {
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL",
     )

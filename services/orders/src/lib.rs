@@ -1,8 +1,10 @@
 //! Orders service: checkout with reserved stock and frozen prices; order
 //! events written to an outbox and relayed to SNS (or the in-process bus).
 
+pub mod checkout;
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod idempotency;
 pub mod outbox;
 pub mod products;
@@ -49,6 +51,7 @@ pub struct AppState {
     routes::orders::get_one,
     routes::orders::cancel,
     routes::orders::set_status,
+    routes::orders::outbox_backlog,
 ))]
 pub struct ApiDoc;
 
@@ -73,14 +76,18 @@ pub async fn build(config: Config) -> Result<Service> {
         pending_timeout: config.pending_timeout,
         idempotency_lease: config.service.request_timeout,
     };
-    let (wake, cap, repair_state) = (state.wake.clone(), config.outbox_max_backoff, state.clone());
+    let retry = outbox::Retry {
+        max_backoff: config.outbox_max_backoff,
+        max_attempts: config.outbox_max_attempts,
+    };
+    let (wake, repair_state) = (state.wake.clone(), state.clone());
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_task("outbox-relay", move |token| {
-            outbox::relay(pool, publisher, wake, cap, token)
+            outbox::relay(pool, publisher, wake, retry, token)
         })
-        .with_task("stock-repair", move |token| {
-            outbox::repair(repair_state, token)
+        .with_task("checkout-repair", move |token| {
+            checkout::repair(repair_state, token)
         }))
 }
 

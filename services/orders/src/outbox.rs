@@ -1,11 +1,17 @@
-//! Background work of the orders service: the outbox relay, which publishes
-//! stored events in order with retries and backoff, and the repair loop,
-//! which returns stock that a failed or cancelled checkout still holds.
+//! The outbox relay: publishes stored events with retries, backoff and a
+//! dead state, on any number of replicas at once.
+//!
+//! Rows are leased, not locked: a short transaction marks a batch as this
+//! relay's for [`LEASE`], the broker is called with no transaction open, and
+//! each outcome is written for its own row only. Another relay skips leased
+//! rows, so two relays never publish one event twice (unless one dies after
+//! the broker took an event and before marking it; consumers drop repeats by
+//! `event_id`). A row that failed [`Retry::max_attempts`] times is `dead`:
+//! logged, counted by [`backlog`], and left for an operator.
 
-use crate::{AppState, repo};
+use crate::error::Error;
 use futures::StreamExt;
 use shop_events::{OutgoingEvent, Publisher};
-use shop_platform::RequestId;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -14,6 +20,17 @@ use tokio_util::sync::CancellationToken;
 const BATCH: i64 = 50;
 const PARALLEL: usize = 16;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than a batch can take (every publish is bounded by its timeout).
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// How failed publishes are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+    /// After this many failed attempts an event is dead.
+    pub max_attempts: i32,
+}
 
 /// Delay before attempt `n + 1`: 200 ms doubling, capped.
 pub fn backoff(attempts: i32, cap: Duration) -> Duration {
@@ -21,22 +38,25 @@ pub fn backoff(attempts: i32, cap: Duration) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << exp)).min(cap)
 }
 
-/// Publishes one batch, up to `PARALLEL` events at a time (SNS does not
-/// order a standard topic anyway). Published rows are marked; if any failed,
-/// every waiting row backs off together: the broker is down, not one event.
+/// Publishes one leased batch, up to `PARALLEL` events at a time (SNS does
+/// not order a standard topic anyway). Returns how many were published.
 pub async fn publish_batch(
     pool: &PgPool,
     publisher: &dyn Publisher,
-    cap: Duration,
-) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
+    retry: Retry,
+) -> Result<usize, Error> {
     let rows: Vec<(i64, String, String, String, i32)> = sqlx::query_as(
-        "SELECT id, event_type, subject, body, attempts FROM outbox
-         WHERE published_at IS NULL AND next_attempt_at <= now()
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
+         WHERE id IN (
+             SELECT id FROM outbox
+             WHERE published_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()
+               AND (leased_until IS NULL OR leased_until <= now())
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, event_type, subject, body, attempts",
     )
     .bind(BATCH)
-    .fetch_all(&mut *tx)
+    .bind(LEASE.as_secs_f64())
+    .fetch_all(pool)
     .await?;
     let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(rows)
         .map(|(id, event_type, subject, body, attempts)| async move {
@@ -60,38 +80,52 @@ pub async fn publish_batch(
         .filter(|o| o.2.is_ok())
         .map(|o| o.0)
         .collect();
-    sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
-        .bind(&published)
-        .execute(&mut *tx)
-        .await?;
-    if let Some((id, attempts, Err(e))) = outcomes.iter().find(|o| o.2.is_err()) {
-        let wait = backoff(*attempts, cap);
-        let failed: Vec<i64> = outcomes
-            .iter()
-            .filter(|o| o.2.is_err())
-            .map(|o| o.0)
-            .collect();
-        tracing::warn!(
-            outbox_id = id,
-            failed = failed.len(),
-            attempts = attempts + 1,
-            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            error = format!("{e:#}"),
-            "publish failed"
-        );
+    if !published.is_empty() {
         sqlx::query(
-            "UPDATE outbox SET attempts = attempts + CASE WHEN id = ANY($1) THEN 1 ELSE 0 END,
-                    last_error = CASE WHEN id = ANY($1) THEN $2 ELSE last_error END,
-                    next_attempt_at = now() + make_interval(secs => $3)
-             WHERE published_at IS NULL",
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL,
+                    leased_until = NULL
+             WHERE id = ANY($1)",
         )
-        .bind(&failed)
-        .bind(format!("{e:#}"))
-        .bind(wait.as_secs_f64())
-        .execute(&mut *tx)
+        .bind(&published)
+        .execute(pool)
         .await?;
     }
-    tx.commit().await?;
+    for (id, attempts, outcome) in &outcomes {
+        let Err(e) = outcome else { continue };
+        let attempts = attempts + 1;
+        let wait = backoff(attempts - 1, retry.max_backoff);
+        let dead = attempts >= retry.max_attempts;
+        let error = format!("{e:#}");
+        if dead {
+            tracing::error!(
+                outbox_id = id,
+                attempts,
+                error,
+                "event is dead after its last attempt; an operator must requeue it"
+            );
+        } else {
+            tracing::warn!(
+                outbox_id = id,
+                attempts,
+                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                error,
+                "publish failed"
+            );
+        }
+        sqlx::query(
+            "UPDATE outbox SET attempts = $2, last_error = $3, leased_until = NULL,
+                    next_attempt_at = now() + make_interval(secs => $4),
+                    dead_at = CASE WHEN $5 THEN now() END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(&error)
+        .bind(wait.as_secs_f64())
+        .bind(dead)
+        .execute(pool)
+        .await?;
+    }
     Ok(published.len())
 }
 
@@ -100,15 +134,15 @@ pub async fn relay(
     pool: PgPool,
     publisher: Arc<dyn Publisher>,
     wake: Arc<Notify>,
-    cap: Duration,
+    retry: Retry,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     loop {
         let notified = wake.notified();
-        let published = match publish_batch(&pool, publisher.as_ref(), cap).await {
+        let published = match publish_batch(&pool, publisher.as_ref(), retry).await {
             Ok(n) => n,
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "outbox relay error");
+                tracing::error!(error = ?e, "outbox relay error");
                 0
             }
         };
@@ -123,38 +157,49 @@ pub async fn relay(
     }
 }
 
-/// Returns stock still held by cancelled orders and by checkouts that died
-/// between reserving and confirming.
-pub async fn repair(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let pending_age = i64::try_from(state.pending_timeout.as_secs()).unwrap_or(i64::MAX);
-    loop {
-        if let Err(e) = repair_once(&state, pending_age).await {
-            tracing::warn!(error = ?e, "stock repair pass failed");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(10)) => {},
-        }
-    }
+/// The outbox at a glance, for operators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Backlog {
+    /// Events not yet published and not dead.
+    pub waiting: i64,
+    /// Age of the oldest waiting event, in seconds.
+    pub oldest_waiting_secs: f64,
+    /// Events that failed their last attempt.
+    pub dead: i64,
+    /// The most recent dead events.
+    pub dead_events: Vec<DeadEvent>,
 }
 
-async fn repair_once(state: &AppState, pending_age: i64) -> anyhow::Result<()> {
-    let rid = RequestId::new_random();
-    for id in repo::awaiting_release(&state.pool, 100).await? {
-        state.products.release(id, &rid).await?;
-        repo::mark_stock_released(&state.pool, id).await?;
-        tracing::info!(order_id = id, "returned the stock of a cancelled order");
-    }
-    for id in repo::stale_pending(&state.pool, pending_age, 100).await? {
-        state.products.release(id, &rid).await?;
-        repo::delete_pending(&state.pool, id).await?;
-        tracing::info!(order_id = id, "removed an abandoned checkout");
-    }
-    let pruned = crate::idempotency::prune(&state.pool).await?;
-    if pruned > 0 {
-        tracing::info!(keys = pruned, "pruned old idempotency keys");
-    }
-    Ok(())
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct DeadEvent {
+    pub id: i64,
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, Error> {
+    let (waiting, oldest_waiting_secs, dead): (i64, f64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::FLOAT8,
+                (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL)
+         FROM outbox WHERE published_at IS NULL AND dead_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    let dead_events = sqlx::query_as(
+        "SELECT id, event_id, event_type, attempts, last_error, created_at FROM outbox
+         WHERE dead_at IS NOT NULL ORDER BY id DESC LIMIT 50",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Backlog {
+        waiting,
+        oldest_waiting_secs,
+        dead,
+        dead_events,
+    })
 }
 
 #[cfg(test)]

@@ -1,24 +1,14 @@
 //! The products service's reservation API, as the orders service sees it.
 
+use crate::error::{Error, Refusal};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use shop_platform::{ApiError, RequestId, telemetry::REQUEST_ID_HEADER};
+use shop_platform::{RequestId, telemetry::REQUEST_ID_HEADER};
 use shop_types::{
     ErrorBody,
     internal::{INTERNAL_TOKEN_HEADER, Reservation, ReserveLine, ReserveRequest},
 };
 use std::{sync::Arc, time::Duration};
-
-/// Why a reservation did not happen.
-#[derive(Debug)]
-pub enum ReserveError {
-    /// The products service said no (unknown product, not enough stock): the
-    /// answer is passed on to the buyer.
-    Refused(ApiError),
-    /// Unreachable, or answered with a server error.
-    Unavailable,
-    TimedOut,
-}
 
 #[derive(Debug, Clone)]
 pub struct ProductsClient {
@@ -47,13 +37,16 @@ impl ProductsClient {
             .header(REQUEST_ID_HEADER, request_id.header_value())
     }
 
+    /// Holds every line or none. `Error::Refused` carries the products
+    /// service's answer; a timeout or failure means the reservation may or
+    /// may not have happened.
     #[tracing::instrument(skip_all, fields(order_id))]
     pub async fn reserve(
         &self,
         order_id: i64,
         items: &[ReserveLine],
         request_id: &RequestId,
-    ) -> Result<Reservation, ReserveError> {
+    ) -> Result<Reservation, Error> {
         let resp = self
             .post("/internal/reservations", request_id)
             .json(&ReserveRequest {
@@ -63,32 +56,29 @@ impl ProductsClient {
             .send()
             .await
             .map_err(classify)?;
-        let status = resp.status();
-        if status.is_success() {
-            return resp.json().await.map_err(|e| {
-                tracing::error!(error = %e, "unreadable reservation");
-                ReserveError::Unavailable
-            });
-        }
-        let detail = resp
-            .json::<ErrorBody>()
-            .await
-            .map(|b| b.summary())
-            .unwrap_or_else(|_| "Reservation refused".into());
-        Err(match status {
-            StatusCode::CONFLICT => ReserveError::Refused(ApiError::Conflict(detail)),
-            StatusCode::NOT_FOUND => ReserveError::Refused(ApiError::NotFound(detail)),
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
-                ReserveError::Refused(ApiError::BadRequest(detail))
-            }
-            other => {
-                tracing::error!(status = %other, detail, "products service failed to reserve");
-                ReserveError::Unavailable
-            }
+        let resp = refusal(resp).await?;
+        resp.json().await.map_err(|e| {
+            tracing::error!(error = %e, "unreadable reservation");
+            Error::ProductsUnavailable
         })
     }
 
-    /// Returns an order's stock. Idempotent.
+    /// Makes the hold the order's for good. Idempotent.
+    #[tracing::instrument(skip_all, fields(order_id))]
+    pub async fn confirm(&self, order_id: i64, request_id: &RequestId) -> Result<(), Error> {
+        let resp = self
+            .post(
+                &format!("/internal/reservations/{order_id}/confirm"),
+                request_id,
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+        refusal(resp).await.map(drop)
+    }
+
+    /// Returns an order's stock, or leaves the mark that refuses a late
+    /// reservation. Idempotent.
     #[tracing::instrument(skip_all, fields(order_id))]
     pub async fn release(&self, order_id: i64, request_id: &RequestId) -> anyhow::Result<()> {
         self.post(
@@ -102,11 +92,35 @@ impl ProductsClient {
     }
 }
 
-fn classify(e: reqwest::Error) -> ReserveError {
+/// A successful answer, or the products service's refusal.
+async fn refusal(resp: reqwest::Response) -> Result<reqwest::Response, Error> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let detail = resp
+        .json::<ErrorBody>()
+        .await
+        .map(|b| b.summary())
+        .unwrap_or_else(|_| "Reservation refused".into());
+    Err(match status {
+        StatusCode::CONFLICT => Error::Refused(Refusal::Conflict(detail)),
+        StatusCode::NOT_FOUND => Error::Refused(Refusal::NotFound(detail)),
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            Error::Refused(Refusal::Invalid(detail))
+        }
+        other => {
+            tracing::error!(status = %other, detail, "products service failed");
+            Error::ProductsUnavailable
+        }
+    })
+}
+
+fn classify(e: reqwest::Error) -> Error {
     if e.is_timeout() {
-        ReserveError::TimedOut
+        Error::ProductsTimedOut
     } else {
         tracing::warn!(error = %e, "products service unreachable");
-        ReserveError::Unavailable
+        Error::ProductsUnavailable
     }
 }

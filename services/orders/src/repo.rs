@@ -1,9 +1,9 @@
 //! SQL for orders, their lines and the outbox. Every status change writes its
 //! event into the outbox in the same transaction.
 
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shop_platform::ApiError;
 use shop_types::internal::ReservedLine;
 use shop_types::{EventEnvelope, Money, Order, OrderItem, OrderStatus};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -66,7 +66,7 @@ const ORDER_COLUMNS: &str = "id, user_id, user_email, status, total_amount, crea
 const ITEM_COLUMNS: &str =
     "id, order_id, product_id, product_name, product_price, quantity, subtotal, created_at";
 
-async fn attach_items<'e, E>(executor: E, rows: Vec<OrderRow>) -> Result<Vec<StoredOrder>, ApiError>
+async fn attach_items<'e, E>(executor: E, rows: Vec<OrderRow>) -> Result<Vec<StoredOrder>, Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -102,11 +102,7 @@ where
 }
 
 /// Step one of checkout: an order row without lines, to reserve stock against.
-pub async fn insert_pending(
-    pool: &PgPool,
-    user_id: i64,
-    user_email: &str,
-) -> Result<i64, ApiError> {
+pub async fn insert_pending(pool: &PgPool, user_id: i64, user_email: &str) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
         "INSERT INTO orders (user_id, user_email, status, total_amount) VALUES ($1, $2, 'pending', 0) RETURNING id",
     )
@@ -116,12 +112,36 @@ pub async fn insert_pending(
     .await?)
 }
 
-/// Removes a pending order whose reservation was refused or released.
-pub async fn delete_pending(pool: &PgPool, order_id: i64) -> Result<(), ApiError> {
+/// Removes a pending order the products service refused: it holds nothing.
+pub async fn forget(pool: &PgPool, order_id: i64) -> Result<(), Error> {
     sqlx::query("DELETE FROM orders WHERE id = $1 AND status = 'pending'")
         .bind(order_id)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// Marks a pending order as never to be confirmed; from here its stock is
+/// released and the row removed.
+pub async fn abandon(pool: &PgPool, order_id: i64) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE orders SET abandoned_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'pending' AND abandoned_at IS NULL",
+    )
+    .bind(order_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Removes an abandoned checkout once its stock is released.
+pub async fn remove_abandoned(pool: &PgPool, order_id: i64) -> Result<(), Error> {
+    sqlx::query(
+        "DELETE FROM orders WHERE id = $1 AND status = 'pending' AND abandoned_at IS NOT NULL",
+    )
+    .bind(order_id)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -135,7 +155,7 @@ pub struct NewEvent<T> {
 async fn insert_event<T: serde::Serialize>(
     tx: &mut Transaction<'_, Postgres>,
     event: &NewEvent<T>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let body = serde_json::to_string(&event.envelope).map_err(anyhow::Error::from)?;
     sqlx::query("INSERT INTO outbox (event_id, event_type, subject, body) VALUES ($1, $2, $3, $4)")
         .bind(event.envelope.event_id)
@@ -157,7 +177,7 @@ pub async fn finalize<T: serde::Serialize>(
     final_status: OrderStatus,
     event: Option<&NewEvent<T>>,
     key: Option<crate::idempotency::Held<'_>>,
-) -> Result<StoredOrder, ApiError> {
+) -> Result<StoredOrder, Error> {
     let mut tx = pool.begin().await?;
     let product_ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
     let names: Vec<String> = lines.iter().map(|l| l.product_name.clone()).collect();
@@ -182,14 +202,15 @@ pub async fn finalize<T: serde::Serialize>(
     // A cancelled order's stock goes back right away; the caller releases it.
     let row: Option<OrderRow> = sqlx::query_as(&format!(
         "UPDATE orders SET status = $2, total_amount = $3, updated_at = now()
-         WHERE id = $1 AND status = 'pending' RETURNING {ORDER_COLUMNS}"
+         WHERE id = $1 AND status = 'pending' AND abandoned_at IS NULL RETURNING {ORDER_COLUMNS}"
     ))
     .bind(order_id)
     .bind(final_status.as_str())
     .bind(total.amount())
     .fetch_optional(&mut *tx)
     .await?;
-    let row = row.ok_or_else(|| anyhow::anyhow!("order {order_id} is no longer pending"))?;
+    // Abandoned (the repair loop took it over) or cancelled meanwhile.
+    let row = row.ok_or(Error::CheckoutAbandoned)?;
     if let Some(event) = event {
         insert_event(&mut tx, event).await?;
     }
@@ -207,18 +228,33 @@ pub async fn finalize<T: serde::Serialize>(
     Ok(stored.remove(0))
 }
 
-/// A user's own orders, newest first (no call to any other service).
-pub async fn list_for_user(
+/// Which orders a listing shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    /// One user's orders; `None` for everyone's (admins).
+    pub user_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+    /// Checkouts in flight are listed only when asked for (admins).
+    pub include_pending: bool,
+}
+
+/// Orders newest first (no call to any other service).
+pub async fn list(
     pool: &PgPool,
-    user_id: i64,
+    filter: ListFilter,
     skip: i64,
     limit: i64,
-) -> Result<Vec<Order>, ApiError> {
+) -> Result<Vec<Order>, Error> {
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND status <> 'pending'
-         ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3"
+        "SELECT {ORDER_COLUMNS} FROM orders
+         WHERE ($1::bigint IS NULL OR user_id = $1)
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3 OR status <> 'pending')
+         ORDER BY created_at DESC, id DESC OFFSET $4 LIMIT $5"
     ))
-    .bind(user_id)
+    .bind(filter.user_id)
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.include_pending)
     .bind(skip)
     .bind(limit)
     .fetch_all(pool)
@@ -230,7 +266,7 @@ pub async fn list_for_user(
         .collect())
 }
 
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<StoredOrder>, ApiError> {
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<StoredOrder>, Error> {
     let rows: Vec<OrderRow> =
         sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
             .bind(id)
@@ -246,19 +282,27 @@ pub async fn change_status<T: serde::Serialize>(
     id: i64,
     next: OrderStatus,
     make_event: impl FnOnce(OrderStatus, &StoredOrder) -> NewEvent<T>,
-) -> Result<(OrderStatus, StoredOrder), ApiError> {
+) -> Result<(OrderStatus, StoredOrder), Error> {
     let mut tx = pool.begin().await?;
-    let current: Option<(String,)> =
-        sqlx::query_as("SELECT status FROM orders WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (current,) = current.ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+    let current: Option<(String, bool)> = sqlx::query_as(
+        "SELECT status, abandoned_at IS NOT NULL FROM orders WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    // An abandoned checkout is on its way out.
+    let Some((current, false)) = current else {
+        return Err(Error::OrderNotFound(id));
+    };
     let old = status(&current);
-    if !old.can_move_to(next) {
-        return Err(ApiError::Conflict(format!(
-            "Cannot change order status from {old} to {next}"
-        )));
+    // A pending order is a checkout in flight: only the checkout confirms it,
+    // because only the checkout holds its stock.
+    let by_checkout_only = old == OrderStatus::Pending && next == OrderStatus::Confirmed;
+    if !old.can_move_to(next) || by_checkout_only {
+        return Err(Error::Move {
+            from: old,
+            to: next,
+        });
     }
     let row: OrderRow = sqlx::query_as(&format!(
         "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 RETURNING {ORDER_COLUMNS}"
@@ -273,7 +317,7 @@ pub async fn change_status<T: serde::Serialize>(
     Ok((old, stored))
 }
 
-pub async fn mark_stock_released(pool: &PgPool, id: i64) -> Result<(), ApiError> {
+pub async fn mark_stock_released(pool: &PgPool, id: i64) -> Result<(), Error> {
     sqlx::query("UPDATE orders SET stock_released_at = now() WHERE id = $1")
         .bind(id)
         .execute(pool)
@@ -281,24 +325,59 @@ pub async fn mark_stock_released(pool: &PgPool, id: i64) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Cancelled orders whose stock is not yet back.
-pub async fn awaiting_release(pool: &PgPool, limit: i64) -> Result<Vec<i64>, ApiError> {
+/// How long a replica's claim on an order under repair lasts.
+pub const REPAIR_LEASE_SECS: f64 = 30.0;
+
+/// Claims pending orders to undo: abandoned ones, and ones older than
+/// `age_secs` (their request died midway). Each becomes abandoned, so it can
+/// no longer be confirmed, and is leased to this replica for a while.
+pub async fn claim_for_repair(pool: &PgPool, age_secs: f64, limit: i64) -> Result<Vec<i64>, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM orders WHERE status = 'cancelled' AND stock_released_at IS NULL ORDER BY id LIMIT $1",
+        "UPDATE orders SET abandoned_at = COALESCE(abandoned_at, now()),
+                repair_after = now() + make_interval(secs => $3)
+         WHERE id IN (
+             SELECT id FROM orders
+             WHERE status = 'pending'
+               AND (abandoned_at IS NOT NULL OR created_at < now() - make_interval(secs => $1))
+               AND (repair_after IS NULL OR repair_after <= now())
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id",
     )
+    .bind(age_secs)
     .bind(limit)
+    .bind(REPAIR_LEASE_SECS)
     .fetch_all(pool)
     .await?)
 }
 
-/// Pending orders older than `age_secs`: their request died midway.
-pub async fn stale_pending(pool: &PgPool, age_secs: i64, limit: i64) -> Result<Vec<i64>, ApiError> {
+/// After a failed repair, lets the next pass (on any replica) retry soon
+/// instead of waiting out the whole lease.
+pub async fn repair_again_after(
+    pool: &PgPool,
+    id: i64,
+    delay: std::time::Duration,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE orders SET repair_after = now() + make_interval(secs => $2) WHERE id = $1")
+        .bind(id)
+        .bind(delay.as_secs_f64())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Claims cancelled orders whose stock is not yet back.
+pub async fn claim_unreleased(pool: &PgPool, limit: i64) -> Result<Vec<i64>, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM orders WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-         ORDER BY id LIMIT $2",
+        "UPDATE orders SET repair_after = now() + make_interval(secs => $2)
+         WHERE id IN (
+             SELECT id FROM orders
+             WHERE status = 'cancelled' AND stock_released_at IS NULL
+               AND (repair_after IS NULL OR repair_after <= now())
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id",
     )
-    .bind(age_secs as f64)
     .bind(limit)
+    .bind(REPAIR_LEASE_SECS)
     .fetch_all(pool)
     .await?)
 }

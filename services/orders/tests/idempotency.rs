@@ -1,8 +1,8 @@
 //! `Idempotency-Key` claims over a real database: a claim is a lease, so a
 //! request that died unfinished never blocks its key for ever.
 
+use shop_orders::error::Error;
 use shop_orders::idempotency::{self, Claim};
-use shop_platform::ApiError;
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ async fn an_unfinished_claim_holds_its_key_while_its_lease_runs(pool: PgPool) {
     let retry = idempotency::claim(&pool, 1, "k", "hash", LONG).await;
 
     match retry {
-        Err(ApiError::Conflict(detail)) => assert!(detail.contains("still being processed")),
+        Err(e @ Error::KeyBusy { .. }) => assert!(e.to_string().contains("still being processed")),
         _ => panic!("a retry while the first request may still run must wait"),
     }
 }
@@ -68,7 +68,7 @@ async fn an_expired_claim_is_not_taken_over_by_another_request(pool: PgPool) {
     let other = idempotency::claim(&pool, 1, "k", "other-hash", LONG).await;
 
     match other {
-        Err(ApiError::Conflict(detail)) => assert!(detail.contains("different request")),
+        Err(e @ Error::KeyReused) => assert!(e.to_string().contains("different request")),
         _ => panic!("a key belongs to one request"),
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use shop_events::{OutgoingEvent, Publisher};
-use shop_orders::outbox::publish_batch;
+use shop_orders::outbox::{Retry, backlog, publish_batch};
 use sqlx::PgPool;
 use std::{
     sync::{Arc, Mutex},
@@ -29,6 +29,13 @@ impl Publisher for Down {
     }
 }
 
+fn retry(max_backoff_secs: u64) -> Retry {
+    Retry {
+        max_backoff: Duration::from_secs(max_backoff_secs),
+        max_attempts: 25,
+    }
+}
+
 async fn add_events(pool: &PgPool, n: usize) {
     for i in 0..n {
         sqlx::query("INSERT INTO outbox (event_id, event_type, subject, body) VALUES ($1, 'order.created', 's', $2)")
@@ -51,29 +58,17 @@ async fn unpublished(pool: &PgPool) -> i64 {
 async fn every_waiting_event_is_published_once(pool: PgPool) {
     add_events(&pool, 3).await;
     let sent = Recording::default();
-    let n = publish_batch(&pool, &sent, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let n = publish_batch(&pool, &sent, retry(1)).await.unwrap();
     assert_eq!(n, 3);
     assert_eq!(unpublished(&pool).await, 0);
-    assert_eq!(
-        publish_batch(&pool, &sent, Duration::from_secs(1))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(publish_batch(&pool, &sent, retry(1)).await.unwrap(), 0);
     assert_eq!(sent.0.lock().unwrap().len(), 3);
 }
 
 #[sqlx::test]
 async fn a_broker_outage_keeps_events_and_backs_off(pool: PgPool) {
     add_events(&pool, 2).await;
-    assert_eq!(
-        publish_batch(&pool, &Down, Duration::from_secs(30))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(publish_batch(&pool, &Down, retry(30)).await.unwrap(), 0);
     assert_eq!(unpublished(&pool).await, 2, "nothing is lost");
     let (attempts, error): (i32, Option<String>) =
         sqlx::query_as("SELECT attempts, last_error FROM outbox ORDER BY id LIMIT 1")
@@ -84,9 +79,7 @@ async fn a_broker_outage_keeps_events_and_backs_off(pool: PgPool) {
     assert!(error.unwrap().contains("connection refused"));
     let sent = Recording::default();
     assert_eq!(
-        publish_batch(&pool, &sent, Duration::from_secs(30))
-            .await
-            .unwrap(),
+        publish_batch(&pool, &sent, retry(30)).await.unwrap(),
         0,
         "waits out the backoff"
     );
@@ -95,11 +88,96 @@ async fn a_broker_outage_keeps_events_and_backs_off(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(
-        publish_batch(&pool, &sent, Duration::from_secs(30))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(publish_batch(&pool, &sent, retry(30)).await.unwrap(), 2);
     assert_eq!(unpublished(&pool).await, 0);
+}
+
+/// Publishes events whose body holds an odd number; refuses the others.
+#[derive(Default, Clone)]
+struct OddOnly(Arc<Mutex<Vec<String>>>);
+
+#[async_trait]
+impl Publisher for OddOnly {
+    async fn publish(&self, event: &OutgoingEvent) -> anyhow::Result<()> {
+        let n: serde_json::Value = serde_json::from_str(&event.body)?;
+        // Give the other relay time to run into the same rows.
+        tokio::task::yield_now().await;
+        if n["n"].as_i64().unwrap_or(0) % 2 == 1 {
+            self.0.lock().unwrap().push(event.body.clone());
+            Ok(())
+        } else {
+            anyhow::bail!("throttled")
+        }
+    }
+}
+
+#[sqlx::test]
+async fn two_failing_relays_neither_deadlock_nor_republish(pool: PgPool) {
+    add_events(&pool, 40).await;
+    let sent = OddOnly::default();
+
+    let (a, b) = tokio::join!(
+        publish_batch(&pool, &sent, retry(30)),
+        publish_batch(&pool, &sent, retry(30)),
+    );
+
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        20,
+        "every odd event once, between them"
+    );
+    let mut bodies = sent.0.lock().unwrap().clone();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 20, "no event was published twice");
+    let (published, failed_once): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE published_at IS NOT NULL),
+                count(*) FILTER (WHERE published_at IS NULL AND attempts = 1)
+         FROM outbox",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((published, failed_once), (20, 20));
+    // Only the failed rows back off; nothing else was touched.
+    let backing_off: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE next_attempt_at > now() AND published_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(backing_off, 20);
+}
+
+#[sqlx::test]
+async fn an_event_that_keeps_failing_ends_dead_and_is_listed(pool: PgPool) {
+    add_events(&pool, 1).await;
+    let two = Retry {
+        max_backoff: Duration::from_secs(30),
+        max_attempts: 2,
+    };
+    for _ in 0..2 {
+        publish_batch(&pool, &Down, two).await.unwrap();
+        sqlx::query("UPDATE outbox SET next_attempt_at = now()")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    let sent = Recording::default();
+    assert_eq!(publish_batch(&pool, &sent, two).await.unwrap(), 0);
+    assert!(
+        sent.0.lock().unwrap().is_empty(),
+        "a dead event is not retried"
+    );
+    let b = backlog(&pool).await.unwrap();
+    assert_eq!((b.waiting, b.dead), (0, 1));
+    assert_eq!(b.dead_events[0].attempts, 2);
+    assert!(
+        b.dead_events[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connection refused")
+    );
 }

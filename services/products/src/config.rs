@@ -4,6 +4,7 @@ use anyhow::Result;
 use secrecy::SecretString;
 use shop_auth::AuthSettings;
 use shop_platform::config::{Env, ServiceSettings};
+use std::time::Duration;
 
 /// Development default for `INTERNAL_API_TOKEN`; refused in production.
 use shop_types::internal::DEV_INTERNAL_TOKEN;
@@ -16,6 +17,9 @@ pub struct Config {
     pub internal_token: SecretString,
     /// `SEED_DEMO_CATALOGUE`: fill an empty catalogue with demo products.
     pub seed_demo: bool,
+    /// `RESERVATION_HOLD_SECS`: a reservation not confirmed by its order
+    /// within this long expires and its stock comes back.
+    pub reservation_hold: Duration,
 }
 
 impl Config {
@@ -25,6 +29,7 @@ impl Config {
             auth: AuthSettings::from_env(env)?,
             internal_token: env.dev_secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?,
             seed_demo: env.parse_or("SEED_DEMO_CATALOGUE", !env.is_production())?,
+            reservation_hold: Duration::from_secs(env.parse_or("RESERVATION_HOLD_SECS", 300)?),
         })
     }
 }

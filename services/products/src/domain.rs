@@ -1,7 +1,7 @@
 //! Catalogue rules: what a valid product is, and how a listing is asked for.
 
+use crate::error::Error;
 use serde::{Deserialize, Deserializer};
-use shop_platform::ApiError;
 use shop_types::{FieldError, Money, PRODUCT_SORT_KEYS};
 
 fn field(loc: &str, name: &str, msg: &str) -> FieldError {
@@ -71,7 +71,7 @@ pub struct ValidProduct {
 
 impl ValidProduct {
     /// Applies a patch to the stored product and checks the result.
-    pub fn patched(mut self, p: ProductPatch) -> Result<Self, ApiError> {
+    pub fn patched(mut self, p: ProductPatch) -> Result<Self, Error> {
         if let Some(v) = p.name {
             self.name = v;
         }
@@ -105,9 +105,9 @@ impl ValidProduct {
     }
 }
 
-pub fn validate_stock(q: i32) -> Result<i32, ApiError> {
+pub fn validate_stock(q: i32) -> Result<i32, Error> {
     if q < 0 {
-        return Err(ApiError::Validation(vec![field(
+        return Err(Error::Invalid(vec![field(
             "body",
             "stock_quantity",
             "must be 0 or more",
@@ -117,7 +117,7 @@ pub fn validate_stock(q: i32) -> Result<i32, ApiError> {
 }
 
 /// Every broken rule at once.
-pub fn validate(input: ProductInput) -> Result<ValidProduct, ApiError> {
+pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_owned();
     if !(3..=200).contains(&name.chars().count()) {
@@ -172,7 +172,7 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, ApiError> {
         ));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(Error::Invalid(errors));
     }
     Ok(ValidProduct {
         name,
@@ -254,7 +254,7 @@ fn int_param(
 }
 
 impl ListParams {
-    pub fn parse(self) -> Result<ListQuery, ApiError> {
+    pub fn parse(self) -> Result<ListQuery, Error> {
         let sort = match self.sort_by.as_deref().unwrap_or("-created_at") {
             "price" => Sort::PriceAsc,
             "-price" => Sort::PriceDesc,
@@ -263,7 +263,7 @@ impl ListParams {
             "created_at" => Sort::CreatedAsc,
             "-created_at" => Sort::CreatedDesc,
             other => {
-                return Err(ApiError::BadRequest(format!(
+                return Err(Error::BadQuery(format!(
                     "Invalid sort_by '{other}'. Allowed values: {}",
                     PRODUCT_SORT_KEYS.join(", ")
                 )));
@@ -293,7 +293,7 @@ impl ListParams {
             }
         };
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(Error::Invalid(errors));
         }
         let offset = match (offset, page) {
             (Some(o), _) => o,
@@ -350,7 +350,7 @@ mod tests {
         i.price = Money::ZERO;
         i.stock_quantity = -1;
         match validate(i) {
-            Err(ApiError::Validation(f)) => assert_eq!(f.len(), 2),
+            Err(Error::Invalid(f)) => assert_eq!(f.len(), 2),
             other => panic!("{other:?}"),
         }
     }
@@ -362,7 +362,7 @@ mod tests {
             ..Default::default()
         };
         match p.parse() {
-            Err(ApiError::BadRequest(m)) => assert!(
+            Err(Error::BadQuery(m)) => assert!(
                 m.contains("price, -price, name, -name, created_at, -created_at"),
                 "{m}"
             ),
@@ -389,7 +389,7 @@ mod tests {
                 limit: Some(bad.into()),
                 ..Default::default()
             };
-            assert!(matches!(p.parse(), Err(ApiError::Validation(_))), "{bad}");
+            assert!(matches!(p.parse(), Err(Error::Invalid(_))), "{bad}");
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod repo;
 pub mod reservations;
 pub mod routes;
@@ -13,7 +14,7 @@ use secrecy::SecretString;
 use shop_auth::Auth;
 use shop_platform::{Service, db, health};
 use sqlx::{PgPool, migrate::Migrator};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use utoipa::OpenApi;
 
 pub use config::Config;
@@ -31,6 +32,9 @@ pub struct AppState {
     pub pool: PgPool,
     pub auth: Auth,
     pub internal_token: Arc<SecretString>,
+    /// How long a reservation holds its stock unconfirmed.
+    #[from_ref(skip)]
+    pub reservation_hold: Duration,
 }
 
 /// The public endpoints (the internal reservation API is documented apart).
@@ -44,6 +48,7 @@ pub struct AppState {
     routes::catalogue::update,
     routes::catalogue::remove,
     routes::catalogue::set_stock,
+    routes::catalogue::ledger,
 ))]
 pub struct ApiDoc;
 
@@ -57,8 +62,19 @@ pub async fn build(config: Config) -> Result<Service> {
         pool,
         auth: config.auth.auth()?,
         internal_token: Arc::new(config.internal_token.clone()),
+        reservation_hold: config.reservation_hold,
     };
-    Service::bind(&config.service, router(state)).await
+    let (pool, every) = (state.pool.clone(), sweep_interval(config.reservation_hold));
+    Ok(Service::bind(&config.service, router(state))
+        .await?
+        .with_task("reservation-expiry", move |token| {
+            reservations::sweeper(pool, every, token)
+        }))
+}
+
+/// Expired holds are noticed within a fraction of their lifetime.
+fn sweep_interval(hold: Duration) -> Duration {
+    (hold / 4).clamp(Duration::from_millis(250), Duration::from_secs(10))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -2,9 +2,9 @@
 //! the `Sort` whitelist only.
 
 use crate::domain::{ListQuery, ValidProduct, like_pattern};
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shop_platform::ApiError;
 use shop_types::{CategoryCount, Money, Product};
 use sqlx::{PgPool, Postgres, QueryBuilder, postgres::PgArguments};
 
@@ -66,7 +66,7 @@ fn filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a ListQuery) {
     }
 }
 
-pub async fn list(pool: &PgPool, q: &ListQuery) -> Result<(Vec<Product>, i64), ApiError> {
+pub async fn list(pool: &PgPool, q: &ListQuery) -> Result<(Vec<Product>, i64), Error> {
     let mut count = QueryBuilder::new("SELECT count(*) FROM products");
     filters(&mut count, q);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
@@ -87,7 +87,7 @@ pub async fn list(pool: &PgPool, q: &ListQuery) -> Result<(Vec<Product>, i64), A
     ))
 }
 
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, ApiError> {
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, Error> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id)
@@ -96,7 +96,7 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, ApiError>
     )
 }
 
-pub async fn categories(pool: &PgPool) -> Result<Vec<CategoryCount>, ApiError> {
+pub async fn categories(pool: &PgPool) -> Result<Vec<CategoryCount>, Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT category, count(*) FROM products
          WHERE is_active AND category IS NOT NULL
@@ -110,11 +110,11 @@ pub async fn categories(pool: &PgPool) -> Result<Vec<CategoryCount>, ApiError> {
         .collect())
 }
 
-fn map_write_error(e: sqlx::Error) -> ApiError {
+fn map_write_error(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e
         && db.constraint() == Some("products_sku_key")
     {
-        return ApiError::Conflict("A product with this SKU already exists".into());
+        return Error::DuplicateSku;
     }
     e.into()
 }
@@ -137,7 +137,7 @@ fn bind_fields<'q>(
         .bind(p.is_active)
 }
 
-pub async fn insert(pool: &PgPool, p: &ValidProduct) -> Result<Product, ApiError> {
+pub async fn insert(pool: &PgPool, p: &ValidProduct) -> Result<Product, Error> {
     let sql = format!(
         "INSERT INTO products (name, description, price, stock_quantity, sku, category, is_active)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
@@ -158,7 +158,7 @@ pub async fn update(
     id: i64,
     p: &ValidProduct,
     stock: Option<i32>,
-) -> Result<Option<Product>, ApiError> {
+) -> Result<Option<Product>, Error> {
     let sql = format!(
         "UPDATE products SET name = $1, description = $2, price = $3,
                 stock_quantity = COALESCE($4, stock_quantity),
@@ -173,7 +173,7 @@ pub async fn update(
     Ok(row.map(ProductRow::into_product))
 }
 
-pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, ApiError> {
+pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, Error> {
     let r = sqlx::query("UPDATE products SET is_active = FALSE, updated_at = now() WHERE id = $1")
         .bind(id)
         .execute(pool)
@@ -181,7 +181,7 @@ pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, ApiError> {
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn set_stock(pool: &PgPool, id: i64, stock: i32) -> Result<Option<Product>, ApiError> {
+pub async fn set_stock(pool: &PgPool, id: i64, stock: i32) -> Result<Option<Product>, Error> {
     let row: Option<ProductRow> = sqlx::query_as(&format!(
         "UPDATE products SET stock_quantity = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))

@@ -1,19 +1,31 @@
-//! Stock reservation for the orders service: all lines of one order or none,
-//! idempotent per order id, released on request. Rows are locked in id order
-//! so concurrent buyers queue instead of deadlocking, and the
+//! Stock reservation for the orders service, kept as a ledger: one
+//! `reservations` row per order (held → confirmed | released | expired) and
+//! its lines in `stock_reservations`.
+//!
+//! - Reserving takes every line or none, and is idempotent per order id.
+//! - A release that comes first leaves a `released` mark, so a reservation
+//!   arriving late for the same order is refused instead of holding stock
+//!   that no order will ever reference.
+//! - Holds not confirmed by their `expires_at` are expired by [`expire_due`]
+//!   (run by every replica; rows are claimed with `SKIP LOCKED`).
+//!
+//! Locks are always taken in one order — the order's ledger row, then product
+//! rows by id — so concurrent buyers queue instead of deadlocking; the
 //! `stock_quantity >= 0` constraint is the last line of defence.
 
+use crate::error::Error;
 use rust_decimal::Decimal;
-use shop_platform::ApiError;
 use shop_types::Money;
-pub use shop_types::internal::{Released, Reservation, ReserveLine, ReserveRequest, ReservedLine};
+pub use shop_types::internal::{
+    Confirmed, Released, Reservation, ReserveLine, ReserveRequest, ReservedLine,
+};
 use sqlx::{PgPool, Postgres, Transaction};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 /// Merges repeated products and checks quantities.
-fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, ApiError> {
+fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, Error> {
     if items.is_empty() {
-        return Err(ApiError::invalid_field(
+        return Err(Error::invalid_field(
             &["body", "items"],
             "at least one item is required",
         ));
@@ -21,78 +33,94 @@ fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, ApiError> {
     let mut merged = BTreeMap::new();
     for line in items {
         if line.quantity < 1 {
-            return Err(ApiError::invalid_field(
+            return Err(Error::invalid_field(
                 &["body", "items", "quantity"],
                 "quantity must be at least 1",
             ));
         }
         let q: &mut i32 = merged.entry(line.product_id).or_insert(0);
         *q = q.checked_add(line.quantity).ok_or_else(|| {
-            ApiError::invalid_field(&["body", "items", "quantity"], "quantity is too large")
+            Error::invalid_field(&["body", "items", "quantity"], "quantity is too large")
         })?;
     }
     Ok(merged)
 }
 
-async fn existing(
+/// Where an order's reservation stands; `None` when there is none.
+async fn state_of(
     tx: &mut Transaction<'_, Postgres>,
     order_id: i64,
-) -> Result<Option<Reservation>, ApiError> {
-    let rows: Vec<(i64, String, Decimal, i32, bool)> = sqlx::query_as(
-        "SELECT product_id, product_name, product_price, quantity, released_at IS NOT NULL
+    lock: bool,
+) -> Result<Option<String>, Error> {
+    let sql = if lock {
+        "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE"
+    } else {
+        "SELECT status FROM reservations WHERE order_id = $1"
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// The reservation an earlier call made for this order.
+async fn existing(tx: &mut Transaction<'_, Postgres>, order_id: i64) -> Result<Reservation, Error> {
+    match state_of(tx, order_id, false).await?.as_deref() {
+        Some("held" | "confirmed") => {}
+        Some(state) => {
+            return Err(Error::ReservationSettled {
+                order_id,
+                state: state.to_owned(),
+            });
+        }
+        None => return Err(Error::NoReservation(order_id)),
+    }
+    let rows: Vec<(i64, String, Decimal, i32)> = sqlx::query_as(
+        "SELECT product_id, product_name, product_price, quantity
          FROM stock_reservations WHERE order_id = $1 ORDER BY product_id",
     )
     .bind(order_id)
     .fetch_all(&mut **tx)
     .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    if rows.iter().any(|r| r.4) {
-        return Err(ApiError::Conflict(format!(
-            "The reservation for order {order_id} was already released"
-        )));
-    }
-    Ok(Some(Reservation {
-        order_id,
-        lines: rows
-            .into_iter()
-            .map(
-                |(product_id, product_name, price, quantity, _)| ReservedLine {
-                    product_id,
-                    product_name,
-                    product_price: Money::new(price).unwrap_or(Money::ZERO),
-                    quantity,
-                },
-            )
-            .collect(),
-    }))
+    let lines = rows
+        .into_iter()
+        .map(|(product_id, product_name, price, quantity)| {
+            Ok(ReservedLine {
+                product_id,
+                product_name,
+                product_price: Money::new(price)
+                    .map_err(|e| anyhow::anyhow!("stored price: {e}"))?,
+                quantity,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(Reservation { order_id, lines })
 }
 
-/// Reserves every line or none. A repeated call for the same order returns
-/// the first reservation.
-pub async fn reserve(pool: &PgPool, req: &ReserveRequest) -> Result<Reservation, ApiError> {
-    let wanted = normalise(&req.items)?;
-    if let Some(r) = try_reserve(pool, req.order_id, &wanted).await? {
-        return Ok(r);
-    }
-    // A concurrent call for the same order committed first: return its reservation.
-    let mut tx = pool.begin().await?;
-    existing(&mut tx, req.order_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the reservation of order {} vanished", req.order_id).into())
-}
-
-/// `None` when a concurrent call for the same order won the race; this
-/// attempt's changes are then rolled back.
-async fn try_reserve(
+/// Reserves every line or none, held for `hold`. A repeated call for the
+/// same order returns the first reservation; a call after the order's
+/// release is refused.
+pub async fn reserve(
     pool: &PgPool,
-    order_id: i64,
-    wanted: &BTreeMap<i64, i32>,
-) -> Result<Option<Reservation>, ApiError> {
+    req: &ReserveRequest,
+    hold: Duration,
+) -> Result<Reservation, Error> {
+    let wanted = normalise(&req.items)?;
+    let order_id = req.order_id;
     let mut tx = pool.begin().await?;
-    if let Some(r) = existing(&mut tx, order_id).await? {
-        return Ok(Some(r));
+    // The ledger row first: a concurrent call for the same order, or its
+    // release, waits here until this transaction ends.
+    let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
+    let claimed = sqlx::query(
+        "INSERT INTO reservations (order_id, status, expires_at)
+         VALUES ($1, 'held', now() + $2 * interval '1 millisecond') ON CONFLICT DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(hold_ms)
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return existing(&mut tx, order_id).await;
     }
     let ids: Vec<i64> = wanted.keys().copied().collect();
     let rows: Vec<(i64, String, Decimal, i32, bool)> = sqlx::query_as(
@@ -104,19 +132,23 @@ async fn try_reserve(
     .await?;
     let found: BTreeMap<i64, _> = rows.into_iter().map(|r| (r.0, r)).collect();
     let mut lines = Vec::with_capacity(wanted.len());
-    for (&id, &qty) in wanted {
+    for (&id, &qty) in &wanted {
         let Some((_, name, price, stock, active)) = found.get(&id) else {
-            return Err(ApiError::NotFound(format!("Product {id} not found")));
+            return Err(Error::ProductNotFound(id));
         };
         if !active {
-            return Err(ApiError::Conflict(format!(
-                "Product '{name}' (id {id}) is not available"
-            )));
+            return Err(Error::ProductInactive {
+                id,
+                name: name.clone(),
+            });
         }
         if *stock < qty {
-            return Err(ApiError::Conflict(format!(
-                "Insufficient stock for product '{name}' (id {id}): requested {qty}, available {stock}"
-            )));
+            return Err(Error::InsufficientStock {
+                id,
+                name: name.clone(),
+                requested: qty,
+                available: *stock,
+            });
         }
         lines.push(ReservedLine {
             product_id: id,
@@ -136,10 +168,9 @@ async fn try_reserve(
     .bind(&quantities)
     .execute(&mut *tx)
     .await?;
-    let recorded = sqlx::query(
+    sqlx::query(
         "INSERT INTO stock_reservations (order_id, product_id, quantity, product_name, product_price)
-         SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::numeric[])
-         ON CONFLICT DO NOTHING",
+         SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::numeric[])",
     )
     .bind(order_id)
     .bind(&ids)
@@ -148,42 +179,196 @@ async fn try_reserve(
     .bind(&prices)
     .execute(&mut *tx)
     .await?;
-    if recorded.rows_affected() != ids.len() as u64 {
-        return Ok(None);
-    }
     tx.commit().await?;
-    Ok(Some(Reservation { order_id, lines }))
+    Ok(Reservation { order_id, lines })
 }
 
-/// Returns held units to stock. Idempotent: a second call returns nothing.
-pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, ApiError> {
+/// The hold becomes the order's for good: it no longer expires. Idempotent;
+/// refused once the reservation was released or expired.
+pub async fn confirm(pool: &PgPool, order_id: i64) -> Result<Confirmed, Error> {
     let mut tx = pool.begin().await?;
-    let released: Vec<(i64, i32)> = sqlx::query_as(
-        "UPDATE stock_reservations SET released_at = now()
-         WHERE order_id = $1 AND released_at IS NULL RETURNING product_id, quantity",
+    match state_of(&mut tx, order_id, true).await?.as_deref() {
+        Some("held") => {
+            sqlx::query(
+                "UPDATE reservations SET status = 'confirmed', updated_at = now() WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Some("confirmed") => {}
+        Some(state) => {
+            return Err(Error::ReservationSettled {
+                order_id,
+                state: state.to_owned(),
+            });
+        }
+        None => return Err(Error::NoReservation(order_id)),
+    }
+    Ok(Confirmed { order_id })
+}
+
+/// Puts units back, locking the product rows in id order first.
+async fn return_stock(tx: &mut Transaction<'_, Postgres>, order_ids: &[i64]) -> Result<i64, Error> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT product_id, SUM(quantity)::BIGINT FROM stock_reservations
+         WHERE order_id = ANY($1) GROUP BY product_id ORDER BY product_id",
+    )
+    .bind(order_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let quantities: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    sqlx::query("SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE products p SET stock_quantity = p.stock_quantity + r.quantity, updated_at = now()
+         FROM unnest($1::bigint[], $2::bigint[]) AS r(id, quantity) WHERE p.id = r.id",
+    )
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(&mut **tx)
+    .await?;
+    Ok(quantities.iter().sum())
+}
+
+/// Returns an order's units to stock, whether held or confirmed. Idempotent:
+/// a second call returns nothing. With no reservation yet, it leaves the
+/// mark that refuses a late one.
+pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, Error> {
+    let mut tx = pool.begin().await?;
+    let marked = sqlx::query(
+        "INSERT INTO reservations (order_id, status, expires_at)
+         VALUES ($1, 'released', now()) ON CONFLICT DO NOTHING",
     )
     .bind(order_id)
-    .fetch_all(&mut *tx)
+    .execute(&mut *tx)
     .await?;
-    let mut sorted = released;
-    sorted.sort_unstable();
-    let ids: Vec<i64> = sorted.iter().map(|r| r.0).collect();
-    let quantities: Vec<i32> = sorted.iter().map(|r| r.1).collect();
-    if !ids.is_empty() {
-        sqlx::query(
-            "UPDATE products p SET stock_quantity = p.stock_quantity + r.quantity, updated_at = now()
-             FROM unnest($1::bigint[], $2::int[]) AS r(id, quantity) WHERE p.id = r.id",
+    let mut units_returned = 0;
+    if marked.rows_affected() == 0
+        && matches!(
+            state_of(&mut tx, order_id, true).await?.as_deref(),
+            Some("held" | "confirmed")
         )
-        .bind(&ids)
-        .bind(&quantities)
+    {
+        sqlx::query(
+            "UPDATE reservations SET status = 'released', updated_at = now() WHERE order_id = $1",
+        )
+        .bind(order_id)
         .execute(&mut *tx)
         .await?;
+        units_returned = return_stock(&mut tx, &[order_id]).await?;
     }
     tx.commit().await?;
     Ok(Released {
         order_id,
-        units_returned: quantities.iter().map(|&q| i64::from(q)).sum(),
+        units_returned,
     })
+}
+
+/// Expires up to `limit` holds past their time and returns their stock, in
+/// one transaction. Rows another replica is expiring are skipped.
+pub async fn expire_due(pool: &PgPool, limit: i64) -> Result<Expired, Error> {
+    let mut tx = pool.begin().await?;
+    let orders: Vec<i64> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'expired', updated_at = now()
+         WHERE order_id IN (
+             SELECT order_id FROM reservations WHERE status = 'held' AND expires_at <= now()
+             ORDER BY order_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING order_id",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let units = if orders.is_empty() {
+        0
+    } else {
+        return_stock(&mut tx, &orders).await?
+    };
+    tx.commit().await?;
+    Ok(Expired { orders, units })
+}
+
+/// What one expiry pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub orders: Vec<i64>,
+    pub units: i64,
+}
+
+/// The ledger at a glance, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerSummary {
+    /// Reservations waiting for their order to be confirmed.
+    pub held_orders: i64,
+    pub held_units: i64,
+    /// Held past their expiry, waiting for the sweeper.
+    pub overdue_orders: i64,
+    /// Expired in the last 24 hours.
+    pub expired_last_day: i64,
+    pub confirmed_orders: i64,
+    pub released_orders: i64,
+}
+
+pub async fn summary(pool: &PgPool) -> Result<LedgerSummary, Error> {
+    let (held_orders, held_units, overdue_orders, expired_last_day, confirmed_orders, released_orders) =
+        sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(
+            "SELECT
+                 count(*) FILTER (WHERE status = 'held'),
+                 COALESCE((SELECT SUM(s.quantity) FROM stock_reservations s
+                           JOIN reservations h USING (order_id) WHERE h.status = 'held'), 0)::BIGINT,
+                 count(*) FILTER (WHERE status = 'held' AND expires_at <= now()),
+                 count(*) FILTER (WHERE status = 'expired' AND updated_at > now() - interval '1 day'),
+                 count(*) FILTER (WHERE status = 'confirmed'),
+                 count(*) FILTER (WHERE status = 'released')
+             FROM reservations",
+        )
+        .fetch_one(pool)
+        .await?;
+    Ok(LedgerSummary {
+        held_orders,
+        held_units,
+        overdue_orders,
+        expired_last_day,
+        confirmed_orders,
+        released_orders,
+    })
+}
+
+/// Expires due holds until cancelled: every few seconds, and at once again
+/// while a pass finds a full batch.
+pub async fn sweeper(
+    pool: PgPool,
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    const BATCH: i64 = 100;
+    loop {
+        match expire_due(&pool, BATCH).await {
+            Ok(done) if !done.orders.is_empty() => {
+                tracing::warn!(
+                    orders = ?done.orders,
+                    units = done.units,
+                    "expired reservations that were never confirmed; their stock is back"
+                );
+                if i64::try_from(done.orders.len()).unwrap_or(0) == BATCH {
+                    continue;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "reservation expiry pass failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 #[cfg(test)]

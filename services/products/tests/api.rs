@@ -11,7 +11,7 @@ use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
 use shop_products::{AppState, INTERNAL_TOKEN_HEADER};
 use shop_types::Role;
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tower::ServiceExt;
 
 struct TestApp {
@@ -32,6 +32,7 @@ impl TestApp {
             pool,
             auth: Auth::new(verifier, vec![]),
             internal_token: Arc::new("internal-secret".to_owned().into()),
+            reservation_hold: Duration::from_secs(300),
         });
         Self { router, key }
     }
@@ -356,11 +357,12 @@ async fn seeding_fills_an_empty_catalogue_once(pool: PgPool) {
     assert_eq!(second, 0);
 }
 
-/// Units held by reservations not yet released.
+/// Units held by reservations not yet released or expired.
 async fn held(pool: &PgPool, id: i64) -> i64 {
     sqlx::query_scalar(
-        "SELECT COALESCE(SUM(quantity), 0)::BIGINT FROM stock_reservations
-         WHERE product_id = $1 AND released_at IS NULL",
+        "SELECT COALESCE(SUM(s.quantity), 0)::BIGINT FROM stock_reservations s
+         JOIN reservations r USING (order_id)
+         WHERE s.product_id = $1 AND r.status IN ('held', 'confirmed')",
     )
     .bind(id)
     .fetch_one(pool)

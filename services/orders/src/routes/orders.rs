@@ -1,9 +1,13 @@
 //! Checkout, order history, cancellation and status changes.
 
 use crate::{
-    AppState, domain, idempotency,
-    products::ReserveError,
-    repo::{self, NewEvent, StoredOrder},
+    AppState,
+    checkout::{self, Checkout, envelope},
+    domain,
+    error::Error,
+    idempotency,
+    outbox::{self, Backlog},
+    repo::{self, ListFilter, NewEvent, StoredOrder},
 };
 use axum::{
     Json, Router,
@@ -13,38 +17,21 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
-use chrono::Utc;
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser, Identity};
 use shop_platform::{ApiError, AppJson, RequestId, Result, int_param};
-use shop_types::internal::ReserveLine;
 use shop_types::{
-    CreateOrderRequest, EventEnvelope, Order, OrderStatus, StatusUpdateRequest,
-    event::{
-        ORDER_CREATED, ORDER_STATUS_UPDATED, OrderCreated, OrderCreatedItem, OrderStatusUpdated,
-    },
+    CreateOrderRequest, FieldError, Order, OrderStatus, StatusUpdateRequest,
+    event::{ORDER_STATUS_UPDATED, OrderStatusUpdated},
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", post(create).get(list))
+        .route("/orders/outbox", get(outbox_backlog))
         .route("/orders/{id}", get(get_one))
         .route("/orders/{id}/cancel", post(cancel))
         .route("/orders/{id}/status", patch(set_status))
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::NotFound(format!("Order {id} not found"))
-}
-
-fn envelope<T>(event_type: &str, request_id: &RequestId, data: T) -> EventEnvelope<T> {
-    EventEnvelope {
-        event_id: uuid::Uuid::new_v4(),
-        event_type: event_type.to_owned(),
-        timestamp: Utc::now(),
-        correlation_id: request_id.0.clone(),
-        data,
-    }
 }
 
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = CreateOrderRequest,
@@ -71,7 +58,7 @@ pub async fn create(
         .get("idempotency-key")
         .map(|v| v.to_str().map(|s| s.trim().to_owned()))
         .transpose()
-        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be text".into()))?;
+        .map_err(|_| Error::BadKey)?;
     if let Some(key) = &key {
         let fingerprint = domain::fingerprint(&lines, approved);
         match idempotency::claim(
@@ -105,13 +92,20 @@ pub async fn create(
             }
         }
     }
-    let held = key.as_deref().map(|key| idempotency::Held {
-        user_id: user.user_id,
-        key,
-    });
-    let response = place(&state, &user, &request_id, &lines, approved, held)
-        .await
-        .into_response();
+    let checkout = Checkout {
+        user: &user,
+        lines: &lines,
+        approved,
+        request_id: &request_id,
+        key: key.as_deref().map(|key| idempotency::Held {
+            user_id: user.user_id,
+            key,
+        }),
+    };
+    let response = match checkout::place(&state, checkout).await {
+        Ok(stored) => (StatusCode::CREATED, Json(stored.order)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
     let Some(key) = key else {
         return Ok(response);
     };
@@ -136,129 +130,6 @@ pub async fn create(
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-/// Reserve, then confirm. Whatever fails, no confirmed order is left without
-/// its reservation and no reservation without its order for long.
-async fn place(
-    state: &AppState,
-    user: &Identity,
-    request_id: &RequestId,
-    lines: &[ReserveLine],
-    approved: bool,
-    held: Option<idempotency::Held<'_>>,
-) -> Result<(StatusCode, Json<Order>)> {
-    let order_id = repo::insert_pending(&state.pool, user.user_id, &user.email).await?;
-    let reservation = match state.products.reserve(order_id, lines, request_id).await {
-        Ok(r) => r,
-        Err(e) => return Err(abort(state, order_id, request_id, e).await),
-    };
-    let total = domain::total(&reservation.lines);
-    if !approved {
-        repo::finalize::<()>(
-            &state.pool,
-            order_id,
-            &reservation.lines,
-            total,
-            OrderStatus::Cancelled,
-            None,
-            None,
-        )
-        .await?;
-        release_now(state, order_id, request_id).await;
-        tracing::info!(order_id, "payment declined");
-        return Err(ApiError::PaymentRequired("Payment declined".into()));
-    }
-    let data = OrderCreated {
-        order_id,
-        user_id: user.user_id,
-        user_email: user.email.clone(),
-        total_amount: total,
-        status: OrderStatus::Confirmed,
-        items: reservation
-            .lines
-            .iter()
-            .map(|l| OrderCreatedItem {
-                product_id: l.product_id,
-                product_name: l.product_name.clone(),
-                quantity: l.quantity,
-                price: l.product_price,
-            })
-            .collect(),
-    };
-    let event = NewEvent {
-        subject: format!("Order #{order_id} confirmed"),
-        envelope: envelope(ORDER_CREATED, request_id, data),
-    };
-    match repo::finalize(
-        &state.pool,
-        order_id,
-        &reservation.lines,
-        total,
-        OrderStatus::Confirmed,
-        Some(&event),
-        held,
-    )
-    .await
-    {
-        Ok(stored) => {
-            state.wake.notify_one();
-            tracing::info!(order_id, total = %total, "order confirmed");
-            Ok((StatusCode::CREATED, Json(stored.order)))
-        }
-        // The commit may have happened with only its acknowledgement
-        // lost: releasing now could return the stock of a confirmed order.
-        // A checkout that really failed stays pending, and the repair loop
-        // releases its stock once it is stale.
-        Err(e) => {
-            tracing::warn!(
-                order_id,
-                "confirming failed; the repair loop settles the checkout"
-            );
-            Err(e)
-        }
-    }
-}
-
-async fn abort(
-    state: &AppState,
-    order_id: i64,
-    request_id: &RequestId,
-    e: ReserveError,
-) -> ApiError {
-    match e {
-        ReserveError::Refused(err) => {
-            if let Err(e) = repo::delete_pending(&state.pool, order_id).await {
-                tracing::warn!(order_id, error = ?e, "could not remove a refused checkout");
-            }
-            err
-        }
-        failure => {
-            // The reservation may have happened before the failure: undo it.
-            // If even that fails, the repair loop finishes the job.
-            if state.products.release(order_id, request_id).await.is_ok() {
-                let _ = repo::delete_pending(&state.pool, order_id).await;
-            }
-            match failure {
-                ReserveError::TimedOut => {
-                    ApiError::GatewayTimeout("Product service did not answer in time".into())
-                }
-                _ => ApiError::Unavailable("Product service is unavailable".into()),
-            }
-        }
-    }
-}
-
-/// Gives a cancelled order's stock back now; on failure the repair loop retries.
-async fn release_now(state: &AppState, order_id: i64, request_id: &RequestId) {
-    match state.products.release(order_id, request_id).await {
-        Ok(()) => {
-            if let Err(e) = repo::mark_stock_released(&state.pool, order_id).await {
-                tracing::warn!(order_id, error = ?e, "could not record the released stock");
-            }
-        }
-        Err(e) => tracing::warn!(order_id, error = format!("{e:#}"), "stock release deferred"),
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -266,10 +137,16 @@ pub struct ListParams {
     skip: Option<String>,
     /// 1–100, default 100.
     limit: Option<String>,
+    /// Only orders in this status. `pending` (checkouts in flight) is listed
+    /// for admins only.
+    status: Option<String>,
+    /// Admins: `true` lists everyone's orders.
+    all: Option<String>,
 }
 
 #[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
-    responses((status = 200, body = [Order], description = "Your orders, newest first")),
+    responses((status = 200, body = [Order], description = "Your orders, newest first"),
+        (status = 401), (status = 422, description = "A bad skip, limit, status or all")),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -278,16 +155,39 @@ pub async fn list(
 ) -> Result<Json<Vec<Order>>> {
     let skip = int_param("skip", p.skip.as_deref(), 0, i64::MAX)?.unwrap_or(0);
     let limit = int_param("limit", p.limit.as_deref(), 1, 100)?.unwrap_or(100);
-    Ok(Json(
-        repo::list_for_user(&state.pool, user.user_id, skip, limit).await?,
-    ))
+    let status = p
+        .status
+        .as_deref()
+        .map(str::parse::<OrderStatus>)
+        .transpose()
+        .map_err(|_| {
+            FieldError::value_error(
+                ["query", "status"],
+                "status must be one of pending, confirmed, shipped, delivered, cancelled",
+            )
+        })?;
+    let all = match p.all.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(
+                FieldError::value_error(["query", "all"], "all must be true or false").into(),
+            );
+        }
+    };
+    let filter = ListFilter {
+        user_id: (!(all && user.is_admin())).then_some(user.user_id),
+        status,
+        include_pending: user.is_admin(),
+    };
+    Ok(Json(repo::list(&state.pool, filter, skip, limit).await?))
 }
 
 async fn visible(state: &AppState, user: &Identity, id: i64) -> Result<StoredOrder> {
     repo::get(&state.pool, id)
         .await?
         .filter(|o| o.order.user_id == user.user_id || user.is_admin())
-        .ok_or_else(|| not_found(id))
+        .ok_or(Error::OrderNotFound(id).into())
 }
 
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
@@ -333,7 +233,7 @@ async fn move_to(
         repo::change_status(&state.pool, id, next, status_event(request_id, &by.email)).await?;
     state.wake.notify_one();
     if next == OrderStatus::Cancelled {
-        release_now(state, id, request_id).await;
+        checkout::release_now(state, id, request_id).await;
     }
     Ok(Json(stored.order))
 }
@@ -364,4 +264,16 @@ pub async fn set_status(
     AppJson(body): AppJson<StatusUpdateRequest>,
 ) -> Result<Json<Order>> {
     move_to(&state, id, body.status, &admin, &request_id).await
+}
+
+#[utoipa::path(get, path = "/orders/outbox", tag = "orders",
+    responses(
+        (status = 200, body = Backlog, description = "Events waiting to be published, and dead ones"),
+        (status = 401), (status = 403, description = "Admins only")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn outbox_backlog(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+) -> Result<Json<Backlog>> {
+    Ok(Json(outbox::backlog(&state.pool).await?))
 }

@@ -4,6 +4,7 @@ use crate::{
     AppState,
     domain::{self, ListParams, ProductInput, ProductPatch, StockUpdate},
     repo,
+    reservations::{self, LedgerSummary},
 };
 use axum::{
     Json, Router,
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/products", get(list).post(create))
         .route("/products/categories", get(categories))
+        .route("/products/reservations", get(ledger))
         .route(
             "/products/{id}",
             get(get_one).put(replace).patch(update).delete(remove),
@@ -137,4 +139,16 @@ pub async fn set_stock(
         .await?
         .map(Json)
         .ok_or_else(not_found)
+}
+
+#[utoipa::path(get, path = "/products/reservations", tag = "products",
+    responses(
+        (status = 200, body = LedgerSummary, description = "Held, overdue, expired, confirmed and released reservations"),
+        (status = 401), (status = 403, description = "Admins only")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn ledger(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<LedgerSummary>> {
+    Ok(Json(reservations::summary(&state.pool).await?))
 }

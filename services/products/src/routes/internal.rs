@@ -3,7 +3,7 @@
 
 use crate::{
     AppState,
-    reservations::{self, Released, Reservation, ReserveRequest},
+    reservations::{self, Confirmed, Released, Reservation, ReserveRequest},
 };
 use axum::{
     Json, Router,
@@ -19,6 +19,7 @@ pub use shop_types::internal::INTERNAL_TOKEN_HEADER;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/internal/reservations", post(reserve))
+        .route("/internal/reservations/{order_id}/confirm", post(confirm))
         .route("/internal/reservations/{order_id}/release", post(release))
 }
 
@@ -54,7 +55,7 @@ impl FromRequestParts<AppState> for Internal {
     responses(
         (status = 200, body = Reservation, description = "Reserved (or the earlier reservation of this order)"),
         (status = 404, description = "Unknown product"),
-        (status = 409, description = "Not enough stock, naming the product and what is available"),
+        (status = 409, description = "Not enough stock, naming the product and what is available; or this order's reservation was already released"),
     ))]
 #[tracing::instrument(skip_all, fields(order_id = req.order_id))]
 pub async fn reserve(
@@ -62,7 +63,24 @@ pub async fn reserve(
     _caller: Internal,
     AppJson(req): AppJson<ReserveRequest>,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(reservations::reserve(&state.pool, &req).await?))
+    Ok(Json(
+        reservations::reserve(&state.pool, &req, state.reservation_hold).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/internal/reservations/{order_id}/confirm", tag = "internal",
+    responses(
+        (status = 200, body = Confirmed, description = "The stock is the order's for good (idempotent)"),
+        (status = 404, description = "No reservation for this order"),
+        (status = 409, description = "Released or expired"),
+    ))]
+#[tracing::instrument(skip_all, fields(order_id))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    _caller: Internal,
+    Path(order_id): Path<i64>,
+) -> Result<Json<Confirmed>> {
+    Ok(Json(reservations::confirm(&state.pool, order_id).await?))
 }
 
 #[utoipa::path(post, path = "/internal/reservations/{order_id}/release", tag = "internal",

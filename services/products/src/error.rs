@@ -1,0 +1,64 @@
+//! What the products service's rules can refuse, and the one place where
+//! each refusal becomes an HTTP answer.
+
+use shop_platform::ApiError;
+use shop_types::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Product {0} not found")]
+    ProductNotFound(i64),
+    #[error("Product '{name}' (id {id}) is not available")]
+    ProductInactive { id: i64, name: String },
+    #[error(
+        "Insufficient stock for product '{name}' (id {id}): requested {requested}, available {available}"
+    )]
+    InsufficientStock {
+        id: i64,
+        name: String,
+        requested: i32,
+        available: i32,
+    },
+    /// The order's reservation was released or expired: it can neither be
+    /// made again nor confirmed.
+    #[error("The reservation for order {order_id} was already {state}")]
+    ReservationSettled { order_id: i64, state: String },
+    #[error("A product with this SKU already exists")]
+    DuplicateSku,
+    #[error("No reservation for order {0}")]
+    NoReservation(i64),
+    /// Input that breaks a rule, field by field.
+    #[error("validation failed")]
+    Invalid(Vec<FieldError>),
+    /// A query rule broken as a whole (e.g. `page` with `offset`).
+    #[error("{0}")]
+    BadQuery(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid_field(loc: &[&str], msg: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::value_error(loc.iter().copied(), msg)])
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::ProductNotFound(_) | Error::NoReservation(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            Error::ProductInactive { .. }
+            | Error::InsufficientStock { .. }
+            | Error::ReservationSettled { .. }
+            | Error::DuplicateSku => ApiError::Conflict(e.to_string()),
+            Error::Invalid(fields) => ApiError::Validation(fields),
+            Error::BadQuery(msg) => ApiError::BadRequest(msg),
+            Error::Database(e) => e.into(),
+            Error::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}

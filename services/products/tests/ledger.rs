@@ -1,0 +1,217 @@
+//! The reservation ledger over a real database: a release that comes first
+//! refuses the late reservation, holds expire, confirming is idempotent, and
+//! replicas expiring at once never return a unit twice.
+
+use rust_decimal::Decimal;
+use shop_products::reservations::{self, ReserveLine, ReserveRequest};
+use sqlx::PgPool;
+use std::time::Duration;
+
+const HOLD: Duration = Duration::from_secs(300);
+
+async fn product(pool: &PgPool, sku: &str, stock: i32) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO products (name, price, stock_quantity, sku) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(format!("Product {sku}"))
+    .bind(Decimal::new(1000, 2))
+    .bind(stock)
+    .bind(sku)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn stock_of(pool: &PgPool, id: i64) -> i32 {
+    sqlx::query_scalar("SELECT stock_quantity FROM products WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn status_of(pool: &PgPool, order_id: i64) -> Option<String> {
+    sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+fn request(order_id: i64, product_id: i64, quantity: i32) -> ReserveRequest {
+    ReserveRequest {
+        order_id,
+        items: vec![ReserveLine {
+            product_id,
+            quantity,
+        }],
+    }
+}
+
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn a_release_that_comes_first_refuses_the_late_reservation(pool: PgPool) {
+    let a = product(&pool, "LATE-1", 10).await;
+
+    let released = reservations::release(&pool, 7).await.unwrap();
+    let late = reservations::reserve(&pool, &request(7, a, 3), HOLD).await;
+
+    assert_eq!(released.units_returned, 0);
+    let err = late.expect_err("the order was given up before its reservation arrived");
+    assert!(err.to_string().contains("already released"), "{err}");
+    assert_eq!(
+        stock_of(&pool, a).await,
+        10,
+        "nothing held for a dead order"
+    );
+}
+
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn a_release_waits_for_a_reservation_in_flight_and_undoes_it(pool: PgPool) {
+    let a = product(&pool, "LATE-2", 10).await;
+    // A buyer holds the product row, so the reservation of order 8 waits.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+        .bind(a)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let reserving = tokio::spawn({
+        let pool = pool.clone();
+        async move { reservations::reserve(&pool, &request(8, a, 4), HOLD).await }
+    });
+    // Wait until the reservation, its ledger row claimed, waits on the product.
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+             WHERE NOT l.granted AND a.query LIKE 'SELECT id, name, price%')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let releasing = tokio::spawn({
+        let pool = pool.clone();
+        async move { reservations::release(&pool, 8).await }
+    });
+    blocker.commit().await.unwrap();
+
+    let reserved = reserving.await.unwrap();
+    let released = releasing.await.unwrap().unwrap();
+
+    assert!(reserved.is_ok(), "the reservation itself went through");
+    assert_eq!(released.units_returned, 4, "and the release undid it");
+    assert_eq!(status_of(&pool, 8).await.as_deref(), Some("released"));
+    assert_eq!(stock_of(&pool, a).await, 10);
+}
+
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn holds_never_confirmed_expire_and_their_stock_comes_back(pool: PgPool) {
+    let a = product(&pool, "EXP-1", 10).await;
+    reservations::reserve(&pool, &request(1, a, 2), Duration::ZERO)
+        .await
+        .unwrap();
+    reservations::reserve(&pool, &request(2, a, 3), Duration::ZERO)
+        .await
+        .unwrap();
+    reservations::reserve(&pool, &request(3, a, 1), HOLD)
+        .await
+        .unwrap();
+    reservations::confirm(&pool, 2).await.unwrap();
+    assert_eq!(stock_of(&pool, a).await, 4);
+
+    let expired = reservations::expire_due(&pool, 100).await.unwrap();
+
+    assert_eq!(expired.orders, [1], "only the due, unconfirmed hold");
+    assert_eq!(expired.units, 2);
+    assert_eq!(stock_of(&pool, a).await, 6);
+    let late_confirm = reservations::confirm(&pool, 1).await;
+    assert!(late_confirm.is_err(), "an expired hold cannot be confirmed");
+    assert_eq!(status_of(&pool, 2).await.as_deref(), Some("confirmed"));
+}
+
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn confirming_twice_is_harmless_and_release_after_confirm_returns_stock(pool: PgPool) {
+    let a = product(&pool, "CONF-1", 5).await;
+    reservations::reserve(&pool, &request(4, a, 2), HOLD)
+        .await
+        .unwrap();
+
+    reservations::confirm(&pool, 4).await.unwrap();
+    reservations::confirm(&pool, 4).await.unwrap();
+    assert_eq!(stock_of(&pool, a).await, 3);
+
+    // A confirmed order that is cancelled gives its stock back, once.
+    let first = reservations::release(&pool, 4).await.unwrap();
+    let second = reservations::release(&pool, 4).await.unwrap();
+    assert_eq!((first.units_returned, second.units_returned), (2, 0));
+    assert_eq!(stock_of(&pool, a).await, 5);
+    assert!(reservations::confirm(&pool, 4).await.is_err());
+    assert!(
+        reservations::confirm(&pool, 99).await.is_err(),
+        "unknown order"
+    );
+}
+
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn replicas_expiring_at_once_return_each_unit_once(pool: PgPool) {
+    let a = product(&pool, "EXP-2", 300).await;
+    for order_id in 1..=200 {
+        reservations::reserve(&pool, &request(order_id, a, 1), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stock_of(&pool, a).await, 100);
+
+    let sweeps =
+        futures::future::join_all((0..4).map(|_| reservations::expire_due(&pool, 60))).await;
+    let mut expired: Vec<i64> = sweeps.into_iter().flat_map(|r| r.unwrap().orders).collect();
+    while let Ok(more) = reservations::expire_due(&pool, 60).await {
+        if more.orders.is_empty() {
+            break;
+        }
+        expired.extend(more.orders);
+    }
+
+    expired.sort_unstable();
+    assert_eq!(
+        expired,
+        (1..=200).collect::<Vec<_>>(),
+        "each hold expired once"
+    );
+    assert_eq!(stock_of(&pool, a).await, 300);
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_connection_of_the_service_pool_has_time_limits(pool: PgPool) {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let server = std::env::var("DATABASE_URL").unwrap();
+    let (server, _) = server.rsplit_once('/').unwrap();
+    let settings = shop_platform::config::DatabaseSettings {
+        url: format!("{server}/{name}").into(),
+        max_connections: 2,
+    };
+
+    let service_pool = shop_platform::db::connect_and_migrate(&settings, &shop_products::MIGRATOR)
+        .await
+        .unwrap();
+
+    let (statement, lock, idle): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'),
+                current_setting('idle_in_transaction_session_timeout')",
+    )
+    .fetch_one(&service_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (statement.as_str(), lock.as_str(), idle.as_str()),
+        ("10s", "5s", "30s")
+    );
+    service_pool.close().await;
+}
