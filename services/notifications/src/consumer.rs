@@ -1,8 +1,16 @@
 //! The queue consumer: messages are handled concurrently; each is deleted
 //! only after it was handled; a repeated `event_id` is recognised by a
 //! database constraint and produces nothing.
+//!
+//! Claim, then send: one short transaction claims the event, records its
+//! notification as `sending` and announces the toast (see `crate::push`);
+//! the email goes out with no transaction open and no connection held; a
+//! second statement records `sent` or `failed`. A slow mail server therefore
+//! never holds the pool. If the process dies while sending, the message comes
+//! back after its visibility timeout and takes the claim over once
+//! [`SENDING_LEASE`] has run out.
 
-use crate::{AppState, messages, repo};
+use crate::{AppState, messages, push::Push, repo};
 use shop_events::{Consumer, Delivery};
 use shop_types::ServerMessage;
 use std::{sync::Arc, time::Duration};
@@ -17,6 +25,15 @@ pub enum Outcome {
     Failed,
     Duplicate,
 }
+
+/// How long a handler may take to send before another delivery of the same
+/// message takes its claim over: shorter than the queue's visibility timeout
+/// (60 s), longer than the mailer's own timeout (10 s).
+pub const SENDING_LEASE: Duration = Duration::from_secs(45);
+
+/// What a failed notification says; the mail server's own error is logged.
+pub const DELIVERY_FAILED: &str =
+    "The email could not be delivered: the mail server was unreachable or refused it";
 
 pub async fn run(
     state: AppState,
@@ -96,19 +113,45 @@ pub async fn handle(state: &AppState, body: &str) -> anyhow::Result<Outcome> {
 }
 
 async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Result<Outcome> {
+    let id = match claim(state, &prepared).await? {
+        Some(id) => id,
+        None => match repo::take_over(&state.pool, prepared.event_id, SENDING_LEASE).await? {
+            repo::Claimed::TakenOver(id) => {
+                tracing::warn!(event_id = %prepared.event_id, "taking over an email whose sender died");
+                id
+            }
+            // Not acknowledged: the message comes back, and is taken over
+            // if that handler never finishes.
+            repo::Claimed::Busy => anyhow::bail!("another handler is sending this email"),
+            repo::Claimed::Settled => {
+                tracing::info!(event_id = %prepared.event_id, "already handled; skipped");
+                return Ok(Outcome::Duplicate);
+            }
+        },
+    };
+    let sent = state.mailer.send(&prepared.email).await;
+    if let Err(e) = &sent {
+        tracing::warn!(event_id = %prepared.event_id, error = format!("{e:#}"), "email failed");
+    }
+    let error = sent.is_err().then(|| DELIVERY_FAILED.to_owned());
+    repo::set_outcome(&state.pool, id, error).await?;
+    tracing::info!(event_id = %prepared.event_id, email_sent = sent.is_ok(), "event handled");
+    Ok(if sent.is_ok() {
+        Outcome::Sent
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// The short transaction: claims the event, records the notification as
+/// `sending`, and announces the toast to every replica on commit. `None`
+/// when the event was claimed before.
+async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Result<Option<i64>> {
     let mut tx = state.pool.begin().await?;
     if !repo::claim_event(&mut tx, prepared.event_id, &prepared.event_type).await? {
-        tracing::info!(event_id = %prepared.event_id, "already handled; skipped");
-        return Ok(Outcome::Duplicate);
+        return Ok(None);
     }
-    // The claim stays uncommitted while the email goes out: if this process
-    // dies now, the message returns and is handled again.
-    let sent = state.mailer.send(&prepared.email).await;
-    let error = sent.as_ref().err().map(|e| format!("{e:#}"));
-    if let Some(e) = &error {
-        tracing::warn!(event_id = %prepared.event_id, error = e, "email failed");
-    }
-    repo::insert(
+    let id = repo::insert_sending(
         &mut tx,
         repo::NewNotification {
             kind: prepared.kind,
@@ -116,24 +159,20 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
             subject: &prepared.email.subject,
             order_id: prepared.order_id,
             user_id: prepared.user_id,
-            error: error.clone(),
             event_id: prepared.event_id,
             html: &prepared.email.html,
             text: &prepared.email.text,
         },
+        SENDING_LEASE,
     )
     .await?;
-    tx.commit().await?;
-    let delivered = state.hub.push(
-        prepared.user_id,
-        &ServerMessage::Notification {
-            data: prepared.push,
+    let push = Push {
+        user_id: prepared.user_id,
+        message: ServerMessage::Notification {
+            data: prepared.push.clone(),
         },
-    );
-    tracing::info!(event_id = %prepared.event_id, sockets = delivered, email_sent = error.is_none(), "event handled");
-    Ok(if error.is_none() {
-        Outcome::Sent
-    } else {
-        Outcome::Failed
-    })
+    };
+    repo::notify_push(&mut tx, &serde_json::to_string(&push)?).await?;
+    tx.commit().await?;
+    Ok(Some(id))
 }

@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod hub;
 pub mod mailer;
 pub mod messages;
+pub mod push;
 pub mod repo;
 pub mod routes;
 
@@ -66,10 +67,14 @@ pub async fn build(config: Config) -> Result<Service> {
     };
     let (task_state, concurrency) = (state.clone(), config.concurrency);
     let sockets = state.sockets.clone();
+    let (push_pool, push_hub) = (state.pool.clone(), state.hub.clone());
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_task("queue-consumer", move |token| {
             consumer::run(task_state, consumer, concurrency, token)
+        })
+        .with_task("push-listener", move |token| {
+            push::listen(push_pool, push_hub, token)
         })
         .with_task("socket-closer", move |token| async move {
             token.cancelled().await;

@@ -1,7 +1,6 @@
 //! SQL for notifications and handled events.
 
 use chrono::{DateTime, Utc};
-use shop_platform::ApiError;
 use shop_types::{Notification, NotificationStatus, NotificationType};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -74,32 +73,86 @@ pub struct NewNotification<'a> {
     pub subject: &'a str,
     pub order_id: i64,
     pub user_id: i64,
-    pub error: Option<String>,
     pub event_id: Uuid,
     pub html: &'a str,
     pub text: &'a str,
 }
 
-pub async fn insert(
+/// Records the notification as `sending`, claimed for `lease`; returns its id.
+pub async fn insert_sending(
     tx: &mut Transaction<'_, Postgres>,
     n: NewNotification<'_>,
+    lease: std::time::Duration,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO notifications (type, recipient_email, subject, order_id, user_id, status, error_message, event_id, body_html, body_text)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        "INSERT INTO notifications (type, recipient_email, subject, order_id, user_id, status, event_id, body_html, body_text, claimed_until)
+         VALUES ($1, $2, $3, $4, $5, 'sending', $6, $7, $8, now() + make_interval(secs => $9)) RETURNING id",
     )
     .bind(n.kind.as_str())
     .bind(n.recipient)
     .bind(n.subject)
     .bind(n.order_id)
     .bind(n.user_id)
-    .bind(if n.error.is_none() { "sent" } else { "failed" })
-    .bind(n.error)
     .bind(n.event_id)
     .bind(n.html)
     .bind(n.text)
+    .bind(lease.as_secs_f64())
     .fetch_one(&mut **tx)
     .await
+}
+
+/// Where the notification of an event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// Taken over from a handler that died while sending: send it now.
+    TakenOver(i64),
+    /// Another handler is sending it right now.
+    Busy,
+    /// Sent or failed already.
+    Settled,
+}
+
+/// For an event handled before: takes its notification over if it is
+/// still `sending` and its claim has run out.
+pub async fn take_over(
+    pool: &PgPool,
+    event_id: Uuid,
+    lease: std::time::Duration,
+) -> Result<Claimed, sqlx::Error> {
+    let taken: Option<i64> = sqlx::query_scalar(
+        "UPDATE notifications SET claimed_until = now() + make_interval(secs => $2)
+         WHERE event_id = $1 AND status = 'sending' AND claimed_until <= now() RETURNING id",
+    )
+    .bind(event_id)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    if let Some(id) = taken {
+        return Ok(Claimed::TakenOver(id));
+    }
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM notifications WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match status.as_deref() {
+        Some("sending") => Claimed::Busy,
+        _ => Claimed::Settled,
+    })
+}
+
+/// Wakes every replica's socket hub (see `crate::push`), delivered when
+/// `tx` commits.
+pub async fn notify_push(
+    tx: &mut Transaction<'_, Postgres>,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::push::CHANNEL)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +167,8 @@ pub struct Filter {
 }
 
 fn where_clause<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a Filter) {
-    qb.push(" WHERE TRUE");
+    // A notification still being sent is not listed until it settles.
+    qb.push(" WHERE status <> 'sending'");
     if let Some(u) = f.user_id {
         qb.push(" AND user_id = ").push_bind(u);
     }
@@ -130,7 +184,7 @@ fn where_clause<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a Filter) {
     }
 }
 
-pub async fn list(pool: &PgPool, f: &Filter) -> Result<(Vec<Notification>, i64), ApiError> {
+pub async fn list(pool: &PgPool, f: &Filter) -> Result<(Vec<Notification>, i64), sqlx::Error> {
     let mut count = QueryBuilder::new("SELECT count(*) FROM notifications");
     where_clause(&mut count, f);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
@@ -147,22 +201,27 @@ pub async fn list(pool: &PgPool, f: &Filter) -> Result<(Vec<Notification>, i64),
     ))
 }
 
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Row>, ApiError> {
-    Ok(sqlx::query_as(&format!(
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM notifications WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
-    .await?)
+    .await
 }
 
-pub async fn set_outcome(pool: &PgPool, id: i64, error: Option<String>) -> Result<Row, ApiError> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE notifications SET status = $2, error_message = $3 WHERE id = $1 RETURNING {COLUMNS}"
+pub async fn set_outcome(
+    pool: &PgPool,
+    id: i64,
+    error: Option<String>,
+) -> Result<Row, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE notifications SET status = $2, error_message = $3, claimed_until = NULL
+         WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(if error.is_none() { "sent" } else { "failed" })
     .bind(error)
     .fetch_one(pool)
-    .await?)
+    .await
 }

@@ -119,12 +119,13 @@ pub async fn retry(
         html: row.body_html.clone(),
         text: row.body_text.clone(),
     };
-    let error = state
-        .mailer
-        .send(&email)
-        .await
-        .err()
-        .map(|e| format!("{e:#}"));
+    let error = match state.mailer.send(&email).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "retried email failed");
+            Some(crate::consumer::DELIVERY_FAILED.to_owned())
+        }
+    };
     let updated = repo::set_outcome(&state.pool, id, error).await?;
     Ok(Json(updated.into_notification()))
 }

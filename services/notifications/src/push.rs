@@ -1,0 +1,59 @@
+//! Live toasts across replicas. The replica that handles an event does not
+//! push to its own sockets directly: it sends a PostgreSQL `NOTIFY` on
+//! [`CHANNEL`] in the transaction that records the notification, and every
+//! replica (itself included) listens on the shared database and pushes to
+//! the sockets connected to it. No new infrastructure: every deployment
+//! already has the database.
+
+use crate::hub::Hub;
+use serde::{Deserialize, Serialize};
+use shop_types::ServerMessage;
+use sqlx::{PgPool, postgres::PgListener};
+use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+
+pub const CHANNEL: &str = "shop_push";
+
+/// What travels on the channel: a message for one user's sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Push {
+    pub user_id: i64,
+    pub message: ServerMessage,
+}
+
+/// Listens until cancelled; reconnects after a lost connection.
+pub async fn listen(
+    pool: PgPool,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            Err(e) = relay(&pool, &hub) => {
+                tracing::warn!(error = %e, "push listener lost its connection; reconnecting");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Relays notifications to this replica's sockets until the connection fails.
+async fn relay(pool: &PgPool, hub: &Hub) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    tracing::debug!(channel = CHANNEL, "listening for pushes");
+    loop {
+        let n = listener.recv().await?;
+        match serde_json::from_str::<Push>(n.payload()) {
+            Ok(push) => {
+                let sockets = hub.push(push.user_id, &push.message);
+                tracing::debug!(user_id = push.user_id, sockets, "pushed");
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable push"),
+        }
+    }
+}
