@@ -4,7 +4,7 @@
 use crate::Browser;
 use anyhow::{Context, Result, bail};
 use fantoccini::Locator;
-use shop_testkit::TestStack;
+use shop_testkit::{Shop, TestStack};
 
 /// The password `TestStack::sign_up` gives every account.
 pub const PASSWORD: &str = "correct-horse";

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, ensure};
 use shop_browser_tests::{Browser, conclude, start_platform};
-use shop_testkit::TestStack;
+use shop_testkit::{Shop, TestStack};
 
 #[tokio::test]
 #[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]

@@ -7,7 +7,7 @@ use shop_browser_tests::{
     Browser, artifacts_dir, conclude, start_platform,
     storefront::{self, NewProduct},
 };
-use shop_testkit::TestStack;
+use shop_testkit::{Shop, TestStack};
 
 /// Generous for a page that becomes usable in about 0.3 s here: the test
 /// machines are small and shared, and this guards against regressions of

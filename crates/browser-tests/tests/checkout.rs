@@ -5,7 +5,7 @@ use shop_browser_tests::{
     Browser, conclude, start_platform,
     storefront::{self, NewProduct, PASSWORD},
 };
-use shop_testkit::TestStack;
+use shop_testkit::{Shop, TestStack};
 
 async fn lamp(t: &TestStack, stock: i32) -> Result<i64> {
     let admin = t.admin_token().await;

@@ -8,7 +8,7 @@ use shop_browser_tests::{
     Browser, conclude, start_platform_on_infra,
     storefront::{self, NewProduct, PASSWORD},
 };
-use shop_testkit::{TestStack, emails_to, eventually, unique_tag};
+use shop_testkit::{Shop, TestStack, emails_to, eventually, unique_tag};
 use std::time::Duration;
 
 #[tokio::test]

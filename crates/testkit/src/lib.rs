@@ -1,6 +1,8 @@
 //! The test kit: starts the real platform on free ports with throwaway
 //! databases, and drops those databases afterwards.
 
+pub mod replicas;
+
 use shop_platform::config::Env;
 use shop_stack::Stack;
 
@@ -72,10 +74,6 @@ impl TestStack {
             databases,
             client: reqwest::Client::new(),
         }
-    }
-
-    pub fn gateway(&self) -> String {
-        self.stack.url("gateway").expect("gateway is running")
     }
 
     pub async fn get_json(&self, url: &str) -> (u16, serde_json::Value) {
@@ -152,20 +150,22 @@ impl TestStack {
             vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Self::start_with(&borrowed).await
     }
+}
 
+/// What a test does with a running platform, one process or replicas.
+#[allow(async_fn_in_trait)]
+pub trait Shop {
+    /// `http://127.0.0.1:PORT` of the gateway.
+    fn gateway(&self) -> String;
+    fn client(&self) -> &reqwest::Client;
     /// The throwaway database URL of a service.
-    pub fn database_url(&self, service: &str) -> Option<&str> {
-        self.databases
-            .iter()
-            .find(|u| u.ends_with(&format!("_{service}")))
-            .map(String::as_str)
-    }
+    fn database_url(&self, service: &str) -> Option<&str>;
 
     /// Registers and logs in a user; returns the access token.
-    pub async fn sign_up(&self, email: &str, username: &str) -> String {
+    async fn sign_up(&self, email: &str, username: &str) -> String {
         let gw = self.gateway();
         let r = self
-            .client
+            .client()
             .post(format!("{gw}/users/register"))
             .json(&serde_json::json!({"email": email, "username": username, "password": "correct-horse"}))
             .send()
@@ -180,9 +180,9 @@ impl TestStack {
         self.log_in(email, "correct-horse").await
     }
 
-    pub async fn log_in(&self, email: &str, password: &str) -> String {
+    async fn log_in(&self, email: &str, password: &str) -> String {
         let r = self
-            .client
+            .client()
             .post(format!("{}/users/login", self.gateway()))
             .json(&serde_json::json!({"email": email, "password": password}))
             .send()
@@ -193,14 +193,14 @@ impl TestStack {
         body["access_token"].as_str().expect("a token").to_owned()
     }
 
-    pub async fn admin_token(&self) -> String {
+    async fn admin_token(&self) -> String {
         self.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
     /// Creates a product as admin; returns its id.
-    pub async fn create_product(&self, admin: &str, sku: &str, price: &str, stock: i32) -> i64 {
+    async fn create_product(&self, admin: &str, sku: &str, price: &str, stock: i32) -> i64 {
         let r = self
-            .client
+            .client()
             .post(format!("{}/products", self.gateway()))
             .bearer_auth(admin)
             .json(&serde_json::json!({"name": format!("Test product {sku}"), "price": price, "stock_quantity": stock, "sku": sku, "category": "Test"}))
@@ -214,13 +214,13 @@ impl TestStack {
     }
 
     /// `POST /orders` through the gateway; returns status and body.
-    pub async fn order(&self, token: &str, items: &[(i64, i32)]) -> (u16, serde_json::Value) {
+    async fn order(&self, token: &str, items: &[(i64, i32)]) -> (u16, serde_json::Value) {
         let items: Vec<_> = items
             .iter()
             .map(|(p, q)| serde_json::json!({"product_id": p, "quantity": q}))
             .collect();
         let r = self
-            .client
+            .client()
             .post(format!("{}/orders", self.gateway()))
             .bearer_auth(token)
             .json(&serde_json::json!({"items": items}))
@@ -230,6 +230,64 @@ impl TestStack {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
+
+    /// The conservation rule's terms for each `(product id, stock set)`.
+    async fn stock_counts(&self, set: &[(i64, i64)]) -> Vec<StockCount> {
+        stock_counts(
+            self.database_url("products").expect("products database"),
+            self.database_url("orders").expect("orders database"),
+            set,
+        )
+        .await
+    }
+
+    /// Waits until no checkout is pending, no unit is held and stock is
+    /// conserved for every product in `set`; panics with the counts if that
+    /// does not happen within `limit`.
+    async fn assert_settled_and_conserved(
+        &self,
+        set: &[(i64, i64)],
+        limit: std::time::Duration,
+    ) -> Vec<StockCount> {
+        let orders_db = self.database_url("orders").expect("orders database");
+        let settled = eventually(limit, || async {
+            let counts = self.stock_counts(set).await;
+            let done = pending_orders(orders_db).await == 0
+                && counts.iter().all(|c| c.held == 0 && c.conserved());
+            done.then_some(counts)
+        })
+        .await;
+        match settled {
+            Some(counts) => counts,
+            None => panic!(
+                "not settled within {limit:?}: {} pending orders; {:#?}",
+                pending_orders(orders_db).await,
+                self.stock_counts(set).await
+            ),
+        }
+    }
+}
+
+impl Shop for TestStack {
+    fn gateway(&self) -> String {
+        self.stack.url("gateway").expect("gateway is running")
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn database_url(&self, service: &str) -> Option<&str> {
+        database_of(&self.databases, service)
+    }
+}
+
+/// The database of `service` among a platform's throwaway databases.
+pub fn database_of<'a>(databases: &'a [String], service: &str) -> Option<&'a str> {
+    databases
+        .iter()
+        .find(|u| u.ends_with(&format!("_{service}")))
+        .map(String::as_str)
 }
 
 /// Emails maildev holds for one recipient.
@@ -384,42 +442,4 @@ pub async fn pending_orders(orders_db: &str) -> i64 {
         .expect("pending orders");
     pool.close().await;
     n
-}
-
-impl TestStack {
-    /// The conservation rule's terms for each `(product id, stock set)`.
-    pub async fn stock_counts(&self, set: &[(i64, i64)]) -> Vec<StockCount> {
-        stock_counts(
-            self.database_url("products").expect("products database"),
-            self.database_url("orders").expect("orders database"),
-            set,
-        )
-        .await
-    }
-
-    /// Waits until no checkout is pending, no unit is held and stock is
-    /// conserved for every product in `set`; panics with the counts if that
-    /// does not happen within `limit`.
-    pub async fn assert_settled_and_conserved(
-        &self,
-        set: &[(i64, i64)],
-        limit: std::time::Duration,
-    ) -> Vec<StockCount> {
-        let orders_db = self.database_url("orders").expect("orders database");
-        let settled = eventually(limit, || async {
-            let counts = self.stock_counts(set).await;
-            let done = pending_orders(orders_db).await == 0
-                && counts.iter().all(|c| c.held == 0 && c.conserved());
-            done.then_some(counts)
-        })
-        .await;
-        match settled {
-            Some(counts) => counts,
-            None => panic!(
-                "not settled within {limit:?}: {} pending orders; {:#?}",
-                pending_orders(orders_db).await,
-                self.stock_counts(set).await
-            ),
-        }
-    }
 }

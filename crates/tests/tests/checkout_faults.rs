@@ -3,7 +3,7 @@
 //! `Idempotency-Key` means one order. Each test reads the databases.
 
 use serde_json::{Value, json};
-use shop_testkit::{TestStack, unique_tag};
+use shop_testkit::{Shop, TestStack, unique_tag};
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(20);

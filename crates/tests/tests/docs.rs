@@ -1,7 +1,7 @@
 //! The gateway's `/openapi.json`: the services' own documents merged at run
 //! time, whole even while a service is down.
 
-use shop_testkit::TestStack;
+use shop_testkit::{Shop, TestStack};
 
 const PUBLIC_PATHS: [&str; 18] = [
     "/health",

@@ -1,6 +1,6 @@
 //! The gateway's `/health` over the real services.
 
-use shop_testkit::{SERVICES, TestStack};
+use shop_testkit::{SERVICES, Shop, TestStack};
 
 #[tokio::test]
 async fn health_is_healthy_when_every_service_is_up() {

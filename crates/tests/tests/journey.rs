@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use serde_json::Value;
-use shop_testkit::{TestStack, emails_to, eventually, unique_tag};
+use shop_testkit::{Shop, TestStack, emails_to, eventually, unique_tag};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,

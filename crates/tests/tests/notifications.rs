@@ -2,7 +2,7 @@
 //! admins see everyone's, and a failed email can be retried.
 
 use serde_json::Value;
-use shop_testkit::{TestStack, emails_to, eventually, smtp_url, switch_to, unique_tag};
+use shop_testkit::{Shop, TestStack, emails_to, eventually, smtp_url, switch_to, unique_tag};
 use std::{sync::atomic::Ordering, time::Duration};
 
 async fn get(t: &TestStack, path: &str, token: &str) -> (u16, Value) {

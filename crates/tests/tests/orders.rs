@@ -2,7 +2,7 @@
 //! cancel, the status lifecycle, declined payments, idempotency, privacy.
 
 use serde_json::{Value, json};
-use shop_testkit::{TestStack, unique_tag};
+use shop_testkit::{Shop, TestStack, unique_tag};
 
 struct World {
     t: TestStack,

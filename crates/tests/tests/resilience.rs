@@ -4,7 +4,7 @@
 use serde_json::json;
 use shop_events::{AwsSettings, OutgoingEvent, Publisher, SnsPublisher};
 use shop_platform::config::Env;
-use shop_testkit::{TestStack, emails_to, eventually, moto_url, switch_to, unique_tag};
+use shop_testkit::{Shop, TestStack, emails_to, eventually, moto_url, switch_to, unique_tag};
 use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 
 fn moto_addr() -> SocketAddr {

@@ -3,7 +3,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use shop_auth::{Claims, SigningKey};
-use shop_testkit::{TestStack, unique_tag};
+use shop_testkit::{Shop, TestStack, unique_tag};
 use shop_types::Role;
 
 async fn users_key(t: &TestStack) -> SigningKey {
