@@ -205,6 +205,32 @@ impl SqsConsumer {
     }
 }
 
+impl SqsConsumer {
+    /// Messages on the queue, waiting or being handled (SQS's approximate
+    /// counts): the consumer's lag.
+    pub async fn backlog(&self) -> Result<u64> {
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .context("reading the queue's attributes")?
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attrs
+                .get(&name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+}
+
 async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
     let attrs = client
         .get_queue_attributes()

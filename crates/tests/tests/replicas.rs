@@ -286,3 +286,42 @@ async fn an_orders_replica_killed_mid_burst_leaves_stock_conserved_and_nothing_p
     pool.close().await;
     p.finish().await;
 }
+
+#[tokio::test]
+async fn admin_edits_across_replicas_during_a_sale_neither_lose_nor_invent_stock() {
+    let p = Replicated::start(2, &[]).await.expect("replicas start");
+    let tag = unique_tag();
+    let admin = p.admin_token().await;
+    let stock = 50;
+    let product = p
+        .create_product(&admin, &format!("EDIT-{tag}"), "6.00", stock)
+        .await;
+    let buyer = p
+        .sign_up(&format!("edit-{tag}@example.com"), &format!("edit-{tag}"))
+        .await;
+
+    let line = [(product, 1)];
+    let sales = futures::future::join_all((0..30).map(|_| p.order(&buyer, &line)));
+    let edits = futures::future::join_all((0..30).map(|n| {
+        let (p, admin) = (&p, &admin);
+        async move {
+            p.client()
+                .patch(format!("{}/products/{product}", p.gateway()))
+                .bearer_auth(admin)
+                .json(&serde_json::json!({"name": format!("Edited {n}"), "price": format!("{}.00", 6 + n % 3)}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    }));
+    let (sold, edited) = tokio::join!(sales, edits);
+
+    assert!(sold.iter().all(|(s, b)| *s == 201 || panic!("{s}: {b}")));
+    assert!(edited.iter().all(|s| *s == 200), "{edited:?}");
+    let counts = p
+        .assert_settled_and_conserved(&[(product, i64::from(stock))], SETTLE)
+        .await;
+    assert_eq!((counts[0].available, counts[0].ordered), (20, 30));
+    p.finish().await;
+}

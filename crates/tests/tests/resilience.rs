@@ -2,7 +2,7 @@
 //! delivered twice, the products service down.
 
 use serde_json::json;
-use shop_events::{AwsSettings, OutgoingEvent, Publisher, SnsPublisher};
+use shop_events::{AwsSettings, OutgoingEvent, Publisher, SnsPublisher, SqsConsumer};
 use shop_platform::config::Env;
 use shop_testkit::{Shop, TestStack, emails_to, eventually, moto_url, switch_to, unique_tag};
 use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
@@ -31,7 +31,22 @@ async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_bac
             "an order must not fail because the broker is down: {body}"
         );
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The relay has tried every event and failed.
+    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
+        .await
+        .expect("orders database");
+    let tried = eventually(Duration::from_secs(20), || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE attempts >= 1 AND published_at IS NULL",
+        )
+        .fetch_one(&orders_db)
+        .await
+        .expect("outbox");
+        (n == 3).then_some(())
+    })
+    .await;
+    assert!(tried.is_some(), "the relay tries while SNS is down");
+    orders_db.close().await;
     assert!(
         emails_to(&email).await.is_empty(),
         "nothing can be delivered while SNS is down"
@@ -54,11 +69,17 @@ async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_bac
 #[tokio::test]
 async fn a_message_delivered_twice_produces_one_email() {
     let topic = format!("order-events-{}", unique_tag());
-    let t = TestStack::start_on_infra(&[("ORDER_EVENTS_TOPIC", topic.as_str())]).await;
+    let queue = format!("notification-queue-{}", unique_tag());
+    let t = TestStack::start_on_infra(&[
+        ("ORDER_EVENTS_TOPIC", topic.as_str()),
+        ("NOTIFICATION_QUEUE", queue.as_str()),
+    ])
+    .await;
     let email = format!("twice-{}@example.com", unique_tag());
     let env = Env::from_pairs([
         ("AWS_ENDPOINT_URL", moto_url()),
         ("ORDER_EVENTS_TOPIC", topic.clone()),
+        ("NOTIFICATION_QUEUE", queue.clone()),
     ])
     .expect("env");
     let publisher = SnsPublisher::connect(&AwsSettings::from_env(&env, "test").expect("settings"))
@@ -84,7 +105,15 @@ async fn a_message_delivered_twice_produces_one_email() {
     })
     .await;
     assert!(first.is_some(), "the event is handled");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both deliveries have been taken off the queue: handled, or recognised.
+    let queue = SqsConsumer::connect(&AwsSettings::from_env(&env, "test").expect("settings"))
+        .await
+        .expect("sqs");
+    let drained = eventually(Duration::from_secs(20), || async {
+        (queue.backlog().await.ok()? == 0).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "both deliveries consumed");
     assert_eq!(
         emails_to(&email).await.len(),
         1,
@@ -109,16 +138,23 @@ async fn products_down_is_503_and_leaves_no_order_behind() {
 
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["detail"], "Product service is unavailable");
-    let orders: Vec<serde_json::Value> = t
-        .client
-        .get(format!("{}/orders", t.gateway()))
-        .bearer_auth(&token)
-        .send()
+    // Read the rows, not the buyer's list (which hides pending checkouts):
+    // nothing was confirmed, and the checkout is marked abandoned, so it can
+    // never be confirmed; the repair loop releases and removes it once the
+    // products service is back.
+    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
         .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    assert!(orders.is_empty(), "no order is left behind: {orders:?}");
+        .expect("orders database");
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT status, abandoned_at IS NOT NULL FROM orders")
+            .fetch_all(&orders_db)
+            .await
+            .expect("orders");
+    assert!(
+        rows.iter()
+            .all(|(status, abandoned)| status == "pending" && *abandoned),
+        "no order is left behind that could be confirmed: {rows:?}"
+    );
+    orders_db.close().await;
     t.finish().await;
 }

@@ -120,9 +120,14 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
                 tracing::warn!(event_id = %prepared.event_id, "taking over an email whose sender died");
                 id
             }
-            // Not acknowledged: the message comes back, and is taken over
-            // if that handler never finishes.
-            repo::Claimed::Busy => anyhow::bail!("another handler is sending this email"),
+            // Another copy of the event (SNS delivers at least once) is
+            // being sent right now. This copy can go: if that handler dies,
+            // its own message comes back after the visibility timeout (60 s),
+            // after its claim (45 s) ran out, and takes the claim over.
+            repo::Claimed::Busy => {
+                tracing::info!(event_id = %prepared.event_id, "another copy is being sent; skipped");
+                return Ok(Outcome::Duplicate);
+            }
             repo::Claimed::Settled => {
                 tracing::info!(event_id = %prepared.event_id, "already handled; skipped");
                 return Ok(Outcome::Duplicate);
