@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, ensure};
 use shop_browser_tests::{
-    Browser, conclude, start_platform,
+    Browser, conclude, start_platform, start_platform_on_infra,
     storefront::{self, NewProduct, PASSWORD},
 };
 use shop_testkit::{Shop, TestStack};
@@ -105,7 +105,7 @@ async fn sign_out_closes(t: &TestStack, browser: &Browser) -> Result<()> {
 #[tokio::test]
 #[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
 async fn the_live_connection_comes_back_after_a_drop() -> Result<()> {
-    let mut platform = start_platform(&[]).await?;
+    let mut platform = start_platform_on_infra(&[]).await?;
     let browser = Browser::launch().await?;
     let outcome = reconnects(&mut platform, &browser).await;
     conclude("reconnect", outcome, vec![browser], platform).await
@@ -130,11 +130,16 @@ async fn reconnects(t: &mut TestStack, browser: &Browser) -> Result<()> {
     storefront::sign_in(browser, &web, "dee@example.com", PASSWORD).await?;
     storefront::wait_live(browser).await?;
 
+    let port = t
+        .stack
+        .url("notifications")
+        .and_then(|u| u.rsplit(':').next()?.parse().ok())
+        .context("notifications runs")?;
     t.stack.stop("notifications").await?;
     browser
         .wait_for(r#"[data-testid="toast-region"][data-live="connecting"]"#)
         .await?;
-    t.stack.restart("notifications").await?;
+    t.restart_notifications(port).await?;
     storefront::wait_live(browser).await?;
 
     // The new socket delivers.

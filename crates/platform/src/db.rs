@@ -22,6 +22,17 @@ pub async fn connect_and_migrate(
     let options = PgConnectOptions::from_str(settings.url.expose_secret())
         .context("the database URL is not valid")?;
     ensure_database(&options).await?;
+    // Migrations run on a connection of their own without the time limits:
+    // replicas starting together wait for each other's migration lock, and
+    // a schema change may wait for a busy table or take a while.
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot connect to database `{}`", db_name(&options)))?;
+    migrator
+        .run(&mut conn)
+        .await
+        .with_context(|| format!("migrating database `{}`", db_name(&options)))?;
+    conn.close().await.ok();
     let options = with_time_limits(options);
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -31,10 +42,6 @@ pub async fn connect_and_migrate(
         .connect_with(options.clone())
         .await
         .with_context(|| format!("cannot connect to database `{}`", db_name(&options)))?;
-    migrator
-        .run(&pool)
-        .await
-        .with_context(|| format!("migrating database `{}`", db_name(&options)))?;
     Ok(pool)
 }
 

@@ -27,9 +27,6 @@ pub struct Stack {
     parts: BTreeMap<&'static str, Running>,
     /// Shown in the banner when the development admin is in use.
     admin_hint: Option<String>,
-    /// How the notifications service was built, to start it again on the
-    /// same port (tests of clients that reconnect after a drop).
-    notifications_config: shop_notifications::Config,
 }
 
 impl std::fmt::Debug for Stack {
@@ -78,10 +75,9 @@ impl Stack {
         let orders = shop_orders::build(orders_config)
             .await
             .context("starting the orders service")?;
-        let notifications = shop_notifications::build(notifications_config.clone())
+        let notifications = shop_notifications::build(notifications_config)
             .await
             .context("starting the notifications service")?;
-        notifications_config.service.port = notifications.port();
 
         let mut gateway_config = shop_gateway::Config::from_env(env)?;
         gateway_config.upstreams = shop_gateway::Upstreams::new(
@@ -109,15 +105,15 @@ impl Stack {
         let mut stack = Self {
             parts: BTreeMap::new(),
             admin_hint,
-            notifications_config,
         };
         for service in [users, products, orders, notifications, gateway, web] {
-            stack.spawn(service);
+            stack.adopt(service);
         }
         Ok(stack)
     }
 
-    fn spawn(&mut self, service: Service) {
+    /// Runs a bound part under this stack, stopped with the rest.
+    pub fn adopt(&mut self, service: Service) {
         let token = CancellationToken::new();
         let addr = reachable(service.local_addr());
         let name = service.name();
@@ -147,21 +143,6 @@ impl Stack {
             .with_context(|| format!("no running part named {part}"))?;
         running.token.cancel();
         running.handle.await.context("part panicked")?
-    }
-
-    /// Starts a stopped part again on its old port. Only the notifications
-    /// service (the WebSocket end) can be restarted.
-    pub async fn restart(&mut self, part: &str) -> Result<()> {
-        anyhow::ensure!(
-            part == "notifications",
-            "only the notifications service can be restarted"
-        );
-        anyhow::ensure!(!self.parts.contains_key(part), "{part} is still running");
-        let service = shop_notifications::build(self.notifications_config.clone())
-            .await
-            .context("restarting the notifications service")?;
-        self.spawn(service);
-        Ok(())
     }
 
     /// Stops everything: the web front and gateway first, then the services.

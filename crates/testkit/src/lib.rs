@@ -3,6 +3,7 @@
 
 pub mod replicas;
 
+use anyhow::Context;
 use shop_platform::config::Env;
 use shop_stack::Stack;
 
@@ -11,6 +12,8 @@ pub const SERVICES: [&str; 4] = ["users", "products", "orders", "notifications"]
 /// A running platform owned by one test.
 pub struct TestStack {
     pub stack: Stack,
+    /// The configuration the platform was started with.
+    pub env: Env,
     pub databases: Vec<String>,
     pub client: reqwest::Client,
 }
@@ -71,6 +74,7 @@ impl TestStack {
         let stack = Stack::start(&env).await.expect("the platform starts");
         Self {
             stack,
+            env,
             databases,
             client: reqwest::Client::new(),
         }
@@ -80,6 +84,23 @@ impl TestStack {
         let resp = self.client.get(url).send().await.expect("request sent");
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("a JSON body"))
+    }
+
+    /// Starts the notifications service again on `port` after
+    /// `stack.stop("notifications")` (clients that reconnect after a drop).
+    /// Only on SNS/SQS (`start_on_infra`): the in-process bus lives and dies
+    /// with the parts that share it.
+    pub async fn restart_notifications(&mut self, port: u16) -> anyhow::Result<()> {
+        let mut config = shop_notifications::Config::from_env(&self.env)?;
+        anyhow::ensure!(
+            !matches!(config.events, shop_events::EventsSettings::Embedded(_)),
+            "restarting needs SNS/SQS: start the platform with start_on_infra"
+        );
+        let users = self.stack.url("users").context("the users service runs")?;
+        config.auth.jwks_url = format!("{users}/.well-known/jwks.json");
+        config.service.port = port;
+        self.stack.adopt(shop_notifications::build(config).await?);
+        Ok(())
     }
 
     /// Stops everything and drops the throwaway databases.

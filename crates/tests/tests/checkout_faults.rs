@@ -95,12 +95,34 @@ async fn a_dropped_request_with_an_idempotency_key_is_retried_to_one_order() {
             .json(&json!({"items": [{"product_id": product, "quantity": 2}]}))
             .send()
     };
-    // The client gives up at once: the request dies wherever it was.
+    // The checkout gets stuck reserving (a hot row), and the client gives up:
+    // the request dies midway, holding its key.
+    let products_db = sqlx::PgPool::connect(t.database_url("products").expect("db"))
+        .await
+        .expect("products database");
+    let mut blocker = products_db.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+        .bind(product)
+        .execute(&mut *blocker)
+        .await
+        .expect("lock the row");
     let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(5))
+        .timeout(Duration::from_millis(500))
         .build()
         .expect("client");
-    let _ = send(&impatient).await;
+    let dropped = send(&impatient).await;
+    assert!(dropped.is_err(), "the first request was given up");
+    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
+        .await
+        .expect("orders database");
+    let (answered, placed): (Option<i32>, Option<i64>) =
+        sqlx::query_as("SELECT status_code, order_id FROM idempotency_keys")
+            .fetch_one(&orders_db)
+            .await
+            .expect("the key was claimed");
+    assert_eq!((answered, placed), (None, None), "claimed, never finished");
+    blocker.commit().await.expect("release the row");
+    products_db.close().await;
 
     let retried = shop_testkit::eventually(SETTLE, || async {
         let r = send(&t.client).await.expect("answered");

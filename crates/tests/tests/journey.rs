@@ -184,13 +184,14 @@ async fn simultaneous_orders_for_the_last_units_never_oversell() {
 
 #[tokio::test]
 async fn stopping_the_service_closes_open_sockets_and_a_restart_accepts_new_ones() {
-    let mut t = TestStack::start().await;
+    let mut t = TestStack::start_on_infra(&[]).await;
     let tag = unique_tag();
     let token = t
         .sign_up(&format!("r-{tag}@example.com"), &format!("r-{tag}"))
         .await;
     let mut ws = connect(&t, &token).await;
 
+    let port = notifications_port(&t);
     t.stack.stop("notifications").await.expect("stops");
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -203,7 +204,7 @@ async fn stopping_the_service_closes_open_sockets_and_a_restart_accepts_new_ones
     .await;
     assert!(ended.is_ok(), "the socket is closed when the service stops");
 
-    t.stack.restart("notifications").await.expect("restarts");
+    t.restart_notifications(port).await.expect("restarts");
     let mut again = connect(&t, &token).await;
     futures::SinkExt::send(&mut again, Message::Text(r#"{"type":"ping"}"#.into()))
         .await
@@ -215,4 +216,12 @@ async fn stopping_the_service_closes_open_sockets_and_a_restart_accepts_new_ones
         "pong"
     );
     t.finish().await;
+}
+
+fn notifications_port(t: &TestStack) -> u16 {
+    let url = t.stack.url("notifications").expect("notifications runs");
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
 }

@@ -181,3 +181,31 @@ async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Resul
     tx.commit().await?;
     Ok(Some(id))
 }
+
+/// Sends a failed notification again, exactly as it was rendered, and
+/// records the outcome.
+pub async fn retry(state: &AppState, id: i64) -> Result<repo::Row, crate::error::Error> {
+    use crate::error::Error;
+    let row = repo::get(&state.pool, id).await?.ok_or(Error::NotFound)?;
+    if row.status != "failed" {
+        return Err(Error::NotRetryable);
+    }
+    let email = crate::mailer::Email {
+        to: row.recipient_email.clone(),
+        subject: row.subject.clone(),
+        html: row.body_html.clone(),
+        text: row.body_text.clone(),
+    };
+    let error = match state.mailer.send(&email).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(
+                notification_id = id,
+                error = format!("{e:#}"),
+                "retried email failed"
+            );
+            Some(DELIVERY_FAILED.to_owned())
+        }
+    };
+    Ok(repo::set_outcome(&state.pool, id, error).await?)
+}

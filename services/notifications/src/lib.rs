@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod error;
 pub mod hub;
 pub mod mailer;
 pub mod messages;

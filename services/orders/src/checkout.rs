@@ -190,49 +190,35 @@ pub struct Repaired {
     pub failed: usize,
 }
 
+/// Orders claimed per pass: small enough that releasing them one by one
+/// (each bounded by the products timeout) ends well within the lease.
+const REPAIR_BATCH: i64 = 4;
+/// Batches per pass at most, so a pass ends.
+const MAX_BATCHES: usize = 50;
+
 /// One pass: undo abandoned and stale checkouts, return the stock of
 /// cancelled orders, prune old idempotency keys. Rows are claimed with a
 /// lease, so replicas share the work; one failing order does not stop the
-/// pass.
+/// pass, it is retried on a later one.
 pub async fn repair_once(state: &AppState) -> Result<Repaired, Error> {
     let rid = RequestId::new_random();
     let mut done = Repaired::default();
     let age = state.pending_timeout.as_secs_f64();
-    let retry_in = repair_interval(state.pending_timeout);
-    for id in repo::claim_for_repair(&state.pool, age, 100).await? {
-        match state.products.release(id, &rid).await {
-            Ok(()) => {
-                repo::remove_abandoned(&state.pool, id).await?;
-                tracing::info!(order_id = id, "undid an interrupted checkout");
-                done.undone += 1;
-            }
-            Err(e) => {
-                tracing::warn!(
-                    order_id = id,
-                    error = format!("{e:#}"),
-                    "could not undo a checkout; will retry"
-                );
-                repo::repair_again_after(&state.pool, id, retry_in).await?;
-                done.failed += 1;
-            }
+    // Batch after batch while they come full (a backlog after a crash).
+    for _ in 0..MAX_BATCHES {
+        let claimed = repo::claim_for_repair(&state.pool, age, REPAIR_BATCH).await?;
+        let full = claimed.len() == REPAIR_BATCH as usize;
+        undo(state, &rid, claimed, &mut done).await;
+        if !full {
+            break;
         }
     }
-    for id in repo::claim_unreleased(&state.pool, 100).await? {
-        match state.products.release(id, &rid).await {
-            Ok(()) => {
-                repo::mark_stock_released(&state.pool, id).await?;
-                tracing::info!(order_id = id, "returned the stock of a cancelled order");
-                done.released += 1;
-            }
-            Err(e) => {
-                tracing::warn!(
-                    order_id = id,
-                    error = format!("{e:#}"),
-                    "could not return stock; will retry"
-                );
-                repo::repair_again_after(&state.pool, id, retry_in).await?;
-                done.failed += 1;
-            }
+    for _ in 0..MAX_BATCHES {
+        let claimed = repo::claim_unreleased(&state.pool, REPAIR_BATCH).await?;
+        let full = claimed.len() == REPAIR_BATCH as usize;
+        give_back(state, &rid, claimed, &mut done).await;
+        if !full {
+            break;
         }
     }
     let pruned = idempotency::prune(&state.pool).await?;
@@ -240,6 +226,57 @@ pub async fn repair_once(state: &AppState) -> Result<Repaired, Error> {
         tracing::info!(keys = pruned, "pruned old idempotency keys");
     }
     Ok(done)
+}
+
+/// Releases the stock of claimed checkouts and removes them.
+async fn undo(state: &AppState, rid: &RequestId, claimed: Vec<i64>, done: &mut Repaired) {
+    for id in claimed {
+        let undone = async {
+            state.products.release(id, rid).await?;
+            repo::remove_abandoned(&state.pool, id).await?;
+            anyhow::Ok(())
+        };
+        match undone.await {
+            Ok(()) => {
+                tracing::info!(order_id = id, "undid an interrupted checkout");
+                done.undone += 1;
+            }
+            Err(e) => retry_later(state, id, &e, done).await,
+        }
+    }
+}
+
+/// Returns the stock of claimed cancelled orders.
+async fn give_back(state: &AppState, rid: &RequestId, claimed: Vec<i64>, done: &mut Repaired) {
+    for id in claimed {
+        let released = async {
+            state.products.release(id, rid).await?;
+            repo::mark_stock_released(&state.pool, id).await?;
+            anyhow::Ok(())
+        };
+        match released.await {
+            Ok(()) => {
+                tracing::info!(order_id = id, "returned the stock of a cancelled order");
+                done.released += 1;
+            }
+            Err(e) => retry_later(state, id, &e, done).await,
+        }
+    }
+}
+
+/// Logs a failed repair and lets a pass on any replica retry it soon
+/// instead of after the whole lease.
+async fn retry_later(state: &AppState, id: i64, e: &anyhow::Error, done: &mut Repaired) {
+    tracing::warn!(
+        order_id = id,
+        error = format!("{e:#}"),
+        "repair failed; will retry"
+    );
+    done.failed += 1;
+    let soon = repair_interval(state.pending_timeout);
+    if let Err(e) = repo::repair_again_after(&state.pool, id, soon).await {
+        tracing::warn!(order_id = id, error = ?e, "could not schedule the retry; the lease runs out instead");
+    }
 }
 
 /// How often the repair loop looks: a fraction of the pending timeout.

@@ -21,7 +21,8 @@ pub struct Config {
     /// `OUTBOX_MAX_BACKOFF_MS`: the longest wait between publish retries.
     pub outbox_max_backoff: Duration,
     /// `OUTBOX_MAX_ATTEMPTS`: after this many failed publishes an event is
-    /// dead, logged and listed at `GET /orders/outbox`.
+    /// dead, logged and listed at `GET /orders/outbox` (120 attempts with
+    /// the default backoff ride out a broker outage of about an hour).
     pub outbox_max_attempts: i32,
     /// `PENDING_ORDER_TIMEOUT_SECS`: a pending order older than this had its
     /// request fail midway; its stock is released and the order removed.
@@ -43,7 +44,7 @@ impl Config {
             outbox_max_backoff: Duration::from_millis(
                 env.parse_or("OUTBOX_MAX_BACKOFF_MS", 30_000)?,
             ),
-            outbox_max_attempts: env.parse_or("OUTBOX_MAX_ATTEMPTS", 25)?,
+            outbox_max_attempts: env.parse_or("OUTBOX_MAX_ATTEMPTS", 120)?,
             pending_timeout: Duration::from_secs(env.parse_or("PENDING_ORDER_TIMEOUT_SECS", 120)?),
         })
     }

@@ -112,10 +112,13 @@ pub async fn finish(
     Ok(())
 }
 
-/// Frees the key after a failure worth retrying (a 5xx).
+/// Frees the key after a failure worth retrying (a 5xx) — unless an order
+/// was confirmed under it (the failure was only a lost acknowledgement): a
+/// retry then finds that order.
 pub async fn abandon(pool: &PgPool, user_id: i64, key: &str) -> Result<(), Error> {
     sqlx::query(
-        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL",
+        "DELETE FROM idempotency_keys
+         WHERE user_id = $1 AND key = $2 AND status_code IS NULL AND order_id IS NULL",
     )
     .bind(user_id)
     .bind(key)

@@ -52,6 +52,7 @@ pub struct AppState {
     routes::orders::cancel,
     routes::orders::set_status,
     routes::orders::outbox_backlog,
+    routes::orders::requeue_event,
 ))]
 pub struct ApiDoc;
 

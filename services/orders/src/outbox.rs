@@ -84,7 +84,7 @@ pub async fn publish_batch(
         sqlx::query(
             "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL,
                     leased_until = NULL
-             WHERE id = ANY($1)",
+             WHERE id = ANY($1) AND published_at IS NULL",
         )
         .bind(&published)
         .execute(pool)
@@ -116,7 +116,7 @@ pub async fn publish_batch(
             "UPDATE outbox SET attempts = $2, last_error = $3, leased_until = NULL,
                     next_attempt_at = now() + make_interval(secs => $4),
                     dead_at = CASE WHEN $5 THEN now() END
-             WHERE id = $1",
+             WHERE id = $1 AND published_at IS NULL",
         )
         .bind(id)
         .bind(attempts)
@@ -178,6 +178,20 @@ pub struct DeadEvent {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Puts a dead event back in line with fresh attempts. `false` when `id`
+/// is not a dead event.
+pub async fn requeue(pool: &PgPool, id: i64) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET dead_at = NULL, attempts = 0, last_error = NULL,
+                next_attempt_at = now(), leased_until = NULL
+         WHERE id = $1 AND dead_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn backlog(pool: &PgPool) -> Result<Backlog, Error> {

@@ -295,9 +295,9 @@ pub async fn change_status<T: serde::Serialize>(
         return Err(Error::OrderNotFound(id));
     };
     let old = status(&current);
-    // A pending order is a checkout in flight: only the checkout confirms it,
-    // because only the checkout holds its stock.
-    let by_checkout_only = old == OrderStatus::Pending && next == OrderStatus::Confirmed;
+    // A pending order is a checkout in flight: only the checkout settles it
+    // (confirmed with its stock, or abandoned and undone).
+    let by_checkout_only = old == OrderStatus::Pending;
     if !old.can_move_to(next) || by_checkout_only {
         return Err(Error::Move {
             from: old,

@@ -25,6 +25,8 @@ pub enum Error {
     ReservationSettled { order_id: i64, state: String },
     #[error("A product with this SKU already exists")]
     DuplicateSku,
+    #[error("Order {0} was reserved before with other lines")]
+    OrderIdReused(i64),
     #[error("No reservation for order {0}")]
     NoReservation(i64),
     /// Input that breaks a rule, field by field.
@@ -54,9 +56,15 @@ impl From<Error> for ApiError {
             Error::ProductInactive { .. }
             | Error::InsufficientStock { .. }
             | Error::ReservationSettled { .. }
-            | Error::DuplicateSku => ApiError::Conflict(e.to_string()),
+            | Error::DuplicateSku
+            | Error::OrderIdReused(_) => ApiError::Conflict(e.to_string()),
             Error::Invalid(fields) => ApiError::Validation(fields),
             Error::BadQuery(msg) => ApiError::BadRequest(msg),
+            // `lock_timeout`: the rows stayed locked longer than a caller
+            // should wait.
+            Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+                ApiError::Unavailable("The product is busy; try again".into())
+            }
             Error::Database(e) => e.into(),
             Error::Internal(e) => ApiError::Internal(e),
         }

@@ -22,6 +22,9 @@ pub use shop_types::internal::{
 use sqlx::{PgPool, Postgres, Transaction};
 use std::{collections::BTreeMap, time::Duration};
 
+/// The longest a reservation waits for a product's row lock.
+pub const RESERVE_LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// Merges repeated products and checks quantities.
 fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, Error> {
     if items.is_empty() {
@@ -108,6 +111,13 @@ pub async fn reserve(
     let wanted = normalise(&req.items)?;
     let order_id = req.order_id;
     let mut tx = pool.begin().await?;
+    // A hot product queues buyers on its row lock; a wait longer than this
+    // is answered "busy" (503) well before the caller's own timeout, so the
+    // caller gets a definite answer instead of an unknown outcome.
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", RESERVE_LOCK_WAIT.as_millis()))
+        .execute(&mut *tx)
+        .await?;
     // The ledger row first: a concurrent call for the same order, or its
     // release, waits here until this transaction ends.
     let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
@@ -120,7 +130,16 @@ pub async fn reserve(
     .execute(&mut *tx)
     .await?;
     if claimed.rows_affected() == 0 {
-        return existing(&mut tx, order_id).await;
+        let earlier = existing(&mut tx, order_id).await?;
+        let same = earlier.lines.len() == wanted.len()
+            && earlier
+                .lines
+                .iter()
+                .all(|l| wanted.get(&l.product_id) == Some(&l.quantity));
+        if !same {
+            return Err(Error::OrderIdReused(order_id));
+        }
+        return Ok(earlier);
     }
     let ids: Vec<i64> = wanted.keys().copied().collect();
     let rows: Vec<(i64, String, Decimal, i32, bool)> = sqlx::query_as(

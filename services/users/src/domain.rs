@@ -1,6 +1,6 @@
 //! Registration rules: what makes an email, a username and a password valid.
 
-use shop_platform::ApiError;
+use crate::error::Error;
 use shop_types::{FieldError, RegisterRequest};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,7 @@ pub fn normalize_email(raw: &str) -> Option<String> {
 }
 
 /// Every broken rule at once, so a form can show them together.
-pub fn parse_registration(req: RegisterRequest) -> Result<NewUser, ApiError> {
+pub fn parse_registration(req: RegisterRequest) -> Result<NewUser, Error> {
     let mut errors = Vec::new();
     let email = normalize_email(&req.email);
     if email.is_none() {
@@ -50,7 +50,7 @@ pub fn parse_registration(req: RegisterRequest) -> Result<NewUser, ApiError> {
             username,
             password: req.password,
         }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(Error::Invalid(errors)),
     }
 }
 
@@ -66,9 +66,9 @@ mod tests {
         }
     }
 
-    fn failing_fields(r: Result<NewUser, ApiError>) -> Vec<String> {
+    fn failing_fields(r: Result<NewUser, Error>) -> Vec<String> {
         match r {
-            Err(ApiError::Validation(f)) => f
+            Err(Error::Invalid(f)) => f
                 .iter()
                 .map(|e| e.loc[1].as_str().unwrap().to_owned())
                 .collect(),

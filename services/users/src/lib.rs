@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod error;
 mod keys;
 mod password;
 pub mod repo;

@@ -1,7 +1,7 @@
 //! SQL for accounts.
 
+use crate::error::Error;
 use chrono::{DateTime, Utc};
-use shop_platform::ApiError;
 use shop_types::{Role, User};
 use sqlx::PgPool;
 
@@ -43,7 +43,7 @@ pub async fn insert(
     email: &str,
     username: &str,
     hash: &str,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, Error> {
     sqlx::query_as::<_, UserRow>(&format!(
         "INSERT INTO users (email, username, password_hash) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     ))
@@ -54,15 +54,15 @@ pub async fn insert(
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(db) => match db.constraint() {
-            Some("users_email_key") => ApiError::Conflict("Email already registered".into()),
-            Some("users_username_key") => ApiError::Conflict("Username already taken".into()),
+            Some("users_email_key") => Error::EmailTaken,
+            Some("users_username_key") => Error::UsernameTaken,
             _ => e.into(),
         },
         _ => e.into(),
     })
 }
 
-pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, ApiError> {
+pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, Error> {
     Ok(
         sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
             .bind(email)
@@ -71,7 +71,7 @@ pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, Api
     )
 }
 
-pub async fn by_id(pool: &PgPool, id: i64) -> Result<Option<UserRow>, ApiError> {
+pub async fn by_id(pool: &PgPool, id: i64) -> Result<Option<UserRow>, Error> {
     Ok(
         sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)

@@ -1,6 +1,6 @@
 //! Reading notifications (your own; admins everyone's) and retrying failed ones.
 
-use crate::{AppState, mailer::Email, repo};
+use crate::{AppState, error::Error, repo};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -81,7 +81,7 @@ pub async fn list(
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("Notification not found")
+    Error::NotFound.into()
 }
 
 #[utoipa::path(get, path = "/notifications/{id}", tag = "notifications",
@@ -107,25 +107,6 @@ pub async fn retry(
     _admin: AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Notification>> {
-    let row = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
-    if row.status != "failed" {
-        return Err(ApiError::BadRequest(
-            "Only failed notifications can be retried".into(),
-        ));
-    }
-    let email = Email {
-        to: row.recipient_email.clone(),
-        subject: row.subject.clone(),
-        html: row.body_html.clone(),
-        text: row.body_text.clone(),
-    };
-    let error = match state.mailer.send(&email).await {
-        Ok(()) => None,
-        Err(e) => {
-            tracing::warn!(error = format!("{e:#}"), "retried email failed");
-            Some(crate::consumer::DELIVERY_FAILED.to_owned())
-        }
-    };
-    let updated = repo::set_outcome(&state.pool, id, error).await?;
+    let updated = crate::consumer::retry(&state, id).await?;
     Ok(Json(updated.into_notification()))
 }

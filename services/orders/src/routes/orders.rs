@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", post(create).get(list))
         .route("/orders/outbox", get(outbox_backlog))
+        .route("/orders/outbox/{id}/requeue", post(requeue_event))
         .route("/orders/{id}", get(get_one))
         .route("/orders/{id}/cancel", post(cancel))
         .route("/orders/{id}/status", patch(set_status))
@@ -276,4 +277,24 @@ pub async fn outbox_backlog(
     AdminUser(_admin): AdminUser,
 ) -> Result<Json<Backlog>> {
     Ok(Json(outbox::backlog(&state.pool).await?))
+}
+
+#[utoipa::path(post, path = "/orders/outbox/{id}/requeue", tag = "orders",
+    responses(
+        (status = 204, description = "The dead event is published again, with fresh attempts"),
+        (status = 401), (status = 403, description = "Admins only"),
+        (status = 404, description = "No dead event with this id")),
+    security(("bearer" = []), ("cookie" = [])))]
+#[tracing::instrument(skip_all, fields(outbox_id = id))]
+pub async fn requeue_event(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    if !outbox::requeue(&state.pool, id).await? {
+        return Err(ApiError::NotFound(format!("No dead event {id}")));
+    }
+    tracing::info!(admin_id = admin.user_id, "dead event requeued");
+    state.wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,28 @@
+//! What the users service's rules can refuse, and the one place where each
+//! refusal becomes an HTTP answer.
+
+use shop_platform::ApiError;
+use shop_types::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Email already registered")]
+    EmailTaken,
+    #[error("Username already taken")]
+    UsernameTaken,
+    /// Input that breaks a rule, field by field.
+    #[error("validation failed")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::EmailTaken | Error::UsernameTaken => ApiError::Conflict(e.to_string()),
+            Error::Invalid(fields) => ApiError::Validation(fields),
+            Error::Database(e) => e.into(),
+        }
+    }
+}
