@@ -123,6 +123,10 @@ async fn two_failing_relays_neither_deadlock_nor_republish(pool: PgPool) {
     // More than one batch (50), so both relays have rows to take at once.
     add_events(&pool, 120).await;
     let sent = OddOnly::default();
+    let before: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
 
     let (a, b) = tokio::join!(
         publish_batch(&pool, &sent, retry(30)),
@@ -150,14 +154,18 @@ async fn two_failing_relays_neither_deadlock_nor_republish(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!((published, failed_once), (50, 50));
-    // Only the failed rows back off; nothing else was touched.
-    let backing_off: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE next_attempt_at > now() AND published_at IS NULL",
+    // Only the failed rows back off; the rows neither relay took are untouched.
+    let (backed_off, untouched): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE published_at IS NULL AND attempts = 1
+                                   AND next_attempt_at >= $1 + interval '200 milliseconds'),
+                count(*) FILTER (WHERE attempts = 0 AND leased_until IS NULL AND last_error IS NULL)
+         FROM outbox",
     )
+    .bind(before)
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(backing_off, 50);
+    assert_eq!((backed_off, untouched), (50, 20));
 }
 
 #[sqlx::test]
