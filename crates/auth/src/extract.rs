@@ -56,10 +56,20 @@ impl Auth {
                 .find(|(k, _)| *k == "token")
                 .map(|(_, v)| v.to_owned())
         });
-        match query_token {
-            Some(token) => self.verifier.identify(&token).await.map_err(to_api),
-            None => self.authenticate(parts).await,
+        if let Some(token) = query_token {
+            return self.verifier.identify(&token).await.map_err(to_api);
         }
+        let (token, from_cookie) =
+            token_from_parts(parts).ok_or_else(|| to_api(AuthError::Missing))?;
+        // A page on another site can open a socket that carries our cookie
+        // (cross-site WebSocket hijacking): the upgrade is a GET, so the
+        // write rule above does not catch it.
+        if from_cookie && !self.origin_allowed(&parts.headers) {
+            return Err(ApiError::Forbidden(
+                "Cross-site WebSocket refused: Origin does not match".into(),
+            ));
+        }
+        self.verifier.identify(&token).await.map_err(to_api)
     }
 
     /// Same-origin check for cookie-authenticated writes: the `Origin` must be
@@ -250,6 +260,38 @@ mod tests {
             ],
         );
         assert!(auth.authenticate(&same_host).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_cookie_socket_from_another_origin_is_403_and_from_ours_is_allowed() {
+        let (auth, token) = auth_and_token();
+        let cookie = format!("{SESSION_COOKIE}={token}");
+        let foreign = parts(
+            Method::GET,
+            &[
+                ("cookie", &cookie),
+                ("origin", "https://evil.example"),
+                ("host", "localhost:3000"),
+            ],
+        );
+        assert!(matches!(
+            auth.authenticate_socket(&foreign).await,
+            Err(ApiError::Forbidden(_))
+        ));
+        let ours = parts(
+            Method::GET,
+            &[("cookie", &cookie), ("origin", "http://localhost:8080")],
+        );
+        assert!(auth.authenticate_socket(&ours).await.is_ok());
+        // A bearer token is not sent by a browser on its own: no Origin rule.
+        let bearer = parts(
+            Method::GET,
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("origin", "https://evil.example"),
+            ],
+        );
+        assert!(auth.authenticate_socket(&bearer).await.is_ok());
     }
 
     #[tokio::test]

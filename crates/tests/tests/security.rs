@@ -190,3 +190,106 @@ async fn a_customer_token_cannot_write_the_catalogue() {
     }
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_cookie_authenticated_socket_from_another_site_is_refused() {
+    use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest};
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("ws-{tag}@example.com"), &format!("ws-{tag}"))
+        .await;
+    let gateway = t.gateway();
+    let open = |origin: String| {
+        let mut req = format!("{}/ws/notifications", gateway.replacen("http", "ws", 1))
+            .into_client_request()
+            .expect("request");
+        let headers = req.headers_mut();
+        headers.insert(
+            "cookie",
+            format!("shop_session={token}").parse().expect("cookie"),
+        );
+        headers.insert("origin", origin.parse().expect("origin"));
+        connect_async(req)
+    };
+
+    let foreign = open("https://evil.example".into()).await;
+    let ours = open(gateway.clone()).await;
+
+    match foreign {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403)
+        }
+        other => panic!(
+            "a foreign page must not open the socket: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    assert!(ours.is_ok(), "the shop's own page opens it");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn password_guessing_is_answered_429_with_retry_after() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let email = format!("guess-{tag}@example.com");
+    t.sign_up(&email, &format!("guess-{tag}")).await;
+    let other = format!("bystander-{tag}@example.com");
+    t.sign_up(&other, &format!("bystander-{tag}")).await;
+    let attempt = |email: String, password: &'static str| {
+        t.client()
+            .post(format!("{}/users/login", t.gateway()))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            attempt(email.clone(), "wrong-password")
+                .await
+                .expect("answered")
+                .status()
+                .as_u16(),
+        );
+    }
+    let throttled = attempt(email.clone(), "wrong-password")
+        .await
+        .expect("answered");
+    let status = throttled.status().as_u16();
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    let body: serde_json::Value = throttled.json().await.expect("json");
+    let right_password_meanwhile = attempt(email.clone(), "correct-horse")
+        .await
+        .expect("answered")
+        .status();
+    let bystander = attempt(other, "correct-horse")
+        .await
+        .expect("answered")
+        .status();
+
+    assert_eq!(statuses, [401; 5]);
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Too many")),
+        "{body}"
+    );
+    assert_eq!(
+        right_password_meanwhile, 429,
+        "the account waits out the window"
+    );
+    assert_eq!(bystander, 200, "other accounts are not affected");
+    eprintln!("throttle: 5 × 401, then 429 with Retry-After {retry_after} s");
+    t.finish().await;
+}

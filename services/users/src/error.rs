@@ -10,6 +10,9 @@ pub enum Error {
     EmailTaken,
     #[error("Username already taken")]
     UsernameTaken,
+    /// Too many failed sign-ins for the account.
+    #[error("Too many failed sign-in attempts; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     /// Input that breaks a rule, field by field.
     #[error("validation failed")]
     Invalid(Vec<FieldError>),
@@ -21,6 +24,10 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::EmailTaken | Error::UsernameTaken => ApiError::Conflict(e.to_string()),
+            Error::Throttled { retry_after_secs } => ApiError::TooManyRequests {
+                message: e.to_string(),
+                retry_after_secs,
+            },
             Error::Invalid(fields) => ApiError::Validation(fields),
             Error::Database(e) => e.into(),
         }

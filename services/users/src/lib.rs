@@ -4,10 +4,11 @@
 pub mod config;
 pub mod domain;
 pub mod error;
-mod keys;
-mod password;
+pub mod keys;
+pub mod password;
 pub mod repo;
 pub mod routes;
+pub mod throttle;
 
 use anyhow::Result;
 use axum::{Router, extract::FromRef};
@@ -74,7 +75,22 @@ pub async fn build(config: Config) -> Result<Service> {
         secure_cookies: config.public_url.starts_with("https://"),
         auth: Auth::new(verifier, config.allowed_origins.clone()),
     };
-    Service::bind(&config.service, router(state)).await
+    let pool = state.pool.clone();
+    Ok(Service::bind(&config.service, router(state))
+        .await?
+        .with_task("login-failures-prune", move |token| async move {
+            loop {
+                match throttle::prune(&pool).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old failed sign-ins"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "pruning failed sign-ins failed"),
+                }
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                }
+            }
+        }))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,6 +1,6 @@
 //! Register, log in, log out, and who am I.
 
-use crate::{AppState, domain, password, repo};
+use crate::{AppState, domain, password, repo, throttle};
 use axum::{
     Json, Router,
     extract::State,
@@ -47,6 +47,7 @@ fn invalid_login() -> ApiError {
     responses(
         (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie", body = TokenResponse),
         (status = 401, description = "Invalid email or password"),
+        (status = 429, description = "Too many failed attempts for this account; see Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
@@ -55,14 +56,20 @@ pub async fn login(
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
     let email = domain::normalize_email(&req.email).ok_or_else(invalid_login)?;
+    throttle::check(&state.pool, &email).await?;
     let user = repo::by_email(&state.pool, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     // Verify even for unknown emails: the answer and its timing say nothing.
     let ok = password::verify(req.password, stored).await?;
     let user = match user {
         Some(u) if ok && u.is_active => u,
-        _ => return Err(invalid_login()),
+        _ => {
+            // Unknown emails count too: the answer says nothing either way.
+            throttle::record_failure(&state.pool, &email).await?;
+            return Err(invalid_login());
+        }
     };
+    throttle::clear(&state.pool, &email).await?;
     let token = state.signer.issue(
         &state.rules,
         user.id,
