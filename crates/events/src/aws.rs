@@ -428,6 +428,11 @@ impl Consumer for SqsConsumer {
             .collect())
     }
 
+    fn poll_limit(&self) -> std::time::Duration {
+        // The long poll, and a margin for the answer to travel.
+        std::time::Duration::from_secs(u64::try_from(self.wait_seconds).unwrap_or(20) + 2)
+    }
+
     async fn ack(&self, receipt: &str) -> Result<()> {
         self.client
             .delete_message()

@@ -44,6 +44,12 @@ pub trait Consumer: Send + Sync + 'static {
     async fn receive(&self, max: usize) -> Result<Vec<Delivery>>;
     /// The message was handled: it must not come back.
     async fn ack(&self, receipt: &str) -> Result<()>;
+    /// How long a receive in flight may still take. Abandoning it sooner can
+    /// strand messages the broker already handed to it (SQS hides them for
+    /// the visibility timeout); an in-process queue loses nothing.
+    fn poll_limit(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Where events go: chosen by configuration.

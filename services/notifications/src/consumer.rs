@@ -44,11 +44,25 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
     loop {
-        // Receive only as many as can be handled now.
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // Receive only as many as can be handled now. At shutdown a receive
+        // in flight is given its poll limit to end: the queue may already have
+        // handed it messages, which would stay invisible to every other
+        // consumer for the visibility timeout. Its messages are handled
+        // before the service stops.
         let free = permits.available_permits().clamp(1, 10);
+        let receive = consumer.receive(free);
+        tokio::pin!(receive);
         let batch = tokio::select! {
-            () = shutdown.cancelled() => break,
-            r = consumer.receive(free) => r,
+            r = &mut receive => r,
+            () = shutdown.cancelled() => {
+                match tokio::time::timeout(consumer.poll_limit(), &mut receive).await {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            }
         };
         let deliveries = match batch {
             Ok(d) => d,
