@@ -1,5 +1,9 @@
 //! `shop`: the whole platform in one process, on embedded defaults.
 
+/// Password hashes allocate 19 MiB each; see the users service's binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use shop_platform::{
     config::{Env, LogSettings},
     shutdown, telemetry,
