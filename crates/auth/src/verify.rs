@@ -1,6 +1,9 @@
 //! Token verification against a set of public keys: either given (the users
 //! service verifies its own tokens) or fetched from a JWKS URL and cached,
-//! refetched only when a token names a `kid` the cache does not know.
+//! refetched when a token names a `kid` the cache does not know or holds
+//! past its lifetime (the JWKS answer's `Cache-Control: max-age`). A
+//! refetch merges: a key the issuer stopped publishing (after a rotation)
+//! stays trusted for one cache lifetime, then is dropped.
 
 use crate::{Claims, Identity, JwkSet, TokenRules};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -28,9 +31,19 @@ enum Source {
     Remote { url: String, http: reqwest::Client },
 }
 
+/// A cached key and when the issuer last published it (`None`: given, never
+/// expires).
+#[derive(Clone)]
+struct Cached {
+    key: DecodingKey,
+    seen: Option<Instant>,
+}
+
 struct Inner {
     source: Source,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    keys: RwLock<HashMap<String, Cached>>,
+    /// How long a fetched key is trusted without being published again.
+    lifetime: RwLock<Duration>,
     last_fetch: Mutex<Option<Instant>>,
     validation: Validation,
 }
@@ -50,6 +63,17 @@ impl std::fmt::Debug for Verifier {
 /// A refetch for an unknown `kid` happens at most this often, so a flood of
 /// forged `kid`s cannot hammer the users service.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// The lifetime of fetched keys when the JWKS answer names none.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+/// `max-age` of a `Cache-Control` header.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    value.split(',').find_map(|d| {
+        let secs = d.trim().strip_prefix("max-age=")?;
+        secs.trim().parse().ok().map(Duration::from_secs)
+    })
+}
 
 fn validation(rules: &TokenRules) -> Validation {
     // Only EdDSA: `alg: none` and HS256-with-the-public-key are refused here.
@@ -76,7 +100,11 @@ fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
 impl Verifier {
     /// Verifies with the given keys only.
     pub fn with_keys(keys: &JwkSet, rules: &TokenRules) -> Self {
-        Self::new(Source::Static, decoding_keys(keys), rules)
+        let keys = decoding_keys(keys)
+            .into_iter()
+            .map(|(kid, key)| (kid, Cached { key, seen: None }))
+            .collect();
+        Self::new(Source::Static, keys, rules)
     }
 
     /// Verifies with the keys published at `jwks_url`, fetched when needed.
@@ -94,11 +122,12 @@ impl Verifier {
         ))
     }
 
-    fn new(source: Source, keys: HashMap<String, DecodingKey>, rules: &TokenRules) -> Self {
+    fn new(source: Source, keys: HashMap<String, Cached>, rules: &TokenRules) -> Self {
         Self {
             inner: Arc::new(Inner {
                 source,
                 keys: RwLock::new(keys),
+                lifetime: RwLock::new(DEFAULT_LIFETIME),
                 last_fetch: Mutex::new(None),
                 validation: validation(rules),
             }),
@@ -133,9 +162,20 @@ impl Verifier {
         })
     }
 
+    /// A key still trusted: given, or published within one lifetime.
+    async fn fresh(&self, kid: &str) -> Option<DecodingKey> {
+        let lifetime = *self.inner.lifetime.read().await;
+        let keys = self.inner.keys.read().await;
+        let cached = keys.get(kid)?;
+        cached
+            .seen
+            .is_none_or(|seen| seen.elapsed() <= lifetime)
+            .then(|| cached.key.clone())
+    }
+
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        if let Some(k) = self.inner.keys.read().await.get(kid) {
-            return Ok(k.clone());
+        if let Some(k) = self.fresh(kid).await {
+            return Ok(k);
         }
         let Source::Remote { url, http } = &self.inner.source else {
             return Err(AuthError::Invalid);
@@ -143,42 +183,58 @@ impl Verifier {
         {
             let mut last = self.inner.last_fetch.lock().await;
             // Another request may have refreshed while this one waited.
-            if let Some(k) = self.inner.keys.read().await.get(kid) {
-                return Ok(k.clone());
+            if let Some(k) = self.fresh(kid).await {
+                return Ok(k);
             }
             if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
                 return Err(AuthError::Invalid);
             }
             *last = Some(Instant::now());
             let fetched = async {
-                http.get(url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json::<JwkSet>()
-                    .await
+                let resp = http.get(url).send().await?.error_for_status()?;
+                let lifetime = max_age(resp.headers());
+                resp.json::<JwkSet>().await.map(|set| (set, lifetime))
             }
             .await;
             match fetched {
-                Ok(set) => {
-                    tracing::info!(keys = set.keys.len(), "fetched signing keys");
-                    *self.inner.keys.write().await = decoding_keys(&set);
+                Ok((set, lifetime)) => {
+                    // Never shorter than the refetch interval, or a key could
+                    // go stale between two allowed fetches.
+                    let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME).max(REFETCH_INTERVAL);
+                    *self.inner.lifetime.write().await = lifetime;
+                    let now = Instant::now();
+                    let mut keys = self.inner.keys.write().await;
+                    for (kid, key) in decoding_keys(&set) {
+                        keys.insert(
+                            kid,
+                            Cached {
+                                key,
+                                seen: Some(now),
+                            },
+                        );
+                    }
+                    // Keys no longer published are kept for one lifetime.
+                    keys.retain(|_, c| c.seen.is_none_or(|seen| seen.elapsed() <= lifetime));
+                    tracing::info!(
+                        published = set.keys.len(),
+                        trusted = keys.len(),
+                        "fetched signing keys"
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, url, "cannot fetch signing keys");
                     // Let the next request try again instead of waiting out the interval.
                     *last = None;
+                    // The issuer is unreachable, not rotating: a key it
+                    // published stays usable until it can say otherwise.
+                    if let Some(c) = self.inner.keys.read().await.get(kid) {
+                        return Ok(c.key.clone());
+                    }
                     return Err(AuthError::KeysUnavailable);
                 }
             }
         }
-        self.inner
-            .keys
-            .read()
-            .await
-            .get(kid)
-            .cloned()
-            .ok_or(AuthError::Invalid)
+        self.fresh(kid).await.ok_or(AuthError::Invalid)
     }
 }
 
@@ -281,5 +337,95 @@ mod tests {
         c.aud = "someone-else".into();
         let token = key.sign(&c).unwrap();
         assert_eq!(verifier.verify(&token).await, Err(AuthError::Invalid));
+    }
+
+    /// A JWKS endpoint whose published keys and max-age a test changes.
+    async fn issuer(max_age: u64) -> (String, Arc<std::sync::Mutex<JwkSet>>) {
+        use axum::{Json, routing::get};
+        let published = Arc::new(std::sync::Mutex::new(JwkSet { keys: vec![] }));
+        let shared = published.clone();
+        let app = axum::Router::new().route(
+            "/jwks",
+            get(move || {
+                let set = shared.lock().unwrap().clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CACHE_CONTROL,
+                            format!("max-age={max_age}"),
+                        )],
+                        Json(set),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, published)
+    }
+
+    /// Polls `verify` until it gives `want`, for at most 15 s.
+    async fn until(verifier: &Verifier, token: &str, want: bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if verifier.verify(token).await.is_ok() == want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn after_a_rotation_tokens_of_the_previous_key_stay_valid() {
+        let rules = TokenRules::default();
+        let (old, new) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        let (url, published) = issuer(300).await;
+        published.lock().unwrap().keys = vec![old.public_jwk()];
+        let verifier = Verifier::remote(url, &rules).unwrap();
+        let old_token = old.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+        assert!(verifier.verify(&old_token).await.is_ok());
+
+        // Rotated: only the new key is published now.
+        published.lock().unwrap().keys = vec![new.public_jwk()];
+        let new_token = new.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+
+        assert!(
+            until(&verifier, &new_token, true).await,
+            "the new key is learnt"
+        );
+        assert!(
+            verifier.verify(&old_token).await.is_ok(),
+            "the previous key is merged, not replaced"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_no_longer_published_is_dropped_after_the_cache_lifetime() {
+        let rules = TokenRules::default();
+        let (old, new) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        // max-age=0: the shortest lifetime, the refetch interval (5 s).
+        let (url, published) = issuer(0).await;
+        published.lock().unwrap().keys = vec![old.public_jwk()];
+        let verifier = Verifier::remote(url, &rules).unwrap();
+        let old_token = old.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+        assert!(verifier.verify(&old_token).await.is_ok());
+
+        published.lock().unwrap().keys = vec![new.public_jwk()];
+        let new_token = new.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+
+        assert!(until(&verifier, &new_token, true).await);
+        assert!(
+            until(&verifier, &old_token, false).await,
+            "the withdrawn key is no longer trusted once its lifetime is over"
+        );
+        assert!(verifier.verify(&new_token).await.is_ok());
     }
 }
