@@ -377,22 +377,27 @@ mod tests {
         false
     }
 
-    #[tokio::test]
-    async fn after_a_rotation_tokens_of_the_previous_key_stay_valid() {
+    /// A verifier that trusted `old`, and an issuer that now publishes only
+    /// `new`: tokens of each.
+    async fn rotated(max_age: u64) -> (Verifier, String, String) {
         let rules = TokenRules::default();
         let (old, new) = (
             SigningKey::generate().unwrap(),
             SigningKey::generate().unwrap(),
         );
-        let (url, published) = issuer(300).await;
+        let (url, published) = issuer(max_age).await;
         published.lock().unwrap().keys = vec![old.public_jwk()];
         let verifier = Verifier::remote(url, &rules).unwrap();
         let old_token = old.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
         assert!(verifier.verify(&old_token).await.is_ok());
-
-        // Rotated: only the new key is published now.
         published.lock().unwrap().keys = vec![new.public_jwk()];
         let new_token = new.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+        (verifier, old_token, new_token)
+    }
+
+    #[tokio::test]
+    async fn after_a_rotation_tokens_of_the_previous_key_stay_valid() {
+        let (verifier, old_token, new_token) = rotated(300).await;
 
         assert!(
             until(&verifier, &new_token, true).await,
@@ -406,20 +411,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_no_longer_published_is_dropped_after_the_cache_lifetime() {
-        let rules = TokenRules::default();
-        let (old, new) = (
-            SigningKey::generate().unwrap(),
-            SigningKey::generate().unwrap(),
-        );
         // max-age=0: the shortest lifetime, the refetch interval (5 s).
-        let (url, published) = issuer(0).await;
-        published.lock().unwrap().keys = vec![old.public_jwk()];
-        let verifier = Verifier::remote(url, &rules).unwrap();
-        let old_token = old.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
-        assert!(verifier.verify(&old_token).await.is_ok());
-
-        published.lock().unwrap().keys = vec![new.public_jwk()];
-        let new_token = new.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+        let (verifier, old_token, new_token) = rotated(0).await;
 
         assert!(until(&verifier, &new_token, true).await);
         assert!(

@@ -252,6 +252,45 @@ pub trait Shop {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// A pool on a service's database, for tests that read the rows a rule
+    /// is about.
+    async fn db(&self, service: &str) -> sqlx::PgPool {
+        let url = self.database_url(service).expect("a service database");
+        sqlx::PgPool::connect(url)
+            .await
+            .expect("the database answers")
+    }
+
+    /// `GET` through the gateway with a token: status and JSON body (null
+    /// when there is none).
+    async fn get_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .client()
+            .get(format!("{}{path}", self.gateway()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answered");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Holds a product's row lock in a transaction of its own, as a hot sale
+    /// does; dropping or committing it lets reservations through.
+    async fn lock_product(
+        &self,
+        products_db: &sqlx::PgPool,
+        product: i64,
+    ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut blocker = products_db.begin().await.expect("begin");
+        sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+            .bind(product)
+            .execute(&mut *blocker)
+            .await
+            .expect("lock the row");
+        blocker
+    }
+
     /// The conservation rule's terms for each `(product id, stock set)`.
     async fn stock_counts(&self, set: &[(i64, i64)]) -> Vec<StockCount> {
         stock_counts(

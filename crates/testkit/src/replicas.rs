@@ -205,53 +205,37 @@ impl Replicated {
             client: reqwest::Client::new(),
         };
 
-        // Users replicas one after the other: the first creates the signing key.
-        let mut users = Vec::new();
-        for i in 0..n {
-            let config = shop_users::Config::from_env(&env)?;
-            users.push(
-                Replica::spawn(&format!("users-{i}"), move || shop_users::build(config)).await?,
-            );
-        }
-        let users_rr = platform.add("users", users).await?;
+        // Replicas start one after the other: the first users replica
+        // creates the signing key.
+        let users_rr = platform
+            .replicate("users", n, || {
+                let config = shop_users::Config::from_env(&env)?;
+                Ok(move || shop_users::build(config))
+            })
+            .await?;
         let jwks = format!("{users_rr}/.well-known/jwks.json");
-
-        let mut products = Vec::new();
-        for i in 0..n {
-            let mut config = shop_products::Config::from_env(&env)?;
-            config.auth.jwks_url.clone_from(&jwks);
-            products.push(
-                Replica::spawn(&format!("products-{i}"), move || {
-                    shop_products::build(config)
-                })
-                .await?,
-            );
-        }
-        let products_rr = platform.add("products", products).await?;
-
-        let mut orders = Vec::new();
-        for i in 0..n {
-            let mut config = shop_orders::Config::from_env(&env)?;
-            config.auth.jwks_url.clone_from(&jwks);
-            config.products_url.clone_from(&products_rr);
-            orders.push(
-                Replica::spawn(&format!("orders-{i}"), move || shop_orders::build(config)).await?,
-            );
-        }
-        let orders_rr = platform.add("orders", orders).await?;
-
-        let mut notifications = Vec::new();
-        for i in 0..n {
-            let mut config = shop_notifications::Config::from_env(&env)?;
-            config.auth.jwks_url.clone_from(&jwks);
-            notifications.push(
-                Replica::spawn(&format!("notifications-{i}"), move || {
-                    shop_notifications::build(config)
-                })
-                .await?,
-            );
-        }
-        let notifications_rr = platform.add("notifications", notifications).await?;
+        let products_rr = platform
+            .replicate("products", n, || {
+                let mut config = shop_products::Config::from_env(&env)?;
+                config.auth.jwks_url.clone_from(&jwks);
+                Ok(move || shop_products::build(config))
+            })
+            .await?;
+        let orders_rr = platform
+            .replicate("orders", n, || {
+                let mut config = shop_orders::Config::from_env(&env)?;
+                config.auth.jwks_url.clone_from(&jwks);
+                config.products_url.clone_from(&products_rr);
+                Ok(move || shop_orders::build(config))
+            })
+            .await?;
+        let notifications_rr = platform
+            .replicate("notifications", n, || {
+                let mut config = shop_notifications::Config::from_env(&env)?;
+                config.auth.jwks_url.clone_from(&jwks);
+                Ok(move || shop_notifications::build(config))
+            })
+            .await?;
 
         let mut gateway_config = shop_gateway::Config::from_env(&env)?;
         gateway_config.upstreams =
@@ -265,7 +249,22 @@ impl Replicated {
         Ok(platform)
     }
 
-    async fn add(&mut self, name: &'static str, replicas: Vec<Replica>) -> Result<String> {
+    /// Starts `n` replicas of a service, each built by what `make` returns,
+    /// behind a forwarder; returns the forwarder's URL.
+    async fn replicate<F, Fut>(
+        &mut self,
+        name: &'static str,
+        n: usize,
+        make: impl Fn() -> Result<F>,
+    ) -> Result<String>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Service>>,
+    {
+        let mut replicas = Vec::with_capacity(n);
+        for i in 0..n {
+            replicas.push(Replica::spawn(&format!("{name}-{i}"), make()?).await?);
+        }
         let rr = RoundRobin::start(replicas.iter().map(|r| r.addr).collect()).await?;
         let url = rr.url.clone();
         self.replicas.push((name, replicas));

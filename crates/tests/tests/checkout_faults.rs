@@ -2,22 +2,11 @@
 //! whatever happens, stock is conserved, no checkout stays pending, and one
 //! `Idempotency-Key` means one order. Each test reads the databases.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shop_testkit::{Shop, TestStack, unique_tag};
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(20);
-
-async fn get(t: &TestStack, token: &str, path: &str) -> (u16, Value) {
-    let r = t
-        .client
-        .get(format!("{}{path}", t.gateway()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("answered");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn a_reservation_held_back_past_the_orders_timeout_leaves_stock_conserved() {
@@ -35,23 +24,16 @@ async fn a_reservation_held_back_past_the_orders_timeout_leaves_stock_conserved(
         .create_product(&admin, &format!("HOT-{tag}"), "5.00", 10)
         .await;
     // A sale's hot row: another transaction holds the product's lock.
-    let products_db = sqlx::PgPool::connect(t.database_url("products").expect("db"))
-        .await
-        .expect("products database");
-    let mut blocker = products_db.begin().await.expect("begin");
-    sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
-        .bind(product)
-        .execute(&mut *blocker)
-        .await
-        .expect("lock the row");
+    let products_db = t.db("products").await;
+    let blocker = t.lock_product(&products_db, product).await;
 
     let (status, body) = t.order(&buyer, &[(product, 3)]).await;
 
     assert_eq!(status, 504, "{body}");
     // The abandoned checkout is visible to admins, not to the buyer.
-    let (_, pending) = get(&t, &admin, "/orders?status=pending&all=true").await;
+    let (_, pending) = t.get_as(&admin, "/orders?status=pending&all=true").await;
     assert_eq!(pending.as_array().map(Vec::len), Some(1), "{pending}");
-    let (_, mine) = get(&t, &buyer, "/orders?status=pending").await;
+    let (_, mine) = t.get_as(&buyer, "/orders?status=pending").await;
     assert_eq!(mine, json!([]));
     // The lock goes; the late reservation now commits.
     blocker.commit().await.expect("release the row");
@@ -97,24 +79,15 @@ async fn a_dropped_request_with_an_idempotency_key_is_retried_to_one_order() {
     };
     // The checkout gets stuck reserving (a hot row), and the client gives up:
     // the request dies midway, holding its key.
-    let products_db = sqlx::PgPool::connect(t.database_url("products").expect("db"))
-        .await
-        .expect("products database");
-    let mut blocker = products_db.begin().await.expect("begin");
-    sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
-        .bind(product)
-        .execute(&mut *blocker)
-        .await
-        .expect("lock the row");
+    let products_db = t.db("products").await;
+    let blocker = t.lock_product(&products_db, product).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()
         .expect("client");
     let dropped = send(&impatient).await;
     assert!(dropped.is_err(), "the first request was given up");
-    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
-        .await
-        .expect("orders database");
+    let orders_db = t.db("orders").await;
     let (answered, placed): (Option<i32>, Option<i64>) =
         sqlx::query_as("SELECT status_code, order_id FROM idempotency_keys")
             .fetch_one(&orders_db)
@@ -134,9 +107,6 @@ async fn a_dropped_request_with_an_idempotency_key_is_retried_to_one_order() {
         retried.is_some(),
         "a retry gets the order once the lease runs out"
     );
-    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
-        .await
-        .expect("orders database");
     let confirmed: i64 =
         sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'confirmed'")
             .fetch_one(&orders_db)

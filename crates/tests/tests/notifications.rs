@@ -5,21 +5,9 @@ use serde_json::Value;
 use shop_testkit::{Shop, TestStack, emails_to, eventually, smtp_url, switch_to, unique_tag};
 use std::{sync::atomic::Ordering, time::Duration};
 
-async fn get(t: &TestStack, path: &str, token: &str) -> (u16, Value) {
-    let r = t
-        .client
-        .get(format!("{}{path}", t.gateway()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("answered");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn wait_for_notification(t: &TestStack, token: &str) -> Value {
     eventually(Duration::from_secs(10), || async {
-        let (_, list) = get(t, "/notifications", token).await;
+        let (_, list) = t.get_as(token, "/notifications").await;
         list["notifications"]
             .as_array()
             .and_then(|n| n.first().cloned())
@@ -48,23 +36,25 @@ async fn users_see_their_own_notifications_and_admins_see_all() {
     assert_eq!(mine["order_id"], order["id"]);
     assert_eq!(mine["type"], "order_confirmation");
     assert_eq!(mine["status"], "sent");
-    let (_, bobs) = get(&t, "/notifications", &bob).await;
+    let (_, bobs) = t.get_as(&bob, "/notifications").await;
     assert_eq!(bobs["total"], 0);
-    let (s, _) = get(&t, &format!("/notifications/{}", mine["id"]), &bob).await;
+    let (s, _) = t
+        .get_as(&bob, &format!("/notifications/{}", mine["id"]))
+        .await;
     assert_eq!(s, 404);
-    let (s, _) = get(
-        &t,
-        &format!("/notifications?recipient=ann-{tag}@example.com"),
-        &bob,
-    )
-    .await;
+    let (s, _) = t
+        .get_as(
+            &bob,
+            &format!("/notifications?recipient=ann-{tag}@example.com"),
+        )
+        .await;
     assert_eq!(s, 403, "only admins filter by recipient");
-    let (_, filtered) = get(
-        &t,
-        &format!("/notifications?recipient=ann-{tag}@example.com"),
-        &admin,
-    )
-    .await;
+    let (_, filtered) = t
+        .get_as(
+            &admin,
+            &format!("/notifications?recipient=ann-{tag}@example.com"),
+        )
+        .await;
     assert_eq!(filtered["total"], 1);
     let (s, _) = t
         .client

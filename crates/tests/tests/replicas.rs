@@ -161,9 +161,7 @@ async fn checkouts_across_replicas_never_oversell_and_every_owner_gets_their_pus
         assert_eq!(got, want, "{}: one email per order", buyer.email);
         emails += got;
     }
-    let notifications_db = sqlx::PgPool::connect(p.database_url("notifications").expect("db"))
-        .await
-        .expect("notifications database");
+    let notifications_db = p.db("notifications").await;
     let per_order: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT order_id, count(*) FROM notifications GROUP BY order_id",
     )
@@ -208,7 +206,6 @@ async fn an_orders_replica_killed_mid_burst_leaves_stock_conserved_and_nothing_p
             .await,
         );
     }
-    let orders_db = p.database_url("orders").expect("db").to_owned();
 
     let burst = {
         let (gateway, client) = (p.gateway(), p.client.clone());
@@ -234,9 +231,7 @@ async fn an_orders_replica_killed_mid_burst_leaves_stock_conserved_and_nothing_p
         })
     };
     // Kill one orders replica once checkouts are under way.
-    let pool = sqlx::PgPool::connect(&orders_db)
-        .await
-        .expect("orders database");
+    let pool = p.db("orders").await;
     eventually(SETTLE, || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
             .fetch_one(&pool)

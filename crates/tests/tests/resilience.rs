@@ -32,9 +32,7 @@ async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_bac
         );
     }
     // The relay has tried every event and failed.
-    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
-        .await
-        .expect("orders database");
+    let orders_db = t.db("orders").await;
     let tried = eventually(Duration::from_secs(20), || async {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbox WHERE attempts >= 1 AND published_at IS NULL",
@@ -142,9 +140,7 @@ async fn products_down_is_503_and_leaves_no_order_behind() {
     // nothing was confirmed, and the checkout is marked abandoned, so it can
     // never be confirmed; the repair loop releases and removes it once the
     // products service is back.
-    let orders_db = sqlx::PgPool::connect(t.database_url("orders").expect("db"))
-        .await
-        .expect("orders database");
+    let orders_db = t.db("orders").await;
     let rows: Vec<(String, bool)> =
         sqlx::query_as("SELECT status, abandoned_at IS NOT NULL FROM orders")
             .fetch_all(&orders_db)

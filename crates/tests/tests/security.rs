@@ -7,9 +7,7 @@ use shop_testkit::{Shop, TestStack, unique_tag};
 use shop_types::Role;
 
 async fn users_key(t: &TestStack) -> SigningKey {
-    let pool = sqlx::PgPool::connect(t.database_url("users").expect("users db"))
-        .await
-        .expect("connect");
+    let pool = t.db("users").await;
     let stored: String = sqlx::query_scalar("SELECT private_key FROM signing_keys")
         .fetch_one(&pool)
         .await

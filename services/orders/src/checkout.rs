@@ -203,22 +203,20 @@ const MAX_BATCHES: usize = 50;
 pub async fn repair_once(state: &AppState) -> Result<Repaired, Error> {
     let rid = RequestId::new_random();
     let mut done = Repaired::default();
-    let age = state.pending_timeout.as_secs_f64();
-    // Batch after batch while they come full (a backlog after a crash).
-    for _ in 0..MAX_BATCHES {
-        let claimed = repo::claim_for_repair(&state.pool, age, REPAIR_BATCH).await?;
-        let full = claimed.len() == REPAIR_BATCH as usize;
-        undo(state, &rid, claimed, &mut done).await;
-        if !full {
-            break;
-        }
-    }
-    for _ in 0..MAX_BATCHES {
-        let claimed = repo::claim_unreleased(&state.pool, REPAIR_BATCH).await?;
-        let full = claimed.len() == REPAIR_BATCH as usize;
-        give_back(state, &rid, claimed, &mut done).await;
-        if !full {
-            break;
+    for work in [Repair::Undo, Repair::GiveBack] {
+        // Batch after batch while they come full (a backlog after a crash).
+        for _ in 0..MAX_BATCHES {
+            let claimed = work.claim(state).await?;
+            let full = claimed.len() == REPAIR_BATCH as usize;
+            for id in claimed {
+                match work.settle(state, id, &rid).await {
+                    Ok(()) => work.count(id, &mut done),
+                    Err(e) => retry_later(state, id, &e, &mut done).await,
+                }
+            }
+            if !full {
+                break;
+            }
         }
     }
     let pruned = idempotency::prune(&state.pool).await?;
@@ -228,38 +226,45 @@ pub async fn repair_once(state: &AppState) -> Result<Repaired, Error> {
     Ok(done)
 }
 
-/// Releases the stock of claimed checkouts and removes them.
-async fn undo(state: &AppState, rid: &RequestId, claimed: Vec<i64>, done: &mut Repaired) {
-    for id in claimed {
-        let undone = async {
-            state.products.release(id, rid).await?;
-            repo::remove_abandoned(&state.pool, id).await?;
-            anyhow::Ok(())
-        };
-        match undone.await {
-            Ok(()) => {
+/// The two kinds of order the repair loop settles.
+#[derive(Debug, Clone, Copy)]
+enum Repair {
+    /// Abandoned or stale checkouts: release their stock, remove them.
+    Undo,
+    /// Cancelled orders whose stock is not yet back.
+    GiveBack,
+}
+
+impl Repair {
+    async fn claim(self, state: &AppState) -> Result<Vec<i64>, Error> {
+        match self {
+            Self::Undo => {
+                let age = state.pending_timeout.as_secs_f64();
+                repo::claim_for_repair(&state.pool, age, REPAIR_BATCH).await
+            }
+            Self::GiveBack => repo::claim_unreleased(&state.pool, REPAIR_BATCH).await,
+        }
+    }
+
+    async fn settle(self, state: &AppState, id: i64, rid: &RequestId) -> anyhow::Result<()> {
+        state.products.release(id, rid).await?;
+        match self {
+            Self::Undo => repo::remove_abandoned(&state.pool, id).await?,
+            Self::GiveBack => repo::mark_stock_released(&state.pool, id).await?,
+        }
+        Ok(())
+    }
+
+    fn count(self, id: i64, done: &mut Repaired) {
+        match self {
+            Self::Undo => {
                 tracing::info!(order_id = id, "undid an interrupted checkout");
                 done.undone += 1;
             }
-            Err(e) => retry_later(state, id, &e, done).await,
-        }
-    }
-}
-
-/// Returns the stock of claimed cancelled orders.
-async fn give_back(state: &AppState, rid: &RequestId, claimed: Vec<i64>, done: &mut Repaired) {
-    for id in claimed {
-        let released = async {
-            state.products.release(id, rid).await?;
-            repo::mark_stock_released(&state.pool, id).await?;
-            anyhow::Ok(())
-        };
-        match released.await {
-            Ok(()) => {
+            Self::GiveBack => {
                 tracing::info!(order_id = id, "returned the stock of a cancelled order");
                 done.released += 1;
             }
-            Err(e) => retry_later(state, id, &e, done).await,
         }
     }
 }

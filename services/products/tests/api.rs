@@ -1,10 +1,13 @@
 //! The catalogue and the reservation API over a real database.
 
+mod common;
+
 use axum::{
     Router,
     body::Body,
     http::{Request, StatusCode, header},
 };
+use common::stock_of;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
@@ -104,14 +107,6 @@ impl TestApp {
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["id"].as_i64().unwrap()
     }
-}
-
-async fn stock_of(pool: &PgPool, id: i64) -> i32 {
-    sqlx::query_scalar("SELECT stock_quantity FROM products WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
 
 #[sqlx::test]

@@ -2,6 +2,9 @@
 //! refuses the late reservation, holds expire, confirming is idempotent, and
 //! replicas expiring at once never return a unit twice.
 
+mod common;
+
+use common::stock_of;
 use rust_decimal::Decimal;
 use shop_products::reservations::{self, ReserveLine, ReserveRequest};
 use sqlx::PgPool;
@@ -20,14 +23,6 @@ async fn product(pool: &PgPool, sku: &str, stock: i32) -> i64 {
     .fetch_one(pool)
     .await
     .unwrap()
-}
-
-async fn stock_of(pool: &PgPool, id: i64) -> i32 {
-    sqlx::query_scalar("SELECT stock_quantity FROM products WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
 
 async fn status_of(pool: &PgPool, order_id: i64) -> Option<String> {

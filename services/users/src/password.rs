@@ -13,17 +13,16 @@ use std::sync::{
 };
 use tokio::sync::Semaphore;
 
+static CORES: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(1, usize::from));
 /// One permit per core.
-static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    Arc::new(Semaphore::new(cores))
-});
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(*CORES)));
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 /// How many hashes may run at once (the number of cores).
 pub fn max_concurrent() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    *CORES
 }
 
 /// The most hashes that ever ran at once in this process.
