@@ -57,8 +57,8 @@ impl Config {
         // Each name spelled out: `cargo xtask env` finds the variables read.
         let users = env.dev_default("USERS_SERVICE_URL", "http://127.0.0.1:8003")?;
         let mut auth = AuthSettings::from_env(env)?;
-        if env.get("JWKS_URL").is_none() {
-            auth.jwks_url = format!("{}/.well-known/jwks.json", users.trim_end_matches('/'));
+        if env.get("JWKS_URL").is_none() && env.get("REVOCATIONS_URL").is_none() {
+            auth.follow_users(&users);
         }
         Ok(Self {
             host: env

@@ -47,16 +47,18 @@ impl AppState {
 
 pub async fn build(config: Config) -> Result<Service> {
     let state = AppState::new(&config)?;
+    let revocations = config.auth.revocation_follower(&state.auth);
     // The proxy's own upstream timeout (a precise 504) must fire before the
     // generic request timeout of the standard layers.
-    Service::bind_addr(
+    Ok(Service::bind_addr(
         "gateway",
         config.host,
         config.port,
         config.request_timeout + Duration::from_secs(1),
         router(state),
     )
-    .await
+    .await?
+    .with_task("revocations", revocations))
 }
 
 pub fn router(state: AppState) -> Router {

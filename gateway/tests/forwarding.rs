@@ -16,6 +16,8 @@ async fn gateway(products: &str, request_timeout: Duration) -> (String, Cancella
         request_timeout,
         auth: AuthSettings {
             jwks_url: format!("{unused}/.well-known/jwks.json"),
+            revocations_url: format!("{unused}/internal/revocations"),
+            revocation_poll: Duration::from_secs(1),
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },

@@ -17,6 +17,8 @@ async fn start_gateway(
         request_timeout: Duration::from_secs(10),
         auth: AuthSettings {
             jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+            revocations_url: "http://127.0.0.1:9/internal/revocations".into(),
+            revocation_poll: Duration::from_secs(1),
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },

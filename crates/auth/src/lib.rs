@@ -4,14 +4,19 @@
 
 mod extract;
 mod keys;
+mod revocation;
 mod verify;
 
 pub use extract::{AdminUser, Auth, CurrentUser, SESSION_COOKIE, token_from_parts};
 pub use keys::{Jwk, JwkSet, SigningKey};
+pub use revocation::{FEED_OVERLAP, RevocationBatch, Revocations, RevokedToken};
 pub use verify::{AuthError, Verifier};
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use shop_types::Role;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The claims of an access token (API.md): `sub` is the user id as a string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +37,8 @@ pub struct Identity {
     pub user_id: i64,
     pub email: String,
     pub role: Role,
+    /// The session the token belongs to (its `jti`).
+    pub session: String,
     /// The verified token, to pass on to other services.
     pub token: String,
 }
@@ -58,11 +65,15 @@ impl Default for TokenRules {
     }
 }
 
-/// How a service verifies tokens: `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`,
-/// `ALLOWED_ORIGINS`.
+/// How a service verifies tokens: `JWKS_URL`, `REVOCATIONS_URL`,
+/// `REVOCATION_POLL_MS`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ALLOWED_ORIGINS`.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     pub jwks_url: String,
+    /// The users service's revocation feed.
+    pub revocations_url: String,
+    /// How often the feed is read: the longest a revoked token still works.
+    pub revocation_poll: Duration,
     pub rules: TokenRules,
     pub allowed_origins: Vec<String>,
 }
@@ -75,6 +86,11 @@ impl AuthSettings {
     pub fn from_env(env: &shop_platform::config::Env) -> anyhow::Result<Self> {
         Ok(Self {
             jwks_url: env.dev_default("JWKS_URL", "http://127.0.0.1:8003/.well-known/jwks.json")?,
+            revocations_url: env.dev_default(
+                "REVOCATIONS_URL",
+                "http://127.0.0.1:8003/internal/revocations",
+            )?,
+            revocation_poll: Duration::from_millis(env.parse_or("REVOCATION_POLL_MS", 1000)?),
             rules: TokenRules::from_env(env),
             allowed_origins: env
                 .dev_default("ALLOWED_ORIGINS", DEV_ORIGINS)?
@@ -85,12 +101,32 @@ impl AuthSettings {
         })
     }
 
+    /// Points verification at a users service's keys and revocation feed.
+    pub fn follow_users(&mut self, users_url: &str) {
+        let base = users_url.trim_end_matches('/');
+        self.jwks_url = format!("{base}/.well-known/jwks.json");
+        self.revocations_url = format!("{base}/internal/revocations");
+    }
+
     /// A verifier that fetches the JWKS when it meets an unknown key.
     pub fn auth(&self) -> anyhow::Result<Auth> {
         Ok(Auth::new(
             Verifier::remote(&self.jwks_url, &self.rules)?,
             self.allowed_origins.clone(),
         ))
+    }
+
+    /// The background task that keeps `auth`'s revocations current; a
+    /// service runs it with `Service::with_task`. Until the feed first
+    /// answers, tokens are refused with 503.
+    pub fn revocation_follower(
+        &self,
+        auth: &Auth,
+    ) -> impl FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send + 'static
+    {
+        let revocations = auth.verifier.revocations().clone();
+        let (url, every) = (self.revocations_url.clone(), self.revocation_poll);
+        move |stop| Box::pin(revocations.follow_url(url, every, stop))
     }
 }
 

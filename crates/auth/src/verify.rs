@@ -5,7 +5,7 @@
 //! refetch merges: a key the issuer stopped publishing (after a rotation)
 //! stays trusted for one cache lifetime, then is dropped.
 
-use crate::{Claims, Identity, JwkSet, TokenRules};
+use crate::{Claims, Identity, JwkSet, Revocations, TokenRules};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::{
     collections::HashMap,
@@ -24,6 +24,9 @@ pub enum AuthError {
     Expired,
     #[error("Signing keys are unavailable")]
     KeysUnavailable,
+    /// Logged out, or the account was deactivated.
+    #[error("Session has ended")]
+    Revoked,
 }
 
 enum Source {
@@ -46,6 +49,7 @@ struct Inner {
     lifetime: RwLock<Duration>,
     last_fetch: Mutex<Option<Instant>>,
     validation: Validation,
+    revocations: Revocations,
 }
 
 /// Cheap to clone; one per process.
@@ -130,12 +134,30 @@ impl Verifier {
                 lifetime: RwLock::new(DEFAULT_LIFETIME),
                 last_fetch: Mutex::new(None),
                 validation: validation(rules),
+                revocations: Revocations::default(),
             }),
         }
     }
 
-    /// Checks signature, algorithm, issuer, audience and expiry.
+    /// The revoked sessions this verifier refuses; fed by a follower.
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
+    }
+
+    /// Checks signature, algorithm, issuer, audience, expiry, and that the
+    /// session has not ended.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify_signature(token).await?;
+        if !self.inner.revocations.ready() {
+            return Err(AuthError::KeysUnavailable);
+        }
+        if self.inner.revocations.is_revoked(&claims.jti) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Invalid);
@@ -158,6 +180,7 @@ impl Verifier {
             user_id,
             email: claims.email,
             role: claims.role,
+            session: claims.jti,
             token: token.to_owned(),
         })
     }

@@ -54,20 +54,21 @@ impl Stack {
         let users = shop_users::build(shop_users::Config::from_env(env)?)
             .await
             .context("starting the users service")?;
-        // Every part verifies tokens with the keys of this users service.
-        let jwks = format!("{}/.well-known/jwks.json", url(&users));
+        // Every part verifies tokens with the keys and the revocation feed
+        // of this users service.
+        let users_url = url(&users);
 
         let mut products_config = shop_products::Config::from_env(env)?;
-        products_config.auth.jwks_url.clone_from(&jwks);
+        products_config.auth.follow_users(&users_url);
         let products = shop_products::build(products_config)
             .await
             .context("starting the products service")?;
 
         let mut orders_config = shop_orders::Config::from_env(env)?;
-        orders_config.auth.jwks_url.clone_from(&jwks);
+        orders_config.auth.follow_users(&users_url);
         orders_config.products_url = url(&products);
         let mut notifications_config = shop_notifications::Config::from_env(env)?;
-        notifications_config.auth.jwks_url.clone_from(&jwks);
+        notifications_config.auth.follow_users(&users_url);
         // In one process the in-process bus must be the same for both ends.
         if let shop_events::EventsSettings::Embedded(_) = &orders_config.events {
             notifications_config.events = orders_config.events.clone();
@@ -86,7 +87,7 @@ impl Stack {
             &url(&orders),
             &url(&notifications),
         )?;
-        gateway_config.auth.jwks_url = jwks;
+        gateway_config.auth.follow_users(&users_url);
         let gateway = shop_gateway::build(gateway_config)
             .await
             .context("starting the gateway")?;

@@ -97,7 +97,7 @@ impl TestStack {
             "restarting needs SNS/SQS: start the platform with start_on_infra"
         );
         let users = self.stack.url("users").context("the users service runs")?;
-        config.auth.jwks_url = format!("{users}/.well-known/jwks.json");
+        config.auth.follow_users(&users);
         config.service.port = port;
         self.stack.adopt(shop_notifications::build(config).await?);
         Ok(())

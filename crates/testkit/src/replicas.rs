@@ -213,18 +213,17 @@ impl Replicated {
                 Ok(move || shop_users::build(config))
             })
             .await?;
-        let jwks = format!("{users_rr}/.well-known/jwks.json");
         let products_rr = platform
             .replicate("products", n, || {
                 let mut config = shop_products::Config::from_env(&env)?;
-                config.auth.jwks_url.clone_from(&jwks);
+                config.auth.follow_users(&users_rr);
                 Ok(move || shop_products::build(config))
             })
             .await?;
         let orders_rr = platform
             .replicate("orders", n, || {
                 let mut config = shop_orders::Config::from_env(&env)?;
-                config.auth.jwks_url.clone_from(&jwks);
+                config.auth.follow_users(&users_rr);
                 config.products_url.clone_from(&products_rr);
                 Ok(move || shop_orders::build(config))
             })
@@ -232,7 +231,7 @@ impl Replicated {
         let notifications_rr = platform
             .replicate("notifications", n, || {
                 let mut config = shop_notifications::Config::from_env(&env)?;
-                config.auth.jwks_url.clone_from(&jwks);
+                config.auth.follow_users(&users_rr);
                 Ok(move || shop_notifications::build(config))
             })
             .await?;
@@ -240,7 +239,7 @@ impl Replicated {
         let mut gateway_config = shop_gateway::Config::from_env(&env)?;
         gateway_config.upstreams =
             shop_gateway::Upstreams::new(&users_rr, &products_rr, &orders_rr, &notifications_rr)?;
-        gateway_config.auth.jwks_url = jwks;
+        gateway_config.auth.follow_users(&users_rr);
         let gateway = shop_gateway::build(gateway_config).await?;
         let addr = gateway.local_addr();
         let token = CancellationToken::new();

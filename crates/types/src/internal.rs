@@ -1,6 +1,7 @@
-//! The products service's internal reservation API (`/internal/*`, never
-//! routed by the gateway), declared once for the products service that
-//! answers it and the orders service that calls it.
+//! The services' internal APIs (`/internal/*`, never routed by the gateway),
+//! declared once for the service that answers and the ones that call: the
+//! products service's reservations (called by orders) and the users
+//! service's revocation feed (followed by every verifier).
 
 use crate::Money;
 use serde::{Deserialize, Serialize};
@@ -57,4 +58,22 @@ pub struct Released {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Confirmed {
     pub order_id: i64,
+}
+
+/// One revoked access token: its `jti`, and its `exp`, after which it is
+/// refused anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RevokedToken {
+    pub jti: String,
+    pub exp: i64,
+}
+
+/// One answer of the users service's revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RevocationBatch {
+    /// The feed's clock when it answered: the next request asks from here.
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    pub revoked: Vec<RevokedToken>,
 }

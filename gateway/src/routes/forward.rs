@@ -57,9 +57,12 @@ pub fn access(method: &Method, path: &str) -> Access {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "orders" | "notifications" => Access::User,
-        "users" if path.starts_with("/users/me") || path.starts_with("/users/logout") => {
-            Access::User
-        }
+        "users" => match path.trim_end_matches('/') {
+            "/users/register" | "/users/login" => Access::Public,
+            "/users/me" | "/users/logout" => Access::User,
+            // Account administration: /users/{id}/deactivate and the like.
+            _ => Access::Admin,
+        },
         "products" if !reads => Access::Admin,
         _ => Access::Public,
     }
@@ -165,6 +168,9 @@ mod tests {
         assert_eq!(access(&Method::PATCH, "/products/1/stock"), Access::Admin);
         assert_eq!(access(&Method::POST, "/users/login"), Access::Public);
         assert_eq!(access(&Method::GET, "/users/me"), Access::User);
+        assert_eq!(access(&Method::POST, "/users/logout"), Access::User);
+        assert_eq!(access(&Method::POST, "/users/register"), Access::Public);
+        assert_eq!(access(&Method::POST, "/users/7/deactivate"), Access::Admin);
         assert_eq!(access(&Method::GET, "/orders"), Access::User);
         assert_eq!(access(&Method::GET, "/notifications/3"), Access::User);
     }

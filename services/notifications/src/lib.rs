@@ -69,8 +69,10 @@ pub async fn build(config: Config) -> Result<Service> {
     let (task_state, concurrency) = (state.clone(), config.concurrency);
     let sockets = state.sockets.clone();
     let (push_pool, push_hub) = (state.pool.clone(), state.hub.clone());
+    let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_task("revocations", revocations)
         .with_task("queue-consumer", move |token| {
             consumer::run(task_state, consumer, concurrency, token)
         })

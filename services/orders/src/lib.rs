@@ -82,8 +82,10 @@ pub async fn build(config: Config) -> Result<Service> {
         max_attempts: config.outbox_max_attempts,
     };
     let (wake, repair_state) = (state.wake.clone(), state.clone());
+    let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_task("revocations", revocations)
         .with_task("outbox-relay", move |token| {
             outbox::relay(pool, publisher, wake, retry, token)
         })

@@ -65,8 +65,10 @@ pub async fn build(config: Config) -> Result<Service> {
         reservation_hold: config.reservation_hold,
     };
     let (pool, every) = (state.pool.clone(), sweep_interval(config.reservation_hold));
+    let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_task("revocations", revocations)
         .with_task("reservation-expiry", move |token| {
             reservations::sweeper(pool, every, token)
         }))

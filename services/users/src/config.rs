@@ -23,6 +23,9 @@ pub struct Config {
     /// `PUBLIC_URL`: the web origin; `https://` makes the cookie `Secure`.
     pub public_url: String,
     pub allowed_origins: Vec<String>,
+    /// `REVOCATION_POLL_MS`: how often this service's own verifier reads
+    /// the ended sessions.
+    pub revocation_poll: std::time::Duration,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             admin,
             public_url: env.dev_default("PUBLIC_URL", "http://localhost:8080")?,
             allowed_origins: auth.allowed_origins,
+            revocation_poll: auth.revocation_poll,
         })
     }
 }

@@ -16,6 +16,12 @@ pub enum Error {
     /// Input that breaks a rule, field by field.
     #[error("validation failed")]
     Invalid(Vec<FieldError>),
+    #[error("User not found")]
+    UserNotFound,
+    #[error("You cannot deactivate your own account")]
+    OwnAccount,
+    #[error("cannot sign a token")]
+    Signing(#[source] anyhow::Error),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -29,6 +35,9 @@ impl From<Error> for ApiError {
                 retry_after_secs,
             },
             Error::Invalid(fields) => ApiError::Validation(fields),
+            Error::UserNotFound => ApiError::NotFound(e.to_string()),
+            Error::OwnAccount => ApiError::BadRequest(e.to_string()),
+            Error::Signing(e) => ApiError::Internal(e),
             Error::Database(e) => e.into(),
         }
     }

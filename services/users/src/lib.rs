@@ -8,6 +8,7 @@ pub mod keys;
 pub mod password;
 pub mod repo;
 pub mod routes;
+pub mod sessions;
 pub mod throttle;
 
 use anyhow::Result;
@@ -45,7 +46,10 @@ pub struct AppState {
     routes::account::login,
     routes::account::logout,
     routes::account::me,
+    routes::admin::deactivate,
+    routes::admin::reactivate,
     routes::jwks::jwks,
+    routes::internal::revocations,
 ))]
 pub struct ApiDoc;
 
@@ -76,14 +80,30 @@ pub async fn build(config: Config) -> Result<Service> {
         auth: Auth::new(verifier, config.allowed_origins.clone()),
     };
     let pool = state.pool.clone();
+    let (feed, revocations) = (
+        state.pool.clone(),
+        state.auth.verifier.revocations().clone(),
+    );
     Ok(Service::bind(&config.service, router(state))
         .await?
-        .with_task("login-failures-prune", move |token| async move {
+        // This service's own verifier reads the feed straight from its table.
+        .with_task("revocations", move |stop| {
+            revocations.follow(config.revocation_poll, stop, move |since| {
+                let pool = feed.clone();
+                async move { Ok(sessions::feed(&pool, since).await?) }
+            })
+        })
+        .with_task("prune", move |token| async move {
             loop {
                 match throttle::prune(&pool).await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old failed sign-ins"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = ?e, "pruning failed sign-ins failed"),
+                }
+                match sessions::prune(&pool).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "pruning sessions failed"),
                 }
                 tokio::select! {
                     () = token.cancelled() => return Ok(()),
@@ -96,6 +116,8 @@ pub async fn build(config: Config) -> Result<Service> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::account::router())
+        .merge(routes::admin::router())
+        .merge(routes::internal::router())
         .merge(routes::jwks::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))

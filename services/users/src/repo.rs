@@ -101,3 +101,18 @@ pub async fn upsert_admin(pool: &PgPool, email: &str, hash: &str) -> anyhow::Res
     .await?;
     Ok(id)
 }
+
+/// Sets whether an account may sign in; `None` when there is no such user.
+pub async fn set_active(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    active: bool,
+) -> Result<Option<UserRow>, Error> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "UPDATE users SET is_active = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(active)
+    .fetch_optional(tx)
+    .await?)
+}

@@ -1,2 +1,4 @@
 pub mod account;
+pub mod admin;
+pub mod internal;
 pub mod jwks;

@@ -1,0 +1,204 @@
+//! Sessions that end. Every access token is a session (its `jti`) in the
+//! users service; logout revokes one, deactivating an account revokes all of
+//! the account's. Verifiers learn revocations by following the users
+//! service's feed (`GET /internal/revocations?since=`) in the background,
+//! every `REVOCATION_POLL_MS`, so a request never waits on a network call and
+//! a revoked token is refused everywhere within one poll.
+//!
+//! The feed answers the revocations made since a moment (with an overlap, so
+//! a revocation whose transaction committed late is not skipped) and the
+//! moment it answered; a token is listed until it would have expired anyway.
+
+use chrono::{DateTime, Utc};
+pub use shop_types::internal::{RevocationBatch, RevokedToken};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio_util::sync::CancellationToken;
+
+/// How far back each request re-reads: longer than any transaction that
+/// revokes (pools end statements after 10 s), so none is missed.
+pub const FEED_OVERLAP: Duration = Duration::from_secs(30);
+
+/// The revoked tokens a verifier knows. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    inner: Arc<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    revoked: RwLock<HashMap<String, i64>>,
+    /// A follower is attached: until its first answer, nothing verifies.
+    followed: AtomicBool,
+    synced: AtomicBool,
+}
+
+impl Revocations {
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.inner
+            .revoked
+            .read()
+            .is_ok_and(|set| set.contains_key(jti))
+    }
+
+    /// False while a follower is attached but has not heard from the feed:
+    /// the service cannot yet tell which sessions have ended.
+    pub fn ready(&self) -> bool {
+        !self.inner.followed.load(Ordering::Acquire) || self.inner.synced.load(Ordering::Acquire)
+    }
+
+    /// Adds a batch and forgets tokens that have expired anyway.
+    pub fn apply(&self, batch: &RevocationBatch) {
+        let now = Utc::now().timestamp();
+        if let Ok(mut set) = self.inner.revoked.write() {
+            for t in &batch.revoked {
+                set.insert(t.jti.clone(), t.exp);
+            }
+            // Kept a minute past expiry: verification allows 30 s of leeway.
+            set.retain(|_, exp| *exp + 60 > now);
+        }
+        self.inner.synced.store(true, Ordering::Release);
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.revoked.read().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Polls `fetch(since)` every `every` until `stop`; a failed poll is
+    /// logged and retried, and the tokens already known stay refused.
+    pub async fn follow<F, Fut>(
+        self,
+        every: Duration,
+        stop: CancellationToken,
+        mut fetch: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Option<DateTime<Utc>>) -> Fut,
+        Fut: Future<Output = anyhow::Result<RevocationBatch>>,
+    {
+        self.inner.followed.store(true, Ordering::Release);
+        let mut since: Option<DateTime<Utc>> = None;
+        let mut failing = false;
+        loop {
+            match fetch(since).await {
+                Ok(batch) => {
+                    if failing {
+                        tracing::info!("revocation feed reachable again");
+                        failing = false;
+                    }
+                    self.apply(&batch);
+                    since = Some(batch.as_of - FEED_OVERLAP);
+                }
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot read the revocation feed");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    /// [`follow`](Self::follow) over HTTP: `url?since=<RFC 3339>`.
+    pub async fn follow_url(
+        self,
+        url: String,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?;
+        self.follow(every, stop, move |since| {
+            let mut req = http.get(&url);
+            if let Some(since) = since {
+                req = req.query(&[("since", since.to_rfc3339())]);
+            }
+            async move { Ok(req.send().await?.error_for_status()?.json().await?) }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(revoked: &[(&str, i64)]) -> RevocationBatch {
+        RevocationBatch {
+            as_of: Utc::now(),
+            revoked: revoked
+                .iter()
+                .map(|(j, e)| RevokedToken {
+                    jti: (*j).into(),
+                    exp: *e,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn applied_tokens_are_revoked_until_they_expire_anyway() {
+        let r = Revocations::default();
+        let now = Utc::now().timestamp();
+        r.apply(&batch(&[("live", now + 600), ("old", now - 3600)]));
+        assert!(r.is_revoked("live"));
+        assert!(!r.is_revoked("old"), "an expired token needs no entry");
+        assert!(!r.is_revoked("other"));
+        // Batches overlap: applying one twice changes nothing.
+        r.apply(&batch(&[("live", now + 600)]));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_follower_is_not_ready_until_the_feed_answers_and_keeps_what_it_knew() {
+        let r = Revocations::default();
+        assert!(r.ready(), "without a follower there is nothing to wait for");
+        let stop = CancellationToken::new();
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let now = Utc::now().timestamp();
+        let task = tokio::spawn(r.clone().follow(Duration::from_millis(10), stop.clone(), {
+            let (calls, r2) = (calls.clone(), r.clone());
+            move |since| {
+                let r2 = r2.clone();
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => anyhow::bail!("users is down"),
+                        1 => {
+                            assert!(since.is_none());
+                            assert!(!r2.ready(), "not ready before the feed has answered");
+                            Ok(batch(&[("a", now + 600)]))
+                        }
+                        _ => {
+                            assert!(since.is_some(), "later polls ask from the last answer");
+                            anyhow::bail!("users is down again")
+                        }
+                    }
+                }
+            }
+        }));
+        while calls.load(Ordering::SeqCst) < 4 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(r.ready());
+        assert!(r.is_revoked("a"), "a failing feed forgets nothing");
+        stop.cancel();
+        task.await.unwrap().unwrap();
+    }
+}
