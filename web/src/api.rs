@@ -12,7 +12,7 @@ use gloo_timers::callback::Timeout;
 use serde::{Serialize, de::DeserializeOwned};
 use shop_types::{
     CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, HealthReport, LoginRequest, Order,
-    Product, ProductList, RegisterRequest, User,
+    Product, ProductList, RegisterRequest, SignInProviders, User,
 };
 use web_sys::AbortController;
 
@@ -146,6 +146,15 @@ pub async fn me() -> Result<Option<User>, ApiError> {
         Err(e) => Err(e),
     }
 }
+
+/// `GET /auth/providers`: whether to offer sign-in with Google.
+pub async fn providers() -> Result<SignInProviders, ApiError> {
+    get_json("/auth/providers").await
+}
+
+/// Where the "Sign in with Google" button goes: a full page navigation, so
+/// the provider's consent page replaces the app and sends the browser back.
+pub const GOOGLE_SIGN_IN: &str = "/api/auth/google";
 
 /// `POST /users/login`. The answer's token is deliberately not read: the
 /// cookie set alongside it is the session.

@@ -12,8 +12,8 @@ use crate::{
     components::{Footer, Header, ToastRegion},
     live,
     pages::{
-        CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage, ProductPage, ProductsPage,
-        RegisterPage, StatusPage,
+        AuthCallbackPage, CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage, ProductPage,
+        ProductsPage, RegisterPage, StatusPage,
     },
     session::Session,
     toasts::Toasts,
@@ -44,6 +44,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/checkout") view=CheckoutPage />
                         <Route path=path!("/orders") view=OrdersPage />
                         <Route path=path!("/login") view=LoginPage />
+                        <Route path=path!("/auth/callback") view=AuthCallbackPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/status") view=StatusPage />
                     </Routes>

@@ -132,6 +132,11 @@ pub fn maildev_url() -> String {
     standin("TEST_MAILDEV_URL", "http://127.0.0.1:8025")
 }
 
+/// oidc-provider-mock, the stand-in for Google.
+pub fn oidc_issuer() -> String {
+    standin("TEST_OIDC_ISSUER", "http://127.0.0.1:9400")
+}
+
 pub const ADMIN_EMAIL: &str = "admin@test.shop";
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 

@@ -25,4 +25,4 @@ pub use order::{
     StatusUpdateRequest,
 };
 pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductList};
-pub use user::{LoginRequest, RegisterRequest, Role, TokenResponse, User};
+pub use user::{LoginRequest, RegisterRequest, Role, SignInProviders, TokenResponse, User};

@@ -69,3 +69,11 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     pub expires_in: i64,
 }
+
+/// `GET /auth/providers`: the sign-in methods besides email and password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct SignInProviders {
+    /// Whether sign-in with Google is configured.
+    pub google: bool,
+}

@@ -1,6 +1,7 @@
 //! Users service configuration.
 
-use anyhow::Result;
+use crate::google::GoogleSettings;
+use anyhow::{Context, Result};
 use secrecy::SecretString;
 use shop_auth::{AuthSettings, TokenRules};
 use shop_platform::config::{Env, ServiceSettings};
@@ -26,6 +27,8 @@ pub struct Config {
     /// `REVOCATION_POLL_MS`: how often this service's own verifier reads
     /// the ended sessions.
     pub revocation_poll: std::time::Duration,
+    /// Sign-in with Google; `None` without `GOOGLE_CLIENT_ID`.
+    pub google: Option<GoogleSettings>,
 }
 
 impl Config {
@@ -46,15 +49,51 @@ impl Config {
             )),
         };
         let auth = AuthSettings::from_env(env)?;
+        let public_url = env.dev_default("PUBLIC_URL", "http://localhost:8080")?;
+        let google = match env
+            .get("GOOGLE_CLIENT_ID")
+            .filter(|id| !id.trim().is_empty())
+        {
+            None => None,
+            Some(client_id) => Some(GoogleSettings {
+                client_id: client_id.trim().to_owned(),
+                client_secret: SecretString::from(
+                    env.get("GOOGLE_CLIENT_SECRET")
+                        .filter(|s| !s.is_empty())
+                        .context("GOOGLE_CLIENT_SECRET must be set with GOOGLE_CLIENT_ID")?
+                        .to_owned(),
+                ),
+                issuer_url: env
+                    .get("GOOGLE_ISSUER_URL")
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("https://accounts.google.com")
+                    .trim_end_matches('/')
+                    .to_owned(),
+                // The web app forwards /api/* to the gateway.
+                redirect_url: env
+                    .get("GOOGLE_REDIRECT_URL")
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(
+                        || {
+                            format!(
+                                "{}/api/auth/google/callback",
+                                public_url.trim_end_matches('/')
+                            )
+                        },
+                        str::to_owned,
+                    ),
+            }),
+        };
         Ok(Self {
             service: ServiceSettings::from_env(env, crate::NAME, crate::DEFAULT_PORT)?,
             rules: TokenRules::from_env(env),
             token_ttl_secs: env.parse_or("ACCESS_TOKEN_TTL_SECS", 3600)?,
             private_key_pem,
             admin,
-            public_url: env.dev_default("PUBLIC_URL", "http://localhost:8080")?,
+            public_url,
             allowed_origins: auth.allowed_origins,
             revocation_poll: auth.revocation_poll,
+            google,
         })
     }
 }

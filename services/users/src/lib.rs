@@ -4,6 +4,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod google;
 pub mod keys;
 pub mod password;
 pub mod repo;
@@ -38,6 +39,10 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Verifies this service's own tokens with its own public key: no HTTP.
     pub auth: Auth,
+    /// The web app's origin (`PUBLIC_URL`), where sign-in redirects end.
+    pub public_url: Arc<str>,
+    /// Sign-in with Google, when configured.
+    pub google: Option<Arc<google::Google>>,
 }
 
 #[derive(OpenApi)]
@@ -48,6 +53,9 @@ pub struct AppState {
     routes::account::me,
     routes::admin::deactivate,
     routes::admin::reactivate,
+    routes::google::providers,
+    routes::google::start,
+    routes::google::callback,
     routes::jwks::jwks,
     routes::internal::revocations,
 ))]
@@ -78,6 +86,13 @@ pub async fn build(config: Config) -> Result<Service> {
         token_ttl_secs: config.token_ttl_secs,
         secure_cookies: config.public_url.starts_with("https://"),
         auth: Auth::new(verifier, config.allowed_origins.clone()),
+        public_url: config.public_url.trim_end_matches('/').into(),
+        google: config
+            .google
+            .clone()
+            .map(google::Google::new)
+            .transpose()?
+            .map(Arc::new),
     };
     let pool = state.pool.clone();
     let (feed, revocations) = (
@@ -100,6 +115,11 @@ pub async fn build(config: Config) -> Result<Service> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = ?e, "pruning failed sign-ins failed"),
                 }
+                match repo::prune_states(&pool).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "pruned used sign-in states"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "pruning sign-in states failed"),
+                }
                 match sessions::prune(&pool).await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "pruned expired sessions"),
                     Ok(_) => {}
@@ -117,6 +137,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::account::router())
         .merge(routes::admin::router())
+        .merge(routes::google::router())
         .merge(routes::internal::router())
         .merge(routes::jwks::router())
         .with_state(state.clone())

@@ -52,14 +52,19 @@ pub async fn insert(
     .bind(hash)
     .fetch_one(pool)
     .await
-    .map_err(|e| match &e {
+    .map_err(unique_violation)
+}
+
+/// Duplicate email or username → 409.
+fn unique_violation(e: sqlx::Error) -> Error {
+    match &e {
         sqlx::Error::Database(db) => match db.constraint() {
             Some("users_email_key") => Error::EmailTaken,
             Some("users_username_key") => Error::UsernameTaken,
             _ => e.into(),
         },
         _ => e.into(),
-    })
+    }
 }
 
 pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, Error> {
@@ -115,4 +120,62 @@ pub async fn set_active(
     .bind(active)
     .fetch_optional(tx)
     .await?)
+}
+
+pub async fn by_google_sub(pool: &PgPool, sub: &str) -> Result<Option<UserRow>, Error> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {COLUMNS} FROM users WHERE google_sub = $1"
+    ))
+    .bind(sub)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Links a Google account to the user with that (verified) email, unless
+/// the user is already linked to another one.
+pub async fn link_google(pool: &PgPool, email: &str, sub: &str) -> Result<Option<UserRow>, Error> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "UPDATE users SET google_sub = $2, updated_at = now()
+         WHERE email = $1 AND (google_sub IS NULL OR google_sub = $2) RETURNING {COLUMNS}"
+    ))
+    .bind(email)
+    .bind(sub)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A customer who signs in with Google only (no password).
+pub async fn insert_google(
+    pool: &PgPool,
+    email: &str,
+    username: &str,
+    sub: &str,
+) -> Result<UserRow, Error> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO users (email, username, google_sub) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    ))
+    .bind(email)
+    .bind(username)
+    .bind(sub)
+    .fetch_one(pool)
+    .await
+    .map_err(unique_violation)
+}
+
+/// Consumes a sign-in `state`: `false` when it was used before.
+pub async fn consume_state(pool: &PgPool, state: &str) -> Result<bool, Error> {
+    let done =
+        sqlx::query("INSERT INTO oauth_used_states (state) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(state)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn prune_states(pool: &PgPool) -> Result<u64, Error> {
+    let done =
+        sqlx::query("DELETE FROM oauth_used_states WHERE used_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
 }

@@ -29,6 +29,8 @@ fn app(pool: PgPool) -> Router {
         token_ttl_secs: 600,
         secure_cookies: false,
         auth: Auth::new(verifier, vec!["http://localhost:8080".into()]),
+        public_url: "http://localhost:8080".into(),
+        google: None,
     })
 }
 

@@ -1,6 +1,7 @@
-//! `/login`: email and password. The server answers with the session
-//! cookie; the page then asks who is signed in and goes where the visitor
-//! was headed (`?next=`).
+//! `/login`: email and password, or Google when the shop offers it. The
+//! server answers with the session cookie; the page then asks who is signed
+//! in and goes where the visitor was headed (`?next=`). A Google sign-in
+//! that failed comes back here with `?error=`, shown as it is.
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
@@ -34,6 +35,7 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let next = query.with_untracked(|q| safe_next(q.get_str("next")));
     let just_registered = query.with_untracked(|q| q.get_str("registered").is_some());
+    let came_back_with = query.with_untracked(|q| q.get("error"));
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -90,6 +92,14 @@ pub fn LoginPage() -> impl IntoView {
                         </Notice>
                     }
                 })}
+            {came_back_with
+                .map(|message| {
+                    view! {
+                        <div data-testid="sign-in-problem">
+                            <Notice tone="error">{message}</Notice>
+                        </div>
+                    }
+                })}
             {move || match session.auth() {
                 Auth::User(user) if !pending.get() => Some(view! {
                     <Notice tone="info">
@@ -123,6 +133,7 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if pending.get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </form>
+            <GoogleSignIn />
             <p class="text-center text-sm text-slate-600">
                 "New here? "
                 <A href=register_href attr:class=LINK>
@@ -130,5 +141,58 @@ pub fn LoginPage() -> impl IntoView {
                 </A>
             </p>
         </section>
+    }
+}
+
+/// "Sign in with Google", shown only when the shop has it configured.
+#[component]
+pub fn GoogleSignIn() -> impl IntoView {
+    let providers = LocalResource::new(api::providers);
+    move || {
+        let offered = providers
+            .get()
+            .is_some_and(|answer| answer.is_ok_and(|p| p.google));
+        offered.then(|| {
+            view! {
+                <div class="space-y-4">
+                    <p class="text-center text-xs uppercase tracking-wide text-slate-500">"or"</p>
+                    <a
+                        href=api::GOOGLE_SIGN_IN
+                        rel="external"
+                        data-testid="google-sign-in"
+                        class="flex w-full items-center justify-center gap-2 rounded-md border border-slate-300 bg-white px-4 py-2 text-sm font-semibold text-slate-800 shadow-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+                    >
+                        <span aria-hidden="true" class="font-bold text-indigo-600">"G"</span>
+                        "Sign in with Google"
+                    </a>
+                </div>
+            }
+        })
+    }
+}
+
+/// `/auth/callback`: where a Google sign-in lands with the session cookie
+/// set. Asks who is signed in, then goes to the shop.
+#[component]
+pub fn AuthCallbackPage() -> impl IntoView {
+    let session = use_session();
+    let navigate = use_navigate();
+    spawn_local(async move {
+        session.refresh().await;
+        let to = if matches!(session.auth(), Auth::User(_)) {
+            "/"
+        } else {
+            "/login?error=The+sign-in+did+not+complete%3B+please+try+again."
+        };
+        navigate(
+            to,
+            NavigateOptions {
+                replace: true,
+                ..NavigateOptions::default()
+            },
+        );
+    });
+    view! {
+        <p class="text-center text-slate-600" data-testid="auth-callback">"Signing you in…"</p>
     }
 }

@@ -12,7 +12,7 @@ mod status;
 
 pub use cart::CartPage;
 pub use checkout::CheckoutPage;
-pub use login::LoginPage;
+pub use login::{AuthCallbackPage, LoginPage};
 pub use not_found::NotFound;
 pub use orders::OrdersPage;
 pub use product::ProductPage;

@@ -9,7 +9,7 @@ use leptos_router::{
 };
 use shop_types::RegisterRequest;
 
-use super::login::safe_next;
+use super::login::{GoogleSignIn, safe_next};
 use crate::{
     api::{self, ApiError},
     components::ui::{BUTTON, CARD, LINK, Notice, TextField},
@@ -149,6 +149,7 @@ pub fn RegisterPage() -> impl IntoView {
                     {move || if pending.get() { "Creating your account…" } else { "Create account" }}
                 </button>
             </form>
+            <GoogleSignIn />
             <p class="text-center text-sm text-slate-600">
                 "Already have an account? "
                 <A href="/login" attr:class=LINK>

@@ -1,4 +1,5 @@
 pub mod account;
 pub mod admin;
+pub mod google;
 pub mod internal;
 pub mod jwks;
