@@ -46,6 +46,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Token verification; `JWKS_URL` defaults to the users service's.
     pub auth: AuthSettings,
+    /// `TRUSTED_PROXIES`: peers (the web front) whose `X-Forwarded-For`
+    /// names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub const DEFAULT_PORT: u16 = 3000;
@@ -80,6 +83,10 @@ impl Config {
             health_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(env.parse_or("REQUEST_TIMEOUT_SECS", 30)?),
             auth,
+            trusted_proxies: shop_platform::client::parse_trusted(
+                env.get("TRUSTED_PROXIES")
+                    .unwrap_or(shop_platform::client::DEV_TRUSTED_PROXIES),
+            )?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Verifies tokens with the cached JWKS: no I/O per request.
     pub auth: Auth,
     pub request_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The services' OpenAPI documents, last good copy of each.
     pub documents: Arc<routes::docs::Documents>,
 }
@@ -40,6 +42,7 @@ impl AppState {
             proxy: proxy::client(),
             auth: config.auth.auth()?,
             request_timeout: config.request_timeout,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             documents: Arc::default(),
         })
     }

@@ -92,6 +92,9 @@ pub async fn forward(
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
     strip_hop_by_hop(req.headers_mut());
+    if let Some(peer) = shop_platform::client::peer(req.extensions()) {
+        shop_platform::client::append_forwarded_for(req.headers_mut(), peer);
+    }
     // The upstream must still know which host the browser talked to (the
     // same-origin check for cookie sessions compares against it).
     if let Some(host) = req.headers_mut().remove(header::HOST)

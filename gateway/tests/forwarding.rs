@@ -21,6 +21,7 @@ async fn gateway(products: &str, request_timeout: Duration) -> (String, Cancella
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },
+        trusted_proxies: vec![],
     };
     let service = shop_gateway::build(config).await.expect("binds");
     let url = format!("http://{}", service.local_addr());

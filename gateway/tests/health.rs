@@ -22,6 +22,7 @@ async fn start_gateway(
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },
+        trusted_proxies: vec![],
     };
     let service = shop_gateway::build(config).await.expect("gateway binds");
     let url = format!("http://{}", service.local_addr());

@@ -2,6 +2,7 @@
 //! request-id layer, the API error body, database start-up, `/health`,
 //! `/openapi.json`, graceful shutdown and serving.
 
+pub mod client;
 pub mod config;
 #[cfg(feature = "database")]
 pub mod db;

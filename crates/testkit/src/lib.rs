@@ -46,6 +46,10 @@ impl TestStack {
             ("SEED_DEMO_CATALOGUE".into(), "false".into()),
             // Several platforms run side by side against one PostgreSQL.
             ("DB_MAX_CONNECTIONS".into(), "4".into()),
+            // Every test client is 127.0.0.1: per-address limits are off
+            // unless a test sets them.
+            ("REGISTRATIONS_PER_ADDRESS".into(), "100000".into()),
+            ("LOGIN_FAILURES_PER_ADDRESS".into(), "100000".into()),
             // Emails of tests without SMTP land in a throwaway folder.
             (
                 "MAIL_DIR".into(),

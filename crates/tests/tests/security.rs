@@ -291,3 +291,118 @@ async fn password_guessing_is_answered_429_with_retry_after() {
     eprintln!("throttle: 5 × 401, then 429 with Retry-After {retry_after} s");
     t.finish().await;
 }
+
+/// Per-address limits, with the address the gateway works out: behind the
+/// web front (a trusted proxy) the one it appended to `X-Forwarded-For`,
+/// never one a client wrote there itself.
+#[tokio::test]
+async fn sign_in_failures_and_registrations_are_limited_per_client_address() {
+    let t = TestStack::start_with(&[
+        ("LOGIN_FAILURES_PER_ADDRESS", "3"),
+        ("REGISTRATIONS_PER_ADDRESS", "2"),
+    ])
+    .await;
+    let tag = unique_tag();
+    let gw = t.gateway();
+    let register = |from: &'static str, n: u32| {
+        t.client()
+            .post(format!("{gw}/users/register"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({
+                "email": format!("n{n}-{tag}@example.com"),
+                "username": format!("n{n}{tag}"),
+                "password": "correct-horse",
+            }))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        statuses.push(register("198.51.100.7", n).await.expect("answered"));
+    }
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        codes,
+        [201, 201, 429],
+        "two registrations an hour from one address"
+    );
+    let retry_after = statuses[2].headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        retry_after
+            .parse::<u64>()
+            .is_ok_and(|s| (1..=3600).contains(&s)),
+        "{retry_after}"
+    );
+    let other = register("198.51.100.8", 3).await.expect("answered");
+    assert_eq!(other.status(), 201, "another address is not affected");
+
+    // Failed sign-ins, spread over accounts, from one address.
+    let login = |from: &'static str, email: String, password: &'static str| {
+        t.client()
+            .post(format!("{gw}/users/login"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    let mut codes = Vec::new();
+    for n in 0..3 {
+        let r = login(
+            "203.0.113.5",
+            format!("n{n}-{tag}@example.com"),
+            "wrong-password",
+        )
+        .await;
+        codes.push(r.expect("answered").status().as_u16());
+    }
+    let blocked = login(
+        "203.0.113.5",
+        format!("n3-{tag}@example.com"),
+        "correct-horse",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(codes, [401, 401, 401]);
+    assert_eq!(
+        blocked.status(),
+        429,
+        "the address has used up its failures"
+    );
+    assert!(blocked.headers().contains_key("retry-after"));
+    let elsewhere = login(
+        "203.0.113.6",
+        format!("n3-{tag}@example.com"),
+        "correct-horse",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(
+        elsewhere.status(),
+        200,
+        "the same account from another address"
+    );
+
+    // Through the web front, a client-written X-Forwarded-For does not count:
+    // the address is the one the web front saw (127.0.0.1 here).
+    let web = t.stack.url("web").expect("web front");
+    let forged = t
+        .client()
+        .post(format!("{web}/api/users/login"))
+        .header("x-forwarded-for", "203.0.113.99")
+        .json(
+            &serde_json::json!({"email": format!("n0-{tag}@example.com"), "password": "nope-nope"}),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(forged.status(), 401);
+    let db = t.db("users").await;
+    let addresses: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT host(address) FROM login_failures ORDER BY 1")
+            .fetch_all(&db)
+            .await
+            .expect("addresses");
+    assert_eq!(addresses, ["127.0.0.1", "203.0.113.5"]);
+    t.finish().await;
+}

@@ -13,7 +13,7 @@ use axum::{
     routing::{any, get},
 };
 use shop_auth::Identity;
-use shop_platform::ApiError;
+use shop_platform::{ApiError, client};
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub const USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
@@ -84,6 +84,15 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     for h in IDENTITY_HEADERS {
         parts.headers.remove(h);
+    }
+    // The client's address, for the services' per-address limits: worked
+    // out here, never taken from the client.
+    parts.headers.remove(client::CLIENT_ADDRESS);
+    if let Some(peer) = client::peer(&parts.extensions) {
+        let address = client::behind_proxies(peer, &parts.headers, &state.trusted_proxies);
+        if let Ok(v) = HeaderValue::from_str(&address.to_string()) {
+            parts.headers.insert(client::CLIENT_ADDRESS, v);
+        }
     }
     let need = access(&parts.method, parts.uri.path());
     // Public paths are forwarded as they are: a token there is checked, if

@@ -29,6 +29,7 @@ pub struct Config {
     pub revocation_poll: std::time::Duration,
     /// Sign-in with Google; `None` without `GOOGLE_CLIENT_ID`.
     pub google: Option<GoogleSettings>,
+    pub limits: crate::throttle::Limits,
 }
 
 impl Config {
@@ -94,6 +95,17 @@ impl Config {
             allowed_origins: auth.allowed_origins,
             revocation_poll: auth.revocation_poll,
             google,
+            limits: {
+                let d = crate::throttle::Limits::default();
+                crate::throttle::Limits {
+                    failures_per_account: env
+                        .parse_or("LOGIN_FAILURES_PER_ACCOUNT", d.failures_per_account)?,
+                    failures_per_address: env
+                        .parse_or("LOGIN_FAILURES_PER_ADDRESS", d.failures_per_address)?,
+                    registrations_per_address: env
+                        .parse_or("REGISTRATIONS_PER_ADDRESS", d.registrations_per_address)?,
+                }
+            },
         })
     }
 }

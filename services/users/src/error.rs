@@ -10,9 +10,12 @@ pub enum Error {
     EmailTaken,
     #[error("Username already taken")]
     UsernameTaken,
-    /// Too many failed sign-ins for the account.
-    #[error("Too many failed sign-in attempts; try again in {retry_after_secs} s")]
-    Throttled { retry_after_secs: u64 },
+    /// Too many attempts for an account or from an address.
+    #[error("Too many {what}; try again in {retry_after_secs} s")]
+    Throttled {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
     /// Input that breaks a rule, field by field.
     #[error("validation failed")]
     Invalid(Vec<FieldError>),
@@ -30,7 +33,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::EmailTaken | Error::UsernameTaken => ApiError::Conflict(e.to_string()),
-            Error::Throttled { retry_after_secs } => ApiError::TooManyRequests {
+            Error::Throttled {
+                retry_after_secs, ..
+            } => ApiError::TooManyRequests {
                 message: e.to_string(),
                 retry_after_secs,
             },

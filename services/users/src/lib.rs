@@ -43,6 +43,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Sign-in with Google, when configured.
     pub google: Option<Arc<google::Google>>,
+    /// Failed sign-ins and registrations allowed.
+    pub limits: throttle::Limits,
 }
 
 #[derive(OpenApi)]
@@ -93,6 +95,7 @@ pub async fn build(config: Config) -> Result<Service> {
             .map(google::Google::new)
             .transpose()?
             .map(Arc::new),
+        limits: config.limits,
     };
     let pool = state.pool.clone();
     let (feed, revocations) = (

@@ -31,6 +31,7 @@ fn app(pool: PgPool) -> Router {
         auth: Auth::new(verifier, vec!["http://localhost:8080".into()]),
         public_url: "http://localhost:8080".into(),
         google: None,
+        limits: shop_users::throttle::Limits::default(),
     })
 }
 

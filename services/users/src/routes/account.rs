@@ -10,7 +10,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use shop_auth::{CurrentUser, SESSION_COOKIE};
-use shop_platform::{ApiError, AppJson, Result};
+use shop_platform::{ApiError, AppJson, Result, client::ClientAddress};
 use shop_types::{LoginRequest, RegisterRequest, TokenResponse, User};
 
 pub fn router() -> Router<AppState> {
@@ -26,13 +26,17 @@ pub fn router() -> Router<AppState> {
         (status = 201, description = "Account created", body = User),
         (status = 409, description = "Email or username already taken"),
         (status = 422, description = "Invalid email, username or password"),
+        (status = 429, description = "Too many registrations from this address; see Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>)> {
     let new = domain::parse_registration(req)?;
+    throttle::admit_registration(&state.pool, address, state.limits.registrations_per_address)
+        .await?;
     let hash = password::hash(new.password).await?;
     let row = repo::insert(&state.pool, &new.email, &new.username, &hash).await?;
     tracing::info!(user_id = row.id, "registered");
@@ -47,16 +51,17 @@ fn invalid_login() -> ApiError {
     responses(
         (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie", body = TokenResponse),
         (status = 401, description = "Invalid email or password"),
-        (status = 429, description = "Too many failed attempts for this account; see Retry-After"),
+        (status = 429, description = "Too many failed attempts for this account or from this address; see Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
     let email = domain::normalize_email(&req.email).ok_or_else(invalid_login)?;
-    throttle::check(&state.pool, &email).await?;
+    throttle::check(&state.pool, &email, address, state.limits).await?;
     let user = repo::by_email(&state.pool, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     // Verify even for unknown emails: the answer and its timing say nothing.
@@ -65,7 +70,7 @@ pub async fn login(
         Some(u) if ok && u.is_active => u,
         _ => {
             // Unknown emails count too: the answer says nothing either way.
-            throttle::record_failure(&state.pool, &email).await?;
+            throttle::record_failure(&state.pool, &email, address).await?;
             return Err(invalid_login());
         }
     };
