@@ -20,6 +20,7 @@ use std::{
     },
     time::Duration,
 };
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How far back each request re-reads: longer than any transaction that
@@ -32,12 +33,23 @@ pub struct Revocations {
     inner: Arc<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     revoked: RwLock<HashMap<String, i64>>,
     /// A follower is attached: until its first answer, nothing verifies.
     followed: AtomicBool,
-    synced: AtomicBool,
+    /// Whether the feed has answered once.
+    synced: watch::Sender<bool>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            revoked: RwLock::default(),
+            followed: AtomicBool::new(false),
+            synced: watch::channel(false).0,
+        }
+    }
 }
 
 impl Revocations {
@@ -51,7 +63,19 @@ impl Revocations {
     /// False while a follower is attached but has not heard from the feed:
     /// the service cannot yet tell which sessions have ended.
     pub fn ready(&self) -> bool {
-        !self.inner.followed.load(Ordering::Acquire) || self.inner.synced.load(Ordering::Acquire)
+        !self.inner.followed.load(Ordering::Acquire) || *self.inner.synced.borrow()
+    }
+
+    /// Waits up to `limit` for [`ready`](Self::ready): a service that just
+    /// started answers its first requests once the feed has answered.
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        if self.ready() {
+            return true;
+        }
+        let mut rx = self.inner.synced.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|synced| *synced))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Adds a batch and forgets tokens that have expired anyway.
@@ -64,7 +88,7 @@ impl Revocations {
             // Kept a minute past expiry: verification allows 30 s of leeway.
             set.retain(|_, exp| *exp + 60 > now);
         }
-        self.inner.synced.store(true, Ordering::Release);
+        self.inner.synced.send_replace(true);
     }
 
     pub fn len(&self) -> usize {

@@ -67,6 +67,9 @@ impl std::fmt::Debug for Verifier {
 /// A refetch for an unknown `kid` happens at most this often, so a flood of
 /// forged `kid`s cannot hammer the users service.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a request waits for a just-started verifier's first read of
+/// the revocation feed before it is answered 503.
+const READY_WAIT: Duration = Duration::from_secs(2);
 /// The lifetime of fetched keys when the JWKS answer names none.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -148,7 +151,8 @@ impl Verifier {
     /// session has not ended.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.verify_signature(token).await?;
-        if !self.inner.revocations.ready() {
+        // Just started: give the revocation feed a moment to answer.
+        if !self.inner.revocations.wait_ready(READY_WAIT).await {
             return Err(AuthError::KeysUnavailable);
         }
         if self.inner.revocations.is_revoked(&claims.jti) {

@@ -58,6 +58,16 @@ impl Env {
         })
     }
 
+    /// These variables with some set or replaced (tests restart a service
+    /// with changed configuration this way). `SHOP_ENV` is not re-read.
+    pub fn with_vars(&self, pairs: &[(&str, &str)]) -> Self {
+        let mut changed = self.clone();
+        for (k, v) in pairs {
+            changed.vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        changed
+    }
+
     /// The same variables for a process that runs several services at once:
     /// plain service variables (`PORT`, `DATABASE_URL`) are ignored.
     pub fn shared(mut self) -> Self {

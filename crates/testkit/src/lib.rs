@@ -107,6 +107,24 @@ impl TestStack {
         Ok(())
     }
 
+    /// Stops the users service and starts it again on the same port with
+    /// `changes` to the configuration (a key rotation, say). The other
+    /// parts keep running and keep their key caches.
+    pub async fn restart_users(&mut self, changes: &[(&str, &str)]) -> anyhow::Result<()> {
+        let url = self.stack.url("users").context("the users service runs")?;
+        let port: u16 = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the users port")?;
+        self.stack.stop("users").await?;
+        self.env = self.env.with_vars(changes);
+        let mut config = shop_users::Config::from_env(&self.env)?;
+        config.service.port = port;
+        self.stack.adopt(shop_users::build(config).await?);
+        Ok(())
+    }
+
     /// Stops everything and drops the throwaway databases.
     pub async fn finish(self) {
         self.stack.shutdown().await.expect("clean shutdown");

@@ -19,6 +19,10 @@ pub struct Config {
     /// `JWT_PRIVATE_KEY` (Ed25519 PKCS#8 PEM). Required in production; in
     /// development a key is generated on first start and kept in users_db.
     pub private_key_pem: Option<SecretString>,
+    /// `JWT_PREVIOUS_PRIVATE_KEY`: after a rotation, the key that signed
+    /// until now. Never signs; its public half stays in the JWKS so tokens
+    /// it signed keep working until they expire.
+    pub previous_key_pem: Option<SecretString>,
     /// `ADMIN_EMAIL` / `ADMIN_PASSWORD`: created or promoted at start-up.
     pub admin: Option<(String, SecretString)>,
     /// `PUBLIC_URL`: the web origin; `https://` makes the cookie `Secure`.
@@ -90,6 +94,9 @@ impl Config {
             rules: TokenRules::from_env(env),
             token_ttl_secs: env.parse_or("ACCESS_TOKEN_TTL_SECS", 3600)?,
             private_key_pem,
+            previous_key_pem: env
+                .get("JWT_PREVIOUS_PRIVATE_KEY")
+                .map(|pem| SecretString::from(pem.to_owned())),
             admin,
             public_url,
             allowed_origins: auth.allowed_origins,

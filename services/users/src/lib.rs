@@ -12,7 +12,7 @@ pub mod routes;
 pub mod sessions;
 pub mod throttle;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use axum::{Router, extract::FromRef};
 use secrecy::ExposeSecret;
 use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
@@ -34,6 +34,9 @@ pub const DEFAULT_PORT: u16 = 8003;
 pub struct AppState {
     pub pool: PgPool,
     pub signer: Arc<SigningKey>,
+    /// What `/.well-known/jwks.json` publishes: the signing key's public
+    /// half, and after a rotation the previous key's.
+    pub jwks: Arc<JwkSet>,
     pub rules: TokenRules,
     pub token_ttl_secs: i64,
     pub secure_cookies: bool,
@@ -75,15 +78,21 @@ pub async fn build(config: Config) -> Result<Service> {
         let id = repo::upsert_admin(&pool, &email, &hash).await?;
         tracing::info!(user_id = id, email, "admin account ready");
     }
-    let verifier = Verifier::with_keys(
-        &JwkSet {
-            keys: vec![signer.public_jwk()],
-        },
-        &config.rules,
-    );
+    // Published: the signing key, and after a rotation the previous one.
+    let mut published = vec![signer.public_jwk()];
+    if let Some(pem) = &config.previous_key_pem {
+        let previous =
+            SigningKey::from_pem(pem.expose_secret()).context("JWT_PREVIOUS_PRIVATE_KEY")?;
+        if previous.kid() != signer.kid() {
+            published.push(previous.public_jwk());
+        }
+    }
+    let jwks = JwkSet { keys: published };
+    let verifier = Verifier::with_keys(&jwks, &config.rules);
     let state = AppState {
         pool,
         signer: Arc::new(signer),
+        jwks: Arc::new(jwks),
         rules: config.rules.clone(),
         token_ttl_secs: config.token_ttl_secs,
         secure_cookies: config.public_url.starts_with("https://"),
@@ -97,6 +106,13 @@ pub async fn build(config: Config) -> Result<Service> {
             .map(Arc::new),
         limits: config.limits,
     };
+    // This service reads the ended sessions from its own table: the first
+    // read comes before it serves, so it never answers "not ready".
+    state
+        .auth
+        .verifier
+        .revocations()
+        .apply(&sessions::feed(&state.pool, None).await?);
     let pool = state.pool.clone();
     let (feed, revocations) = (
         state.pool.clone(),

@@ -16,15 +16,14 @@ use tower::ServiceExt;
 fn app(pool: PgPool) -> Router {
     let signer = SigningKey::generate().unwrap();
     let rules = TokenRules::default();
-    let verifier = Verifier::with_keys(
-        &JwkSet {
-            keys: vec![signer.public_jwk()],
-        },
-        &rules,
-    );
+    let jwks = JwkSet {
+        keys: vec![signer.public_jwk()],
+    };
+    let verifier = Verifier::with_keys(&jwks, &rules);
     shop_users::router(AppState {
         pool,
         signer: Arc::new(signer),
+        jwks: Arc::new(jwks),
         rules,
         token_ttl_secs: 600,
         secure_cookies: false,

@@ -9,12 +9,10 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "users",
-    responses((status = 200, description = "JSON Web Key Set (Ed25519 public keys)")))]
+    responses((status = 200, description = "JSON Web Key Set (Ed25519 public keys): the signing key, and after a rotation the previous one")))]
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(JwkSet {
-            keys: vec![state.signer.public_jwk()],
-        }),
+        Json(JwkSet::clone(&state.jwks)),
     )
 }
