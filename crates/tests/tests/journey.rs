@@ -66,7 +66,7 @@ async fn an_order_is_emailed_and_pushed_to_its_owner_only() {
     let push_latency = placed.elapsed();
     assert_eq!(push["type"], "notification");
     assert_eq!(push["data"]["order_id"], order_id);
-    assert_eq!(push["data"]["event_type"], "order.created");
+    assert_eq!(push["data"]["event_type"], "order_confirmation");
     let mail = eventually(Duration::from_secs(5), || async {
         emails_to(&ann).await.into_iter().next()
     })

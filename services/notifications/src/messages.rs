@@ -94,15 +94,18 @@ pub fn prepare(body: &str) -> Result<Prepared> {
     }
 }
 
+/// A push names the old system's notification type (`order_confirmation`,
+/// `order_status_update`), which its browser client keys on, not the
+/// event's `order.created`.
 fn push(
-    event_type: &str,
+    kind: NotificationType,
     subject: &str,
     message: String,
     order_id: i64,
     timestamp: DateTime<Utc>,
 ) -> PushNotification {
     PushNotification {
-        event_type: event_type.to_owned(),
+        event_type: kind.as_str().to_owned(),
         subject: subject.to_owned(),
         message,
         order_id: Some(order_id),
@@ -148,7 +151,7 @@ fn confirmation(e: EventEnvelope<OrderCreated>) -> Result<Prepared> {
         user_id: d.user_id,
         order_id: d.order_id,
         push: push(
-            &e.event_type,
+            NotificationType::OrderConfirmation,
             &subject,
             format!(
                 "Your order #{} of {units} item(s) for ${total} is confirmed.",
@@ -193,7 +196,7 @@ fn status_update(e: EventEnvelope<OrderStatusUpdated>) -> Result<Prepared> {
         user_id: d.user_id,
         order_id: d.order_id,
         push: push(
-            &e.event_type,
+            NotificationType::OrderStatusUpdate,
             &subject,
             format!("Order #{} changed from {old} to {new}.", d.order_id),
             d.order_id,
@@ -231,6 +234,26 @@ mod tests {
         assert!(p.email.html.contains("Mouse") && p.email.html.contains("$59.98"));
         assert!(p.email.text.contains("Mouse x 2 @ $29.99 = $59.98"));
         assert_eq!(p.push.order_id, Some(5));
+        assert_eq!(
+            p.push.event_type, "order_confirmation",
+            "the old system's type"
+        );
+    }
+
+    #[test]
+    fn a_status_change_is_pushed_as_order_status_update() {
+        let body = json!({
+            "event_id": Uuid::new_v4(), "event_type": "order.status.updated", "timestamp": Utc::now(), "correlation_id": "req-2",
+            "data": {"order_id": 5, "user_id": 9, "user_email": "ann@example.com", "old_status": "confirmed",
+                     "new_status": "shipped", "updated_by": "admin@shop.local"}
+        })
+        .to_string();
+        let p = prepare(&body).unwrap();
+        assert_eq!(p.push.event_type, "order_status_update");
+        assert_eq!(
+            p.event_type, "order.status.updated",
+            "the event keeps its own name"
+        );
     }
 
     #[test]
