@@ -14,6 +14,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use shop_platform::ApiError;
+use shop_types::{MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES};
 use std::time::Duration;
 
 pub type Client = HyperClient<HttpConnector, Body>;
@@ -197,54 +198,91 @@ pub async fn websocket(
                 .into_response();
         }
     };
-    ws.on_upgrade(move |client| relay_websocket(client, upstream))
+    ws.max_message_size(MAX_WS_FRAME_BYTES)
+        .max_frame_size(MAX_WS_FRAME_BYTES)
+        .on_upgrade(move |client| relay_websocket(client, upstream))
 }
 
+/// Relays both ways until either side ends. A client message over
+/// [`MAX_CLIENT_MESSAGE_BYTES`] (or past the frame limit) closes the client
+/// with 1009 here, before it reaches the service; the upstream's close code
+/// (1009, 1012 restart, 1000 idle) reaches the client.
 async fn relay_websocket(
     client: axum::extract::ws::WebSocket,
     upstream: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
 ) {
-    use axum::extract::ws::Message as A;
+    use axum::extract::ws::{CloseFrame as AClose, Message as A};
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as T;
+    let too_big = || {
+        A::Close(Some(AClose {
+            code: 1009,
+            reason: "message too big".into(),
+        }))
+    };
     let (mut client_tx, mut client_rx) = client.split();
     let (mut up_tx, mut up_rx) = upstream.split();
-    let to_upstream = async {
-        while let Some(Ok(m)) = client_rx.next().await {
-            let m = match m {
-                A::Text(t) => T::Text(t.as_str().into()),
-                A::Binary(b) => T::Binary(b),
-                A::Ping(b) => T::Ping(b),
-                A::Pong(b) => T::Pong(b),
-                A::Close(_) => break,
+    // What to tell the client when its own side ended the relay.
+    let verdict = {
+        let to_upstream = async {
+            let verdict = loop {
+                let m = match client_rx.next().await {
+                    Some(Ok(m)) => m,
+                    Some(Err(_)) => break Some(too_big()),
+                    None => break None,
+                };
+                let m = match m {
+                    A::Text(t) if t.len() > MAX_CLIENT_MESSAGE_BYTES => break Some(too_big()),
+                    A::Binary(b) if b.len() > MAX_CLIENT_MESSAGE_BYTES => break Some(too_big()),
+                    A::Text(t) => T::Text(t.as_str().into()),
+                    A::Binary(b) => T::Binary(b),
+                    A::Ping(b) => T::Ping(b),
+                    A::Pong(b) => T::Pong(b),
+                    A::Close(_) => break None,
+                };
+                if up_tx.send(m).await.is_err() {
+                    break None;
+                }
             };
-            if up_tx.send(m).await.is_err() {
-                break;
+            let _ = up_tx.close().await;
+            verdict
+        };
+        let to_client = async {
+            while let Some(Ok(m)) = up_rx.next().await {
+                let m = match m {
+                    T::Text(t) => A::Text(t.as_str().into()),
+                    T::Binary(b) => A::Binary(b),
+                    T::Ping(b) => A::Ping(b),
+                    T::Pong(b) => A::Pong(b),
+                    T::Close(frame) => {
+                        let frame = frame.map(|f| AClose {
+                            code: f.code.into(),
+                            reason: f.reason.as_str().into(),
+                        });
+                        let _ = client_tx.send(A::Close(frame)).await;
+                        break;
+                    }
+                    T::Frame(_) => continue,
+                };
+                if client_tx.send(m).await.is_err() {
+                    break;
+                }
             }
+        };
+        // Whichever side ends first ends both.
+        tokio::select! {
+            verdict = to_upstream => verdict,
+            () = to_client => None,
         }
-        let _ = up_tx.close().await;
     };
-    let to_client = async {
-        while let Some(Ok(m)) = up_rx.next().await {
-            let m = match m {
-                T::Text(t) => A::Text(t.as_str().into()),
-                T::Binary(b) => A::Binary(b),
-                T::Ping(b) => A::Ping(b),
-                T::Pong(b) => A::Pong(b),
-                T::Close(_) => break,
-                T::Frame(_) => continue,
-            };
-            if client_tx.send(m).await.is_err() {
-                break;
-            }
+    match verdict {
+        Some(close) => {
+            let _ = client_tx.send(close).await;
         }
-        let _ = client_tx.close().await;
-    };
-    // Whichever side ends first ends both.
-    tokio::select! {
-        () = to_upstream => {},
-        () = to_client => {},
+        None => {
+            let _ = client_tx.close().await;
+        }
     }
 }

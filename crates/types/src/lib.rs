@@ -17,8 +17,8 @@ pub use event::EventEnvelope;
 pub use health::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};
 pub use money::Money;
 pub use notification::{
-    ClientMessage, Notification, NotificationList, NotificationStatus, NotificationType,
-    PushNotification, ServerMessage,
+    ClientMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES, Notification, NotificationList,
+    NotificationStatus, NotificationType, PushNotification, ServerMessage,
 };
 pub use order::{
     CreateOrderRequest, Order, OrderItem, OrderLineRequest, OrderStatus, PaymentRequest,

@@ -59,6 +59,12 @@ pub enum ServerMessage {
     Notification { data: PushNotification },
 }
 
+/// The largest message a client may send on `/ws/notifications` (a ping is
+/// 15 bytes); a larger one closes the socket with 1009.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
+/// What the WebSocket layer reads at most before giving up on a frame.
+pub const MAX_WS_FRAME_BYTES: usize = 64 * 1024;
+
 /// What a client sends: only the keepalive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -25,6 +25,8 @@ pub struct Config {
     pub mail_from: String,
     /// `CONSUMER_CONCURRENCY`: messages handled at once.
     pub concurrency: usize,
+    /// `WS_MAX_SOCKETS_PER_USER` (10) and `WS_IDLE_SECS` (90).
+    pub sockets: crate::SocketLimits,
 }
 
 impl Config {
@@ -48,6 +50,10 @@ impl Config {
                 .unwrap_or("Shop <orders@shop.local>")
                 .to_owned(),
             concurrency: env.parse_or("CONSUMER_CONCURRENCY", 32)?,
+            sockets: crate::SocketLimits {
+                per_user: env.parse_or("WS_MAX_SOCKETS_PER_USER", 10)?,
+                idle: std::time::Duration::from_secs(env.parse_or("WS_IDLE_SECS", 90)?),
+            },
         })
     }
 }

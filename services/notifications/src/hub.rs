@@ -39,20 +39,28 @@ impl Drop for Registration<'_> {
 }
 
 impl Hub {
-    pub fn register(&self, user_id: i64) -> (Registration<'_>, mpsc::Receiver<ServerMessage>) {
+    /// Adds a socket of `user_id`, unless the user already has `cap` open.
+    pub fn register(
+        &self,
+        user_id: i64,
+        cap: usize,
+    ) -> Option<(Registration<'_>, mpsc::Receiver<ServerMessage>)> {
         let (tx, rx) = mpsc::channel(64);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut conns) = self.conns.lock() {
-            conns.entry(user_id).or_default().insert(id, tx);
+        let mut conns = self.conns.lock().ok()?;
+        let socks = conns.entry(user_id).or_default();
+        if socks.len() >= cap {
+            return None;
         }
-        (
+        socks.insert(id, tx);
+        Some((
             Registration {
                 hub: self,
                 user_id,
                 id,
             },
             rx,
-        )
+        ))
     }
 
     /// Sends to every socket of `user_id`; returns how many took it. A socket
@@ -87,9 +95,9 @@ mod tests {
     #[test]
     fn a_push_reaches_every_socket_of_its_user_only() {
         let hub = Hub::default();
-        let (_a1, mut rx1) = hub.register(1);
-        let (_a2, mut rx2) = hub.register(1);
-        let (_b, mut other) = hub.register(2);
+        let (_a1, mut rx1) = hub.register(1, 10).unwrap();
+        let (_a2, mut rx2) = hub.register(1, 10).unwrap();
+        let (_b, mut other) = hub.register(2, 10).unwrap();
         assert_eq!(hub.push(1, &ServerMessage::Pong), 2);
         assert!(rx1.try_recv().is_ok() && rx2.try_recv().is_ok());
         assert!(other.try_recv().is_err());
@@ -99,9 +107,20 @@ mod tests {
     fn a_closed_socket_is_forgotten() {
         let hub = Hub::default();
         {
-            let _reg = hub.register(1);
+            let _reg = hub.register(1, 10).unwrap();
             assert_eq!(hub.connections(1), 1);
         }
         assert_eq!(hub.connections(1), 0);
+    }
+
+    #[test]
+    fn a_user_at_the_cap_gets_no_more_sockets_until_one_closes() {
+        let hub = Hub::default();
+        let first = hub.register(1, 2).unwrap();
+        let _second = hub.register(1, 2).unwrap();
+        assert!(hub.register(1, 2).is_none());
+        assert!(hub.register(2, 2).is_some(), "another user is not affected");
+        drop(first);
+        assert!(hub.register(1, 2).is_some());
     }
 }

@@ -39,6 +39,26 @@ pub struct AppState {
     /// Cancelled when the service stops: open sockets close too (graceful
     /// shutdown does not track upgraded connections).
     pub sockets: CancellationToken,
+    pub socket_limits: SocketLimits,
+}
+
+/// What one user's live connections may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    /// Open sockets per user; another upgrade is answered 429.
+    pub per_user: usize,
+    /// A socket whose client sent nothing (not even its 30 s ping) for this
+    /// long is closed.
+    pub idle: std::time::Duration,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 10,
+            idle: std::time::Duration::from_secs(90),
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -65,6 +85,7 @@ pub async fn build(config: Config) -> Result<Service> {
         mailer: Mailer::from_settings(&config.mail, &config.mail_from)?,
         hub: Arc::new(hub::Hub::default()),
         sockets: CancellationToken::new(),
+        socket_limits: config.sockets,
     };
     let (task_state, concurrency) = (state.clone(), config.concurrency);
     let sockets = state.sockets.clone();

@@ -28,6 +28,7 @@ fn state(pool: PgPool) -> (AppState, Arc<Mutex<Vec<shop_notifications::mailer::E
         mailer: Mailer::Memory(sent.clone()),
         hub: Arc::new(Hub::default()),
         sockets: CancellationToken::new(),
+        socket_limits: shop_notifications::SocketLimits::default(),
     };
     (state, sent)
 }
@@ -129,8 +130,8 @@ async fn a_copy_arriving_while_the_email_is_being_sent_sends_nothing(pool: PgPoo
 #[sqlx::test(migrator = "shop_notifications::MIGRATOR")]
 async fn a_push_reaches_the_owner_through_the_database(pool: PgPool) {
     let (state, _) = state(pool.clone());
-    let (_socket, mut pushes) = state.hub.register(3);
-    let (_other, mut others) = state.hub.register(4);
+    let (_socket, mut pushes) = state.hub.register(3, 10).expect("under the cap");
+    let (_other, mut others) = state.hub.register(4, 10).expect("under the cap");
     let stop = CancellationToken::new();
     let listener = tokio::spawn(shop_notifications::push::listen(
         pool.clone(),

@@ -1,8 +1,11 @@
 //! `GET /ws/notifications`: live pushes for the signed-in user. Credentials
 //! come from the session cookie, the `Authorization` header or `?token=`;
-//! without them the upgrade is refused with 401.
+//! without them the upgrade is refused with 401. Limits: a client message
+//! over [`MAX_CLIENT_MESSAGE_BYTES`] closes the socket with 1009, a user has
+//! at most `WS_MAX_SOCKETS_PER_USER` open (429 past it), and a socket whose
+//! client sends nothing for `WS_IDLE_SECS` is closed.
 
-use crate::AppState;
+use crate::{AppState, SocketLimits};
 use axum::{
     Router,
     extract::{
@@ -16,8 +19,9 @@ use axum::{
 use futures::{SinkExt, StreamExt};
 use shop_auth::Identity;
 use shop_platform::ApiError;
-use shop_types::{ClientMessage, ServerMessage};
+use shop_types::{ClientMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES, ServerMessage};
 use std::sync::Arc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub fn router() -> Router<AppState> {
@@ -38,16 +42,32 @@ impl FromRequestParts<AppState> for SocketUser {
 #[utoipa::path(get, path = "/ws/notifications", tag = "notifications",
     params(("token" = Option<String>, Query, description = "Access token, when neither the cookie nor the header can be sent")),
     responses(
-        (status = 101, description = "Upgraded. Server sends `connected`, answers `ping` with `pong`, and pushes `notification` messages about your own orders"),
-        (status = 401, description = "No valid credentials"),
+        (status = 101, description = "Upgraded. Server sends `{\"type\":\"connected\",\"message\"}`, answers `{\"type\":\"ping\"}` with `{\"type\":\"pong\"}`, and pushes `{\"type\":\"notification\",\"data\":{event_type, subject, message, order_id, timestamp}}` about your own orders. A client message over 4 KiB closes the socket with 1009; a socket that sends nothing for `WS_IDLE_SECS` (90 s) is closed with 1000; a restart closes with 1012"),
+        (status = 401, description = "No valid credentials", body = shop_types::ErrorBody),
+        (status = 403, description = "A cookie-authenticated upgrade from a foreign Origin", body = shop_types::ErrorBody),
+        (status = 429, description = "Too many open sockets for this user (`WS_MAX_SOCKETS_PER_USER`)", body = shop_types::ErrorBody),
     ),
     security(("cookie" = []), ("bearer" = [])))]
 pub async fn upgrade(
     State(state): State<AppState>,
     SocketUser(user): SocketUser,
     ws: WebSocketUpgrade,
-) -> Response {
-    ws.on_upgrade(move |socket| session(socket, state.hub, state.sockets, user))
+) -> Result<Response, ApiError> {
+    let limits = state.socket_limits;
+    if state.hub.connections(user.user_id) >= limits.per_user {
+        return Err(too_many_sockets(limits.per_user));
+    }
+    Ok(ws
+        .max_message_size(MAX_WS_FRAME_BYTES)
+        .max_frame_size(MAX_WS_FRAME_BYTES)
+        .on_upgrade(move |socket| session(socket, state.hub, state.sockets, limits, user)))
+}
+
+fn too_many_sockets(cap: usize) -> ApiError {
+    ApiError::TooManyRequests {
+        message: format!("Too many open connections: at most {cap} per user"),
+        retry_after_secs: 5,
+    }
 }
 
 fn text(message: &ServerMessage) -> Option<Message> {
@@ -56,14 +76,27 @@ fn text(message: &ServerMessage) -> Option<Message> {
         .map(|t| Message::Text(t.into()))
 }
 
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
 async fn session(
     socket: WebSocket,
     hub: Arc<crate::hub::Hub>,
     stopping: CancellationToken,
+    limits: SocketLimits,
     user: Identity,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (_registration, mut pushes) = hub.register(user.user_id);
+    // Checked again under the hub's lock: upgrades racing past the first
+    // check cannot overshoot the cap.
+    let Some((_registration, mut pushes)) = hub.register(user.user_id, limits.per_user) else {
+        let _ = sink.send(close(1008, "too many open connections")).await;
+        return;
+    };
     tracing::info!(user_id = user.user_id, "socket connected");
     let hello = ServerMessage::Connected {
         message: format!("Connected as user {}", user.user_id),
@@ -73,26 +106,47 @@ async fn session(
     {
         return;
     }
+    let mut idle_until = Instant::now() + limits.idle;
     loop {
         tokio::select! {
             () = stopping.cancelled() => {
                 // 1012: service restart — the client should come back later.
-                let close = CloseFrame { code: 1012, reason: "service restarting".into() };
-                let _ = sink.send(Message::Close(Some(close))).await;
+                let _ = sink.send(close(1012, "service restarting")).await;
                 break;
             }
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(t))) => {
-                    if let Ok(ClientMessage::Ping) = serde_json::from_str(&t)
-                        && let Some(m) = text(&ServerMessage::Pong)
-                        && sink.send(m).await.is_err()
-                    {
+            () = tokio::time::sleep_until(idle_until) => {
+                let _ = sink.send(close(1000, "idle")).await;
+                break;
+            }
+            incoming = stream.next() => {
+                idle_until = Instant::now() + limits.idle;
+                match incoming {
+                    Some(Ok(Message::Text(t))) if t.len() > MAX_CLIENT_MESSAGE_BYTES => {
+                        let _ = sink.send(close(1009, "message too big")).await;
                         break;
                     }
+                    Some(Ok(Message::Binary(b))) if b.len() > MAX_CLIENT_MESSAGE_BYTES => {
+                        let _ = sink.send(close(1009, "message too big")).await;
+                        break;
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        if let Ok(ClientMessage::Ping) = serde_json::from_str(&t)
+                            && let Some(m) = text(&ServerMessage::Pong)
+                            && sink.send(m).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    // A frame past the WebSocket layer's own limit.
+                    Some(Err(e)) => {
+                        tracing::info!(user_id = user.user_id, error = %e, "socket read failed");
+                        let _ = sink.send(close(1009, "message too big")).await;
+                        break;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
+            }
             push = pushes.recv() => match push.as_ref().and_then(text) {
                 Some(m) => if sink.send(m).await.is_err() { break },
                 None => break,
