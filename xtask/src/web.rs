@@ -15,12 +15,13 @@ const APT_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "lld-
 
 /// Everything the build reads, relative to the project root. Directories are
 /// walked. The pipeline itself shapes the output too.
-const INPUTS: [&str; 10] = [
+const INPUTS: [&str; 11] = [
     "web/src",
     "web/Cargo.toml",
     "web/Cargo.lock",
     "web/.cargo/config.toml",
     "web/index.html",
+    "web/boot.js",
     "web/style",
     "web/package.json",
     "web/package-lock.json",
@@ -33,7 +34,13 @@ const DIST: &str = "web/dist";
 /// failed build never leaves a half-updated dist behind.
 const STAGING: &str = "web/target/dist-next";
 const STAMP: &str = ".fingerprint";
-const OUTPUTS: [&str; 4] = ["index.html", "shop-web.js", "shop-web_bg.wasm", "app.css"];
+const OUTPUTS: [&str; 5] = [
+    "index.html",
+    "boot.js",
+    "shop-web.js",
+    "shop-web_bg.wasm",
+    "app.css",
+];
 const WASM: &str = "web/target/wasm32-unknown-unknown/release/shop-web.wasm";
 
 /// Installs whatever the web build lacks; quick when nothing is missing.
@@ -212,15 +219,16 @@ fn build_css(sh: &Shell, staging: &Path) -> Result<()> {
     Ok(())
 }
 
+/// index.html and the boot script it loads, with each `?v=` stamped.
 fn write_index(root: &Path, staging: &Path, fingerprint: &str) -> Result<()> {
-    let template =
-        fs::read_to_string(root.join("web/index.html")).context("reading web/index.html")?;
     let version = &fingerprint[..12];
-    fs::write(
-        staging.join("index.html"),
-        template.replace("__VERSION__", version),
-    )
-    .context("writing index.html")
+    for name in ["index.html", "boot.js"] {
+        let template = fs::read_to_string(root.join("web").join(name))
+            .with_context(|| format!("reading web/{name}"))?;
+        fs::write(staging.join(name), template.replace("__VERSION__", version))
+            .with_context(|| format!("writing {name}"))?;
+    }
+    Ok(())
 }
 
 fn is_current(dist: &Path, fingerprint: &str) -> bool {

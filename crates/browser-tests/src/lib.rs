@@ -212,6 +212,11 @@ impl Browser {
                 ],
             }),
         );
+        // Keep the console, so tests can look for CSP violations and errors.
+        caps.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({"browser": "ALL"}),
+        );
         let client = ClientBuilder::rustls()
             .context("TLS set-up")?
             .capabilities(caps)
@@ -223,6 +228,29 @@ impl Browser {
             driver,
             _profile: tempdir::Profile(profile),
         })
+    }
+
+    /// The console messages logged since the last call (ChromeDriver's log
+    /// endpoint): `(level, message)`.
+    pub async fn console(&self) -> Result<Vec<(String, String)>> {
+        let entries = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .context("reading the browser console")?;
+        Ok(entries
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| {
+                        (
+                            e["level"].as_str().unwrap_or("").to_owned(),
+                            e["message"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Saves a PNG of the current page under the artifacts directory.
@@ -343,5 +371,26 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+    }
+}
+
+/// ChromeDriver's `POST /session/{id}/se/log` for the browser console.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or("")))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        (
+            reqwest::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_owned()),
+        )
     }
 }

@@ -80,6 +80,13 @@ pub async fn build(config: &Config, gateway: Upstream) -> Result<Service> {
     .await
 }
 
+/// The policy the app runs under: its own files only, WebAssembly compiled
+/// (`'wasm-unsafe-eval'`) but no inline or evaluated script, no framing.
+/// web/nginx.conf sends the same headers in docker compose.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 fn router(config: &Config, state: WebState) -> Router {
     let index = config.dist.join("index.html");
     let static_files = Router::new()
@@ -88,6 +95,18 @@ fn router(config: &Config, state: WebState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
         .layer(CompressionLayer::new());
     Router::new()
