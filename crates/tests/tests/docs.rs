@@ -3,12 +3,17 @@
 
 use shop_testkit::{Shop, TestStack};
 
-const PUBLIC_PATHS: [&str; 18] = [
+const PUBLIC_PATHS: [&str; 23] = [
     "/health",
     "/users/register",
     "/users/login",
     "/users/logout",
     "/users/me",
+    "/users/{id}/deactivate",
+    "/users/{id}/reactivate",
+    "/auth/providers",
+    "/auth/google",
+    "/auth/google/callback",
     "/.well-known/jwks.json",
     "/products",
     "/products/{id}",

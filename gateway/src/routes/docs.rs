@@ -82,8 +82,8 @@ async fn fetch(client: &reqwest::Client, upstream: &Upstream) -> anyhow::Result<
     Ok(resp.json().await?)
 }
 
-/// The gateway's own document with every service's merged in. The internal
-/// reservation API is in none of them.
+/// The gateway's own document with every service's merged in, without any
+/// `/internal/*` path.
 pub async fn document(state: &AppState) -> openapi::OpenApi {
     let upstreams = state.upstreams.all();
     let fetched = join_all(upstreams.iter().map(|u| fetch(&state.health_client, u))).await;
@@ -106,6 +106,10 @@ pub async fn document(state: &AppState) -> openapi::OpenApi {
             doc.merge(part.clone());
         }
     }
+    // Never routed, so never documented, whatever a service lists.
+    doc.paths
+        .paths
+        .retain(|path, _| !path.starts_with("/internal"));
     doc
 }
 

@@ -50,6 +50,7 @@ pub struct AppState {
     pub limits: throttle::Limits,
 }
 
+/// The public endpoints; the revocation feed (`/internal/*`) is not among them.
 #[derive(OpenApi)]
 #[openapi(paths(
     routes::account::register,
@@ -62,7 +63,6 @@ pub struct AppState {
     routes::google::start,
     routes::google::callback,
     routes::jwks::jwks,
-    routes::internal::revocations,
 ))]
 pub struct ApiDoc;
 
