@@ -34,6 +34,9 @@ pub enum ApiError {
     /// 422: malformed input, field by field.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 413: the body is too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 429 with `Retry-After` seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -72,6 +75,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,

@@ -46,6 +46,9 @@ pub fn init(settings: &LogSettings) {
 /// return it, open the request span, catch panics, enforce the timeout.
 pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> Router {
     router
+        .layer(middleware::from_fn(reject_large_bodies))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(errors_as_json))
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
@@ -75,6 +78,62 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
             axum::http::header::X_CONTENT_TYPE_OPTIONS,
             axum::http::HeaderValue::from_static("nosniff"),
         ))
+}
+
+/// The largest request body any part accepts (413 past it).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A declared body over [`MAX_BODY_BYTES`] is refused before it is read —
+/// the gateway streams bodies on, so it cannot rely on extractors.
+async fn reject_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::PayloadTooLarge(format!(
+            "Request body is larger than {MAX_BODY_BYTES} bytes"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// One error shape everywhere: a 4xx answer that is not JSON (the router's
+/// own 404 and 405, an extractor's rejection of a path or a body size) gets
+/// `{"detail": ...}` with what it said, keeping its status and headers
+/// (`Allow` on a 405).
+async fn errors_as_json(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("Request refused")
+            .to_owned()
+    } else {
+        text
+    };
+    let body = serde_json::json!({ "detail": detail }).to_string();
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn enforce_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
