@@ -177,12 +177,24 @@ where
             }]));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return ApiError::PayloadTooLarge(e.body_text());
+            }
             ApiError::Validation(vec![FieldError {
                 loc: vec!["body".into()],
                 msg: e.body_text(),
                 kind: "body_read".into(),
             }])
         })?;
+        // Every request body of the API is an object; serde would also read
+        // a struct from an array.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::Validation(vec![FieldError {
+                loc: vec!["body".into()],
+                msg: "Expected a JSON object".into(),
+                kind: "model_attributes_type".into(),
+            }]));
+        }
         parse_json(&bytes).map(AppJson)
     }
 }
@@ -190,7 +202,7 @@ where
 /// Deserialises a body, turning serde's error into located field errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let mut loc: Vec<serde_json::Value> = vec!["body".into()];
         for seg in err.path().iter() {
             use serde_path_to_error::Segment;
@@ -225,7 +237,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             msg,
             kind: kind.into(),
         }])
-    })
+    })?;
+    // One JSON value and nothing after it.
+    de.end().map_err(|_| {
+        ApiError::Validation(vec![FieldError {
+            loc: vec!["body".into()],
+            msg: "Invalid JSON: unexpected data after the value".into(),
+            kind: "json_invalid".into(),
+        }])
+    })?;
+    Ok(value)
 }
 
 fn backticked<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -295,6 +316,16 @@ mod tests {
         let f = fields(parse_json::<Order>(br#"{"items":[],"coupon":"FREE"}"#));
         assert_eq!(f[0]["loc"], json!(["body", "coupon"]));
         assert_eq!(f[0]["type"], "extra_forbidden");
+    }
+
+    #[test]
+    fn data_after_the_value_is_refused() {
+        let f = fields(parse_json::<Order>(br#"{"items":[]} {"items":[]}"#));
+        assert_eq!(f[0]["type"], "json_invalid");
+        assert!(
+            parse_json::<Order>(b"{\"items\":[]}\n  ").is_ok(),
+            "whitespace is fine"
+        );
     }
 
     #[test]

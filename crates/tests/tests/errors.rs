@@ -125,6 +125,28 @@ async fn every_part_answers_errors_with_a_detail() {
     assert_eq!(status, 405);
     assert!(allow.is_some_and(|a| a.contains("POST")));
 
+    // Strict JSON: data after the object, or an array for the object.
+    let good =
+        br#"{"email": "strict@example.com", "username": "strict", "password": "correct-horse"}"#;
+    let mut trailing = good.to_vec();
+    trailing.extend_from_slice(b" garbage");
+    let array = br#"["strict@example.com", "strict", "correct-horse"]"#.to_vec();
+    for (what, body) in [("trailing data", trailing), ("an array", array)] {
+        for base in [t.gateway(), url("users")] {
+            let (status, detail, _) = detail_of(
+                call(
+                    &t,
+                    Method::POST,
+                    &format!("{base}/users/register"),
+                    Some(body.clone()),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 422, "{what} on {base}: {detail}");
+        }
+    }
+
     // Nothing was written by the refused bodies.
     let db = t.db("users").await;
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'customer'")
