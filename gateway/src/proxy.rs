@@ -13,7 +13,7 @@ use hyper_util::{
     client::legacy::{Client as HyperClient, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use shop_platform::ApiError;
+use shop_platform::{ApiError, telemetry::MAX_BODY_BYTES};
 use shop_types::{MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES};
 use std::time::Duration;
 
@@ -86,6 +86,10 @@ pub async fn forward(
     path_and_query: &str,
     timeout: Duration,
 ) -> Response {
+    req = match within_limit(req).await {
+        Ok(req) => req,
+        Err(refusal) => return refusal,
+    };
     let uri: Uri = match format!("{}{}", upstream.base, path_and_query).parse() {
         Ok(uri) => uri,
         Err(_) => return ApiError::BadRequest("Invalid request path".into()).into_response(),
@@ -122,6 +126,30 @@ pub async fn forward(
             tracing::warn!(upstream = %upstream.name, "upstream timed out");
             ApiError::GatewayTimeout(format!("{} did not answer in time", upstream.name))
                 .into_response()
+        }
+    }
+}
+
+/// A body that says how long it is was checked against the limit before it
+/// was read; one that does not (chunked) is read here up to the limit, so an
+/// oversized one is answered 413 instead of being cut off mid-stream.
+async fn within_limit(req: Request) -> Result<Request, Response> {
+    let declared = req.headers().contains_key(header::CONTENT_LENGTH);
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    if declared || !chunked {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES)).await
+    {
+        Ok(collected) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
+            format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response()),
+        Err(e) => {
+            tracing::info!(error = %e, "request body could not be read");
+            Err(ApiError::BadRequest("The request body could not be read".into()).into_response())
         }
     }
 }
@@ -180,13 +208,17 @@ pub async fn websocket(
             // The upstream refused the upgrade (e.g. 401): pass its verdict on.
             let status = resp.status();
             let body = resp.body().clone().unwrap_or_default();
-            return Response::builder()
+            let mut refusal = Response::builder()
                 .status(status)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body))
-                .unwrap_or_else(|_| {
-                    ApiError::BadGateway("upstream refused".into()).into_response()
-                });
+                .header(header::CONTENT_TYPE, "application/json");
+            for name in [header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+                if let Some(v) = resp.headers().get(&name) {
+                    refusal = refusal.header(name, v.clone());
+                }
+            }
+            return refusal.body(Body::from(body)).unwrap_or_else(|_| {
+                ApiError::BadGateway("upstream refused".into()).into_response()
+            });
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = upstream_name, error = %e, "WebSocket upstream unreachable");

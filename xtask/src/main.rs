@@ -279,6 +279,16 @@ fn test(sh: &Shell) -> Result<bool> {
         cmd!(sh, "cargo test --workspace").run()?;
         Ok(())
     });
+    // The API against its own OpenAPI document (crates/tests/tests/contract.rs).
+    report.run("API contract (schemathesis)", || {
+        let _st = sh.push_env("SHOP_SCHEMATHESIS", tools::schemathesis_bin());
+        cmd!(
+            sh,
+            "cargo test --package shop-tests --test contract -- --ignored --nocapture"
+        )
+        .run()?;
+        Ok(())
+    });
     report.run("browser tests (headless Chromium)", || {
         cmd!(
             sh,

@@ -16,6 +16,8 @@ const MAILDEV: &str = "maildev@2.2.1";
 /// calls. A virtualenv of their own: the CLI pins an exact botocore, which
 /// must not fight moto's.
 const AWS_CLI: [&str; 2] = ["awscli==1.46.3", "awscli-local==0.23.0"];
+/// The contract step's fuzzer.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// Apt packages the tests need besides the web toolchain: the browser, and
 /// what the compose check replays (compose itself, nginx for the web image,
@@ -130,28 +132,43 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
 
 /// The AWS CLI with `awslocal`, in a virtualenv of its own.
 fn ensure_aws_cli(sh: &Shell) -> Result<()> {
-    let venv = aws_cli_venv();
+    ensure_pinned_venv(sh, &aws_cli_venv(), &AWS_CLI, "awslocal")
+}
+
+/// schemathesis, for the contract step, in a virtualenv of its own.
+fn ensure_schemathesis(sh: &Shell) -> Result<()> {
+    ensure_pinned_venv(sh, &schemathesis_venv(), &[SCHEMATHESIS], "st")
+}
+
+fn schemathesis_venv() -> PathBuf {
+    cache_dir().join("schemathesis")
+}
+
+/// The `st` command the contract step runs.
+pub fn schemathesis_bin() -> PathBuf {
+    schemathesis_venv().join("bin/st")
+}
+
+/// A virtualenv at `venv` holding exactly `pins`; `bin` proves it installed.
+fn ensure_pinned_venv(sh: &Shell, venv: &std::path::Path, pins: &[&str], bin: &str) -> Result<()> {
     let stamp = venv.join(".shop-pins");
-    let pins = AWS_CLI.join("\n");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(pins.as_str())
-        && venv.join("bin/awslocal").exists()
+    let wanted = pins.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+        && venv.join("bin").join(bin).exists()
     {
         return Ok(());
     }
-    println!("xtask: installing {}", AWS_CLI.join(" "));
+    println!("xtask: installing {}", pins.join(" "));
     if !venv.join("bin/pip").exists() {
         cmd!(sh, "python3 -m venv {venv}")
             .run()
-            .context("creating the AWS CLI virtualenv")?;
+            .with_context(|| format!("creating the virtualenv {}", venv.display()))?;
     }
     let pip = venv.join("bin/pip");
-    cmd!(
-        sh,
-        "{pip} install -q --disable-pip-version-check {AWS_CLI...}"
-    )
-    .run()
-    .context("pip install awscli")?;
-    std::fs::write(&stamp, pins)?;
+    cmd!(sh, "{pip} install -q --disable-pip-version-check {pins...}")
+        .run()
+        .with_context(|| format!("pip install {}", pins.join(" ")))?;
+    std::fs::write(&stamp, wanted)?;
     Ok(())
 }
 
@@ -217,6 +234,7 @@ pub fn ensure_test_tools(sh: &Shell) -> Result<()> {
     apt_install(sh, &packages)?;
     ensure_python_standins(sh)?;
     ensure_aws_cli(sh)?;
+    ensure_schemathesis(sh)?;
     ensure_localstack(sh)?;
     ensure_node_standins(sh)?;
     if !has_nginx() {

@@ -37,6 +37,12 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 409 with `Retry-After` seconds: the same request is still being handled.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 429 with `Retry-After` seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -74,7 +80,7 @@ impl ApiError {
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Busy { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -100,10 +106,16 @@ pub fn int_param(
     max: i64,
 ) -> Result<Option<i64>, FieldError> {
     let Some(raw) = raw else { return Ok(None) };
-    match raw.trim().parse::<i64>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
+    // Digits with an optional minus, nothing around them: what the
+    // documents' `integer` means.
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    match raw.parse::<i64>().ok().filter(|_| plain) {
+        Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
         _ => {
-            let msg = if max == i64::MAX {
+            let msg = if (min, max) == (i64::MIN, i64::MAX) {
+                format!("{name} must be a whole number")
+            } else if max == i64::MAX {
                 format!("{name} must be a whole number of at least {min}")
             } else {
                 format!("{name} must be a whole number from {min} to {max}")
@@ -136,13 +148,25 @@ impl IntoResponse for ApiError {
             other => ErrorBody::message(other.to_string()),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Self::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_secs.into());
+        match self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | Self::Busy {
+                retry_after_secs, ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_secs.into());
+            }
+            // RFC 6750: say which scheme the credentials are for.
+            Self::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -350,5 +374,70 @@ mod tests {
         }
         .into_response();
         assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+    }
+}
+
+/// axum's `Path`, whose rejection is a 422 naming the parameter (`loc`
+/// `["path", "id"]`), like every other malformed input. Named `Path` so the
+/// OpenAPI derive still documents the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::{path::ErrorKind, rejection::PathRejection};
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let (key, msg) = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, .. } => {
+                        (key.clone(), format!("{key} must be a whole number"))
+                    }
+                    ErrorKind::ParseError { .. } => {
+                        ("id".to_owned(), "id must be a whole number".to_owned())
+                    }
+                    other => ("id".to_owned(), other.to_string()),
+                };
+                Err(FieldError::value_error(["path", key.as_str()], msg).into())
+            }
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!("path: {other}"))),
+        }
+    }
+}
+
+/// axum's `Query`, whose rejection (a repeated or malformed parameter) is a
+/// 422 at `["query"]` like every other malformed input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(FieldError {
+                loc: vec!["query".into()],
+                msg: e.body_text(),
+                kind: "value_error".into(),
+            }
+            .into()),
+        }
     }
 }

@@ -14,7 +14,7 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use error::{ApiError, AppJson, Result, int_param};
+pub use error::{ApiError, AppJson, Path, Query, Result, int_param};
 pub use server::Service;
 pub use telemetry::RequestId;
 

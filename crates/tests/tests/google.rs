@@ -519,10 +519,10 @@ async fn an_unreachable_provider_brings_the_user_back_with_a_message() {
 }
 
 #[tokio::test]
-async fn without_a_client_id_google_sign_in_is_503_and_the_button_is_hidden() {
+async fn without_a_client_id_google_sign_in_is_404_and_the_button_is_hidden() {
     let t = TestStack::start().await;
     let (status, body) = t.get_json(&format!("{}/auth/google", t.gateway())).await;
-    assert_eq!(status, 503);
+    assert_eq!(status, 404);
     assert_eq!(body["detail"], "Sign-in with Google is not configured");
     let (status, body) = t.get_json(&format!("{}/auth/providers", t.gateway())).await;
     assert_eq!((status, &body["google"]), (200, &serde_json::json!(false)));

@@ -22,11 +22,25 @@ pub enum ErrorDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct FieldError {
-    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
+    /// Where the failure is: `body`, `query` or `path`, then field names
+    /// and list indexes.
+    #[cfg_attr(feature = "server", schema(schema_with = loc_schema))]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+#[cfg(feature = "server")]
+fn loc_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::String))
+                .item(ObjectBuilder::new().schema_type(Type::Integer)),
+        )
+        .build()
 }
 
 impl FieldError {

@@ -10,7 +10,9 @@ pub mod money;
 pub mod notification;
 pub mod order;
 pub mod product;
+pub mod text;
 pub mod user;
+pub mod whole;
 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::EventEnvelope;

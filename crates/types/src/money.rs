@@ -86,10 +86,36 @@ impl fmt::Display for Money {
     }
 }
 
+/// The one spelling of an amount: an optional `-`, digits without a
+/// leading zero, and at most two places (`29.99`, `30`, `0.5`) — what
+/// [`PATTERN`] says.
+fn well_formed(s: &str) -> Result<(), MoneyError> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (whole, cents) = match digits.split_once('.') {
+        Some((w, c)) => (w, Some(c)),
+        None => (digits, None),
+    };
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || (whole.len() > 1 && whole.starts_with('0')) {
+        return Err(MoneyError::NotANumber);
+    }
+    match cents {
+        None => Ok(()),
+        Some(c) if !all_digits(c) => Err(MoneyError::NotANumber),
+        Some(c) if c.len() > 2 => Err(MoneyError::TooManyDecimals),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A positive amount written as a string, as the API's documents describe
+/// it: `0.01` up to `9999999999.99`, at most two places, no leading zero.
+pub const POSITIVE_PATTERN: &str = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,9}(\.[0-9]{1,2})?)$";
+
 impl FromStr for Money {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let d = Decimal::from_str(s.trim()).map_err(|_| MoneyError::NotANumber)?;
+        well_formed(s)?;
+        let d = Decimal::from_str(s).map_err(|_| MoneyError::NotANumber)?;
         Money::new(d)
     }
 }
@@ -134,14 +160,29 @@ impl<'de> Deserialize<'de> for Money {
 #[cfg(feature = "server")]
 mod schema {
     use super::Money;
-    use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, Type};
 
     impl utoipa::PartialSchema for Money {
+        /// A decimal string; requests may also send a JSON number.
         fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some("Decimal amount with two places"))
-                .examples([serde_json::json!("29.99")])
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(super::POSITIVE_PATTERN))
+                        .examples([serde_json::json!("29.99")]),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .exclusive_minimum(Some(0))
+                        .maximum(Some(9_999_999_999.99))
+                        .multiple_of(Some(0.01)),
+                )
+                .description(Some(
+                    "An amount with at most two decimal places: answered as a string (\"29.99\"); \
+                     a request may send a string or a JSON number",
+                ))
                 .into()
         }
     }
@@ -178,6 +219,18 @@ mod tests {
         let p: Money = "0.10".parse().unwrap();
         let total: Money = [p.times(3), "0.20".parse().unwrap()].into_iter().sum();
         assert_eq!(total.to_string(), "0.50");
+    }
+
+    #[test]
+    fn only_one_spelling_is_read() {
+        for bad in [
+            " 1.00", "1.00 ", "01.5", "1.", ".5", "1e3", "+1", "1,00", "", "-",
+        ] {
+            assert!(bad.parse::<Money>().is_err(), "{bad:?}");
+        }
+        for good in ["0", "0.5", "30", "29.99", "-3.10"] {
+            assert!(good.parse::<Money>().is_ok(), "{good:?}");
+        }
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub struct Order {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
+    #[cfg_attr(feature = "server", schema(minimum = 1))]
+    #[serde(deserialize_with = "crate::whole::i64")]
     pub product_id: i64,
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1000))]
+    #[serde(deserialize_with = "crate::whole::i32")]
     pub quantity: i32,
 }
 
@@ -98,13 +102,23 @@ pub struct OrderLineRequest {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
+    /// The simulated payment declines `4000000000000002` (spaces and dashes
+    /// aside) and approves anything else.
+    #[cfg_attr(feature = "server", schema(schema_with = card_number_schema))]
     pub card_number: String,
+}
+
+#[cfg(feature = "server")]
+fn card_number_schema() -> utoipa::openapi::Object {
+    crate::text::schema(1, 64, crate::text::SINGLE_LINE)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
+    /// Repeated products are merged into one line.
+    #[cfg_attr(feature = "server", schema(min_items = 1, max_items = 100))]
     pub items: Vec<OrderLineRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentRequest>,

@@ -47,8 +47,12 @@ pub struct User {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// Stored lower-case.
+    #[cfg_attr(feature = "server", schema(format = Email, max_length = 254))]
     pub email: String,
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::username))]
     pub username: String,
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::password))]
     pub password: String,
 }
 
@@ -56,7 +60,9 @@ pub struct RegisterRequest {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::login_email))]
     pub email: String,
+    #[cfg_attr(feature = "server", schema(schema_with = schemas::login_password))]
     pub password: String,
 }
 
@@ -76,4 +82,26 @@ pub struct TokenResponse {
 pub struct SignInProviders {
     /// Whether sign-in with Google is configured.
     pub google: bool,
+}
+
+#[cfg(feature = "server")]
+mod schemas {
+    use crate::text::{NO_SPACES, SINGLE_LINE, schema};
+    use utoipa::openapi::Object;
+
+    pub fn username() -> Object {
+        schema(3, 50, NO_SPACES)
+    }
+
+    pub fn password() -> Object {
+        schema(8, 128, SINGLE_LINE)
+    }
+
+    pub fn login_email() -> Object {
+        schema(0, 254, SINGLE_LINE)
+    }
+
+    pub fn login_password() -> Object {
+        schema(0, 128, SINGLE_LINE)
+    }
 }

@@ -103,7 +103,9 @@ pub async fn document(state: &AppState) -> openapi::OpenApi {
             }
         }
         if let Some(part) = last_good.get(&name) {
-            doc.merge(part.clone());
+            let mut part = part.clone();
+            shop_platform::openapi::complete_forwarded(&mut part);
+            doc.merge(part);
         }
     }
     // Never routed, so never documented, whatever a service lists.

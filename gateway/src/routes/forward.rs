@@ -53,7 +53,12 @@ pub enum Access {
 }
 
 pub fn access(method: &Method, path: &str) -> Access {
-    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // Only these change anything; any other method (TRACE, an extension)
+    // goes on to the service, which answers 405 with `Allow`.
+    let writes = matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "orders" | "notifications" => Access::User,
@@ -63,7 +68,11 @@ pub fn access(method: &Method, path: &str) -> Access {
             // Account administration: /users/{id}/deactivate and the like.
             _ => Access::Admin,
         },
-        "products" if !reads => Access::Admin,
+        // Paths that take no write: the service answers 405 with `Allow`.
+        "products" if writes => match path.trim_end_matches('/') {
+            "/products/categories" | "/products/reservations" => Access::Public,
+            _ => Access::Admin,
+        },
         _ => Access::Public,
     }
 }
@@ -175,6 +184,9 @@ mod tests {
         assert_eq!(access(&Method::GET, "/products"), Access::Public);
         assert_eq!(access(&Method::POST, "/products"), Access::Admin);
         assert_eq!(access(&Method::PATCH, "/products/1/stock"), Access::Admin);
+        // No write there: on to the service, which answers 405.
+        assert_eq!(access(&Method::PUT, "/products/categories"), Access::Public);
+        assert_eq!(access(&Method::TRACE, "/products/1"), Access::Public);
         assert_eq!(access(&Method::POST, "/users/login"), Access::Public);
         assert_eq!(access(&Method::GET, "/users/me"), Access::User);
         assert_eq!(access(&Method::POST, "/users/logout"), Access::User);

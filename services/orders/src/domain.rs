@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use shop_types::internal::{ReserveLine, ReservedLine};
-use shop_types::{CreateOrderRequest, FieldError, Money};
+use shop_types::{CreateOrderRequest, FieldError, Money, text};
 use std::collections::BTreeMap;
 
 /// The card number the payment simulator always declines.
@@ -43,15 +43,16 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
         let q = merged.entry(item.product_id).or_insert(0);
         *q = q.saturating_add(item.quantity);
     }
-    if let Some(card) = &req.payment
-        && (card.card_number.len() < 12
-            || card.card_number.len() > 19
-            || !card.card_number.chars().all(|c| c.is_ascii_digit()))
-    {
-        errors.push(FieldError::value_error(
-            ["body", "payment", "card_number"],
-            "card_number must be 12 to 19 digits",
-        ));
+    if let Some(card) = &req.payment {
+        let loc = ["body", "payment", "card_number"];
+        if let Err(e) = text::check(loc, &card.card_number, false) {
+            errors.push(e);
+        } else if !(1..=64).contains(&card.card_number.chars().count()) {
+            errors.push(FieldError::value_error(
+                loc,
+                "card_number must be 1 to 64 characters",
+            ));
+        }
     }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
@@ -67,9 +68,14 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
 
 /// The simulated payment: one test card is declined, everything else passes.
 pub fn payment_approved(req: &CreateOrderRequest) -> bool {
-    req.payment
-        .as_ref()
-        .is_none_or(|p| p.card_number != DECLINED_CARD)
+    req.payment.as_ref().is_none_or(|p| {
+        let digits: String = p
+            .card_number
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        digits != DECLINED_CARD
+    })
 }
 
 /// The total is the sum of the frozen subtotals, never today's prices.

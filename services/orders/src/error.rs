@@ -67,13 +67,16 @@ impl From<Error> for ApiError {
         let text = e.to_string();
         match e {
             Error::OrderNotFound(_) => ApiError::NotFound(text),
-            Error::Move { .. } | Error::KeyReused | Error::KeyBusy { .. } => {
-                ApiError::Conflict(text)
-            }
+            Error::Move { .. } | Error::KeyReused => ApiError::Conflict(text),
+            Error::KeyBusy { retry_after_secs } => ApiError::Busy {
+                message: text,
+                retry_after_secs,
+            },
             Error::PaymentDeclined => ApiError::PaymentRequired(text),
             Error::Refused(Refusal::Conflict(d)) => ApiError::Conflict(d),
             Error::Refused(Refusal::NotFound(d)) => ApiError::NotFound(d),
-            Error::Refused(Refusal::Invalid(_)) | Error::BadKey => ApiError::BadRequest(text),
+            Error::Refused(Refusal::Invalid(d)) => ApiError::invalid_field(&["body", "items"], d),
+            Error::BadKey => ApiError::BadRequest(text),
             Error::ProductsUnavailable | Error::CheckoutAbandoned => ApiError::Unavailable(text),
             Error::ProductsTimedOut => ApiError::GatewayTimeout(text),
             Error::Invalid(fields) => ApiError::Validation(fields),

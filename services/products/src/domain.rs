@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use serde::{Deserialize, Deserializer};
-use shop_types::{FieldError, Money, PRODUCT_SORT_KEYS};
+use shop_types::{FieldError, Money, PRODUCT_SORT_KEYS, text, whole};
 
 fn field(loc: &str, name: &str, msg: &str) -> FieldError {
     FieldError::value_error([loc, name], msg)
@@ -21,31 +21,99 @@ where
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
+    #[schema(schema_with = schemas::name)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::description)]
     pub description: Option<String>,
+    /// Greater than 0.
     pub price: Money,
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole::i32")]
     pub stock_quantity: i32,
+    /// Stored upper-case; unique.
+    #[schema(schema_with = schemas::sku)]
     pub sku: String,
     #[serde(default)]
+    #[schema(schema_with = schemas::category)]
     pub category: Option<String>,
+    /// Default `true`.
     #[serde(default)]
     pub is_active: Option<bool>,
+}
+
+/// The rules of [`validate`], for the API's document.
+mod schemas {
+    use shop_types::text::{MULTI_LINE, NOT_BLANK, SINGLE_LINE, choice, schema};
+    use utoipa::openapi::{Object, ObjectBuilder, Type, schema::SchemaType};
+
+    fn nullable(o: Object) -> Object {
+        ObjectBuilder::from(o)
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .build()
+    }
+
+    pub fn name() -> Object {
+        schema(3, 200, NOT_BLANK)
+    }
+
+    pub fn description() -> Object {
+        nullable(schema(0, 1000, MULTI_LINE))
+    }
+
+    pub fn category() -> Object {
+        nullable(schema(0, 100, SINGLE_LINE))
+    }
+
+    pub fn sku() -> Object {
+        schema(3, 50, "^[A-Za-z0-9_-]*$")
+    }
+
+    pub fn category_query() -> Object {
+        schema(0, 100, SINGLE_LINE)
+    }
+
+    pub fn name_query() -> Object {
+        schema(0, 200, SINGLE_LINE)
+    }
+
+    pub fn is_active_query() -> Object {
+        choice(&["true", "false", "1", "0", "all", "any"])
+    }
+
+    pub fn sort_by_query() -> Object {
+        choice(&shop_types::PRODUCT_SORT_KEYS)
+    }
+
+    pub fn patch_name() -> Object {
+        nullable(name())
+    }
+
+    pub fn patch_sku() -> Object {
+        nullable(sku())
+    }
 }
 
 /// The body of `PATCH /products/{id}`: any subset.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    /// `null` or absent keeps it, as for every field here.
+    #[schema(schema_with = schemas::patch_name)]
     pub name: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schemas::description)]
     pub description: Option<Option<String>>,
     pub price: Option<Money>,
+    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "whole::option_i32")]
     pub stock_quantity: Option<i32>,
+    #[schema(schema_with = schemas::patch_sku)]
     pub sku: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schemas::category)]
     pub category: Option<Option<String>>,
     pub is_active: Option<bool>,
 }
@@ -53,6 +121,8 @@ pub struct ProductPatch {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockUpdate {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole::i32")]
     pub stock_quantity: i32,
 }
 
@@ -116,18 +186,26 @@ pub fn validate_stock(q: i32) -> Result<i32, Error> {
     Ok(q)
 }
 
-/// Every broken rule at once.
+/// Every broken rule at once. Lengths count the characters as sent;
+/// an optional text that is only spaces is stored as absent.
 pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
     let mut errors = Vec::new();
-    let name = input.name.trim().to_owned();
-    if !(3..=200).contains(&name.chars().count()) {
+    let name = input.name;
+    if let Err(e) = text::check(["body", "name"], &name, false) {
+        errors.push(e);
+    } else if !(3..=200).contains(&name.chars().count()) {
         errors.push(field("body", "name", "name must be 3 to 200 characters"));
+    } else if name.trim().is_empty() {
+        errors.push(field("body", "name", "name must not be blank"));
     }
-    let description = input
+    if let Some(Err(e)) = input
         .description
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty());
-    if description
+        .as_ref()
+        .map(|d| text::check(["body", "description"], d, true))
+    {
+        errors.push(e);
+    } else if input
+        .description
         .as_ref()
         .is_some_and(|d| d.chars().count() > 1000)
     {
@@ -137,6 +215,10 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
             "description must be at most 1000 characters",
         ));
     }
+    let description = input
+        .description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
     if !input.price.is_positive() {
         errors.push(field("body", "price", "price must be greater than 0"));
     }
@@ -147,10 +229,10 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
             "stock_quantity must be 0 or more",
         ));
     }
-    let sku = input.sku.trim().to_uppercase();
-    if !(3..=50).contains(&sku.chars().count()) {
+    if !(3..=50).contains(&input.sku.chars().count()) {
         errors.push(field("body", "sku", "sku must be 3 to 50 characters"));
-    } else if !sku
+    } else if !input
+        .sku
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
@@ -160,17 +242,28 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
             "sku may contain letters, digits, '-' and '_' only",
         ));
     }
-    let category = input
+    let sku = input.sku.to_ascii_uppercase();
+    if let Some(Err(e)) = input
         .category
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty());
-    if category.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        .as_ref()
+        .map(|c| text::check(["body", "category"], c, false))
+    {
+        errors.push(e);
+    } else if input
+        .category
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 100)
+    {
         errors.push(field(
             "body",
             "category",
             "category must be at most 100 characters",
         ));
     }
+    let category = input
+        .category
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
@@ -190,18 +283,25 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1–100, default 20.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// Default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
     /// 1-based page; an alternative to `offset`.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub page: Option<String>,
     /// Exact category.
+    #[param(schema_with = schemas::category_query)]
     pub category: Option<String>,
     /// Case-insensitive substring of the name.
+    #[param(schema_with = schemas::name_query)]
     pub name: Option<String>,
-    /// Default `true`.
+    /// Default `true`; `all` lists both.
+    #[param(schema_with = schemas::is_active_query)]
     pub is_active: Option<String>,
-    /// One of `price, -price, name, -name, created_at, -created_at` (default `-created_at`).
+    /// Default `-created_at`.
+    #[param(schema_with = schemas::sort_by_query)]
     pub sort_by: Option<String>,
 }
 
@@ -273,12 +373,7 @@ impl ListParams {
         let limit = int_param("limit", self.limit.as_deref(), 1, 100, &mut errors).unwrap_or(20);
         let offset = int_param("offset", self.offset.as_deref(), 0, i64::MAX, &mut errors);
         let page = int_param("page", self.page.as_deref(), 1, i64::MAX, &mut errors);
-        let is_active = match self
-            .is_active
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let is_active = match self.is_active.as_deref() {
             None => Some(true),
             Some("true" | "1") => Some(true),
             Some("false" | "0") => Some(false),
@@ -292,6 +387,18 @@ impl ListParams {
                 None
             }
         };
+        for (name, value, max) in [("category", &self.category, 100), ("name", &self.name, 200)] {
+            let Some(value) = value else { continue };
+            if let Err(e) = text::check(["query", name], value, false) {
+                errors.push(e);
+            } else if value.chars().count() > max {
+                errors.push(field(
+                    "query",
+                    name,
+                    &format!("{name} must be at most {max} characters"),
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
@@ -351,6 +458,33 @@ mod tests {
         i.stock_quantity = -1;
         match validate(i) {
             Err(Error::Invalid(f)) => assert_eq!(f.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn control_characters_in_text_are_refused_field_by_field() {
+        let mut i = input();
+        i.name = "Desk\0Lamp".into();
+        i.description = Some("line one\nline two".into());
+        i.category = Some("Ho\u{1b}me".into());
+        match validate(i) {
+            Err(Error::Invalid(f)) => {
+                let fields: Vec<_> = f.iter().map(|e| e.loc[1].clone()).collect();
+                assert_eq!(fields, ["name", "category"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = ListParams {
+            name: Some("lamp\0".into()),
+            category: Some("x".repeat(101)),
+            ..Default::default()
+        };
+        match p.parse() {
+            Err(Error::Invalid(f)) => {
+                let fields: Vec<_> = f.iter().map(|e| e.loc[1].clone()).collect();
+                assert_eq!(fields, ["category", "name"]);
+            }
             other => panic!("{other:?}"),
         }
     }

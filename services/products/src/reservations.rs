@@ -176,6 +176,18 @@ pub async fn reserve(
             quantity: qty,
         });
     }
+    // The order's total and each subtotal must fit the orders service's
+    // money columns: refused here, before anything is held or written.
+    let total: Decimal = lines
+        .iter()
+        .map(|l| l.product_price.times(l.quantity).amount())
+        .sum();
+    if Money::new(total).is_err() {
+        return Err(Error::invalid_field(
+            &["body", "items"],
+            format!("the order's total {total} is more than one order can hold (9999999999.99)"),
+        ));
+    }
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let names: Vec<String> = lines.iter().map(|l| l.product_name.clone()).collect();
     let prices: Vec<Decimal> = lines.iter().map(|l| l.product_price.amount()).collect();

@@ -1,7 +1,7 @@
 //! Registration rules: what makes an email, a username and a password valid.
 
 use crate::error::Error;
-use shop_types::{FieldError, RegisterRequest};
+use shop_types::{FieldError, LoginRequest, RegisterRequest, text};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUser {
@@ -21,16 +21,42 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     (email.len() <= 254 && email_address::EmailAddress::is_valid(&email)).then_some(email)
 }
 
+/// What a sign-in can be refused for before any account is looked at:
+/// control characters, or a password longer than any account can have.
+pub fn check_login(req: &LoginRequest) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    for (name, value) in [("email", &req.email), ("password", &req.password)] {
+        if let Err(e) = text::check(["body", name], value, false) {
+            errors.push(e);
+        }
+    }
+    if req.email.chars().count() > 254 {
+        errors.push(field("email", "email must be at most 254 characters"));
+    }
+    if req.password.chars().count() > 128 {
+        errors.push(field("password", "password must be at most 128 characters"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
 /// Every broken rule at once, so a form can show them together.
 pub fn parse_registration(req: RegisterRequest) -> Result<NewUser, Error> {
     let mut errors = Vec::new();
     let email = normalize_email(&req.email);
-    if email.is_none() {
+    if let Err(e) = text::check(["body", "email"], &req.email, false) {
+        errors.push(e);
+    } else if email.is_none() {
         errors.push(field("email", "value is not a valid email address"));
     }
-    let username = req.username.trim().to_owned();
+    let username = req.username;
     let len = username.chars().count();
-    if !(3..=50).contains(&len) {
+    if let Err(e) = text::check(["body", "username"], &username, false) {
+        errors.push(e);
+    } else if !(3..=50).contains(&len) {
         errors.push(field("username", "username must be 3 to 50 characters"));
     } else if username
         .chars()
@@ -39,7 +65,9 @@ pub fn parse_registration(req: RegisterRequest) -> Result<NewUser, Error> {
         errors.push(field("username", "username must not contain spaces"));
     }
     let pw_len = req.password.chars().count();
-    if pw_len < 8 {
+    if let Err(e) = text::check(["body", "password"], &req.password, false) {
+        errors.push(e);
+    } else if pw_len < 8 {
         errors.push(field("password", "password must be at least 8 characters"));
     } else if pw_len > 128 {
         errors.push(field("password", "password must be at most 128 characters"));
@@ -93,6 +121,16 @@ mod tests {
         assert!(parse_registration(req("a@b.co", "abc", "12345678")).is_ok());
         assert!(parse_registration(req("a@b.co", &"x".repeat(50), "12345678")).is_ok());
         assert!(parse_registration(req("a@b.co", &"x".repeat(51), "12345678")).is_err());
+    }
+
+    #[test]
+    fn nul_and_control_characters_are_refused_in_every_field() {
+        let f = failing_fields(parse_registration(req(
+            "a\0@b.co",
+            "ab\u{7}c",
+            "pass\0word",
+        )));
+        assert_eq!(f, ["email", "username", "password"]);
     }
 
     #[test]

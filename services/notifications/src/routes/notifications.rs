@@ -3,13 +3,13 @@
 use crate::{AppState, error::Error, repo};
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::State,
     routing::{get, post},
 };
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser};
-use shop_platform::{ApiError, Result, int_param};
-use shop_types::{Notification, NotificationList};
+use shop_platform::{ApiError, Path, Query, Result, int_param};
+use shop_types::{Notification, NotificationList, text};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,18 +22,32 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `sent` or `failed`.
+    #[param(schema_with = sent_or_failed)]
     status: Option<String>,
+    #[param(value_type = Option<i64>)]
     order_id: Option<String>,
     /// 1-based, default 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 92233720368547758_i64)]
     page: Option<String>,
     /// 1–100, default 20.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page_size: Option<String>,
-    /// Admins only: one recipient's notifications.
+    /// Admins only (403 for anyone else): one recipient's notifications.
+    #[param(schema_with = recipient)]
     recipient: Option<String>,
 }
 
+fn sent_or_failed() -> utoipa::openapi::Object {
+    text::choice(&["sent", "failed"])
+}
+
+fn recipient() -> utoipa::openapi::Object {
+    text::schema(0, 254, text::SINGLE_LINE)
+}
+
 #[utoipa::path(get, path = "/notifications", tag = "notifications", params(ListParams),
-    responses((status = 200, body = NotificationList)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, body = NotificationList), (status = 403, description = "`recipient` from anyone but an admin")),
+    security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -51,15 +65,16 @@ pub async fn list(
             ));
         }
     };
-    let order_id = p
-        .order_id
-        .as_deref()
-        .map(|o| {
-            o.trim().parse::<i64>().map_err(|_| {
-                ApiError::invalid_field(&["query", "order_id"], "order_id must be a whole number")
-            })
-        })
-        .transpose()?;
+    let order_id = int_param("order_id", p.order_id.as_deref(), i64::MIN, i64::MAX)?;
+    if let Some(r) = &p.recipient {
+        text::check(["query", "recipient"], r, false)?;
+        if r.chars().count() > 254 {
+            return Err(ApiError::invalid_field(
+                &["query", "recipient"],
+                "recipient must be at most 254 characters",
+            ));
+        }
+    }
     if p.recipient.is_some() && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "Only admins may filter by recipient".into(),
@@ -93,13 +108,16 @@ pub async fn get_one(
 ) -> Result<Json<Notification>> {
     let row = repo::get(&state.pool, id)
         .await?
+        // Still being sent: not listed yet, so not shown either.
+        .filter(|n| n.status != "sending")
         .filter(|n| user.is_admin() || n.user_id == Some(user.user_id))
         .ok_or_else(not_found)?;
     Ok(Json(row.into_notification()))
 }
 
 #[utoipa::path(post, path = "/notifications/retry/{id}", tag = "notifications",
-    responses((status = 200, body = Notification), (status = 400, description = "Not a failed notification"), (status = 404)),
+    responses((status = 200, body = Notification), (status = 400, description = "Not a failed notification"),
+        (status = 403, description = "Admins only"), (status = 404)),
     security(("bearer" = []), ("cookie" = [])))]
 #[tracing::instrument(skip_all, fields(notification_id = id))]
 pub async fn retry(

@@ -45,6 +45,8 @@ impl FromRequestParts<AppState> for SocketUser {
         (status = 101, description = "Upgraded. Server sends `{\"type\":\"connected\",\"message\"}`, answers `{\"type\":\"ping\"}` with `{\"type\":\"pong\"}`, and pushes `{\"type\":\"notification\",\"data\":{event_type, subject, message, order_id, timestamp}}` about your own orders. A client message over 4 KiB closes the socket with 1009; a socket that sends nothing for `WS_IDLE_SECS` (90 s) is closed with 1000; a restart closes with 1012"),
         (status = 401, description = "No valid credentials", body = shop_types::ErrorBody),
         (status = 403, description = "A cookie-authenticated upgrade from a foreign Origin", body = shop_types::ErrorBody),
+        (status = 400, description = "Not a WebSocket upgrade (no `Connection: upgrade`, `Upgrade: websocket` or `Sec-WebSocket-Key`)", body = shop_types::ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded", body = shop_types::ErrorBody),
         (status = 429, description = "Too many open sockets for this user (`WS_MAX_SOCKETS_PER_USER`)", body = shop_types::ErrorBody),
     ),
     security(("cookie" = []), ("bearer" = [])))]

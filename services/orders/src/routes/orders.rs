@@ -12,14 +12,14 @@ use crate::{
 use axum::{
     Json, Router,
     body::Body,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
 use serde::Deserialize;
 use shop_auth::{AdminUser, CurrentUser, Identity};
-use shop_platform::{ApiError, AppJson, RequestId, Result, int_param};
+use shop_platform::{ApiError, AppJson, Path, Query, RequestId, Result, int_param};
 use shop_types::{
     CreateOrderRequest, FieldError, Order, OrderStatus, StatusUpdateRequest,
     event::{ORDER_STATUS_UPDATED, OrderStatusUpdated},
@@ -36,11 +36,15 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key returns the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$",
+        description = "Repeating a key returns the first result")),
     responses(
         (status = 201, body = Order, description = "Stock reserved, prices frozen, order confirmed"),
+        (status = 400, description = "An Idempotency-Key that is empty, too long or not printable ASCII"),
         (status = 402, description = "Payment declined; the order ends cancelled and its stock is returned"),
-        (status = 409, description = "Not enough stock: names the product and what is available"),
+        (status = 404, description = "A product that does not exist"),
+        (status = 422, description = "Malformed lines, or a total beyond 9,999,999,999.99 (refused before anything is held)"),
+        (status = 409, description = "Not enough stock or an inactive product (names it); the key was used for another request, or is still being handled (`Retry-After`)"),
         (status = 503, description = "Products service unavailable"),
         (status = 504, description = "Products service timed out"),
     ),
@@ -57,9 +61,16 @@ pub async fn create(
     let approved = domain::payment_approved(&req);
     let key = headers
         .get("idempotency-key")
-        .map(|v| v.to_str().map(|s| s.trim().to_owned()))
-        .transpose()
-        .map_err(|_| Error::BadKey)?;
+        .map(|v| {
+            // Printable ASCII only, as the document's pattern says.
+            let printable = v.as_bytes().iter().all(|b| (0x20..=0x7e).contains(b));
+            v.to_str()
+                .ok()
+                .filter(|_| printable)
+                .map(|s| s.trim().to_owned())
+                .ok_or(Error::BadKey)
+        })
+        .transpose()?;
     if let Some(key) = &key {
         let fingerprint = domain::fingerprint(&lines, approved);
         match idempotency::claim(
@@ -135,14 +146,22 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
     skip: Option<String>,
     /// 1–100, default 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Only orders in this status. `pending` (checkouts in flight) is listed
     /// for admins only.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
     /// Admins: `true` lists everyone's orders.
+    #[param(schema_with = true_or_false)]
     all: Option<String>,
+}
+
+fn true_or_false() -> utoipa::openapi::Object {
+    shop_types::text::choice(&["true", "false"])
 }
 
 #[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),

@@ -8,12 +8,12 @@ use crate::{
 };
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     routing::{get, patch},
 };
 use shop_auth::AdminUser;
-use shop_platform::{ApiError, AppJson, Result};
+use shop_platform::{ApiError, AppJson, Path, Query, Result};
 use shop_types::{CategoryCount, Product, ProductList};
 
 pub fn router() -> Router<AppState> {
@@ -33,7 +33,7 @@ fn not_found() -> ApiError {
 }
 
 #[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
-    responses((status = 200, body = ProductList), (status = 400, description = "Unknown sort_by")))]
+    responses((status = 200, body = ProductList), (status = 400, description = "Unknown sort_by, listing the allowed values")))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
@@ -78,7 +78,8 @@ pub async fn create(
 }
 
 #[utoipa::path(put, path = "/products/{id}", tag = "products", request_body = ProductInput,
-    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, body = Product), (status = 403, description = "Admins only"), (status = 404),
+        (status = 409, description = "Duplicate SKU")), security(("bearer" = []), ("cookie" = [])))]
 pub async fn replace(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -93,7 +94,8 @@ pub async fn replace(
 }
 
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", request_body = ProductPatch,
-    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, body = Product), (status = 403, description = "Admins only"), (status = 404),
+        (status = 409, description = "Duplicate SKU")), security(("bearer" = []), ("cookie" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -112,7 +114,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",
-    responses((status = 204, description = "Deactivated (soft delete)"), (status = 404)),
+    responses((status = 204, description = "Deactivated (soft delete)"), (status = 403, description = "Admins only"), (status = 404)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -127,7 +129,7 @@ pub async fn remove(
 }
 
 #[utoipa::path(patch, path = "/products/{id}/stock", tag = "products", request_body = StockUpdate,
-    responses((status = 200, body = Product), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, body = Product), (status = 403, description = "Admins only"), (status = 404)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn set_stock(
     State(state): State<AppState>,
     _admin: AdminUser,

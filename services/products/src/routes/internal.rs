@@ -7,12 +7,12 @@ use crate::{
 };
 use axum::{
     Json, Router,
-    extract::{FromRequestParts, Path, State},
+    extract::{FromRequestParts, State},
     http::request::Parts,
     routing::post,
 };
 use secrecy::ExposeSecret;
-use shop_platform::{ApiError, AppJson, Result};
+use shop_platform::{ApiError, AppJson, Path, Result};
 
 pub use shop_types::internal::INTERNAL_TOKEN_HEADER;
 

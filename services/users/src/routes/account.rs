@@ -60,6 +60,7 @@ pub async fn login(
     jar: CookieJar,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
+    domain::check_login(&req)?;
     let email = domain::normalize_email(&req.email).ok_or_else(invalid_login)?;
     throttle::check(&state.pool, &email, address, state.limits).await?;
     let user = repo::by_email(&state.pool, &email).await?;

@@ -1,13 +1,9 @@
 //! An admin ends an account's access, or gives it back.
 
 use crate::{AppState, error::Error, repo, sessions};
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::post,
-};
+use axum::{Json, Router, extract::State, routing::post};
 use shop_auth::AdminUser;
-use shop_platform::Result;
+use shop_platform::{Path, Result};
 use shop_types::User;
 
 pub fn router() -> Router<AppState> {

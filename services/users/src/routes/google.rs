@@ -12,14 +12,14 @@ use crate::{
 };
 use axum::{
     Json, Router,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
-use shop_platform::{ApiError, Result};
+use shop_platform::{ApiError, Query, Result};
 use shop_types::SignInProviders;
 
 /// The cookie that carries `state`, the PKCE verifier and the nonce between
@@ -86,14 +86,14 @@ fn back_to_sign_in(state: &AppState, jar: CookieJar, why: &Refusal) -> Response 
 #[utoipa::path(get, path = "/auth/google", tag = "users",
     responses(
         (status = 302, description = "To the provider's consent page; sets the httpOnly `oauth_state` cookie (state, PKCE verifier, nonce). When the provider cannot be reached, back to the sign-in page with `?error=`"),
-        (status = 503, description = "Sign-in with Google is not configured"),
+        (status = 404, description = "Sign-in with Google is not configured"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn start(State(state): State<AppState>, jar: CookieJar) -> Result<Response> {
     let google = state
         .google
         .clone()
-        .ok_or_else(|| ApiError::Unavailable("Sign-in with Google is not configured".into()))?;
+        .ok_or_else(|| ApiError::NotFound("Sign-in with Google is not configured".into()))?;
     Ok(match google.start().await {
         Ok((url, pending)) => {
             let jar = jar.add(state_cookie(&state, pending.to_cookie(), STATE_TTL_SECS));
@@ -114,7 +114,7 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/auth/google/callback", tag = "users", params(CallbackQuery),
     responses(
         (status = 302, description = "Signed in: to the web app's `/auth/callback` with `shop_session` set. Refused: to the sign-in page with `?error=`"),
-        (status = 503, description = "Sign-in with Google is not configured"),
+        (status = 404, description = "Sign-in with Google is not configured"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn callback(
@@ -125,7 +125,7 @@ pub async fn callback(
     let google = state
         .google
         .clone()
-        .ok_or_else(|| ApiError::Unavailable("Sign-in with Google is not configured".into()))?;
+        .ok_or_else(|| ApiError::NotFound("Sign-in with Google is not configured".into()))?;
     let pending = jar
         .get(STATE_COOKIE)
         .and_then(|c| Pending::from_cookie(c.value()));

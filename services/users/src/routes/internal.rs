@@ -3,16 +3,10 @@
 //! random token ids and their expiry, nothing about the accounts.
 
 use crate::{AppState, sessions};
-use axum::{
-    Json, Router,
-    extract::{Query, State},
-    http::header,
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shop_platform::Result;
+use shop_platform::{Query, Result};
 use shop_types::internal::RevocationBatch;
 
 pub fn router() -> Router<AppState> {
