@@ -51,12 +51,16 @@ fn figures(report_dir: &Path) -> Figures {
 
 /// Runs schemathesis once; returns its exit code and figures.
 async fn run(gateway: &str, who: &str, token: Option<&str>, exclude: &[&str]) -> (i32, Figures) {
-    let report_dir = std::env::temp_dir().join(format!(
+    let run_dir = std::env::temp_dir().join(format!(
         "shop-contract-{who}-{}",
         uuid::Uuid::new_v4().simple()
     ));
+    let report_dir = run_dir.join("report");
+    std::fs::create_dir_all(&report_dir).expect("a report directory");
     let mut cmd = tokio::process::Command::new(st_binary());
-    cmd.arg("--config-file")
+    // Its cache of found failures stays with this run, out of the clone.
+    cmd.current_dir(&run_dir)
+        .arg("--config-file")
         .arg(config_file())
         .args(["run", &format!("{gateway}/openapi.json")])
         .args(["--url", gateway])
@@ -76,7 +80,7 @@ async fn run(gateway: &str, who: &str, token: Option<&str>, exclude: &[&str]) ->
     let code = status.code().unwrap_or(-1);
     let figures = figures(&report_dir);
     println!("contract ({who}): exit {code}, {figures:?}");
-    let _ = std::fs::remove_dir_all(&report_dir);
+    let _ = std::fs::remove_dir_all(&run_dir);
     (code, figures)
 }
 

@@ -88,6 +88,7 @@ pub async fn document(state: &AppState) -> openapi::OpenApi {
     let upstreams = state.upstreams.all();
     let fetched = join_all(upstreams.iter().map(|u| fetch(&state.health_client, u))).await;
     let mut doc = GatewayDoc::openapi();
+    shop_platform::openapi::complete(&mut doc);
     let mut last_good = state.documents.last_good.lock().await;
     for (upstream, result) in upstreams.iter().zip(fetched) {
         let name = upstream.name.to_string();
