@@ -3,6 +3,7 @@
 //! `cargo xtask up` runs it; the test kit (`crates/testkit`) starts it on free
 //! ports for the cross-service and browser tests.
 
+pub mod inbox;
 pub mod web;
 
 use anyhow::{Context, Result};
@@ -69,6 +70,14 @@ impl Stack {
         orders_config.products_url = url(&products);
         let mut notifications_config = shop_notifications::Config::from_env(env)?;
         notifications_config.auth.follow_users(&users_url);
+        // Without a mail server, mail goes over SMTP to the inbox on :8025.
+        let inbox = if env.get("SMTP_URL").is_none() && !env.is_production() {
+            let (inbox, smtp_url) = inbox::build(env).await.context("starting the mail inbox")?;
+            notifications_config.mail = shop_notifications::config::MailSettings::Smtp(smtp_url);
+            Some(inbox)
+        } else {
+            None
+        };
         // In one process the in-process bus must be the same for both ends.
         if let shop_events::EventsSettings::Embedded(_) = &orders_config.events {
             notifications_config.events = orders_config.events.clone();
@@ -107,7 +116,10 @@ impl Stack {
             parts: BTreeMap::new(),
             admin_hint,
         };
-        for service in [users, products, orders, notifications, gateway, web] {
+        for service in [users, products, orders, notifications, gateway, web]
+            .into_iter()
+            .chain(inbox)
+        {
             stack.adopt(service);
         }
         Ok(stack)
@@ -130,7 +142,7 @@ impl Stack {
     }
 
     /// `http://127.0.0.1:PORT` of a part: `users`, `products`, `orders`,
-    /// `notifications`, `gateway` or `web`.
+    /// `notifications`, `gateway`, `web`, or `inbox` when it runs.
     pub fn url(&self, part: &str) -> Option<String> {
         self.parts.get(part).map(|r| format!("http://{}", r.addr))
     }
@@ -153,6 +165,7 @@ impl Stack {
             "gateway",
             "orders",
             "notifications",
+            "inbox",
             "products",
             "users",
         ] {
@@ -179,6 +192,7 @@ impl Stack {
         out += &line("products service", "products", "");
         out += &line("orders service", "orders", "");
         out += &line("notifications service", "notifications", "");
+        out += &line("mail inbox", "inbox", "  (SMTP on INBOX_SMTP_PORT)");
         if let Some(hint) = &self.admin_hint {
             out += &format!("  {:<22} {hint}\n", "admin sign-in");
         }

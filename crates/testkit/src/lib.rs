@@ -50,14 +50,10 @@ impl TestStack {
             // unless a test sets them.
             ("REGISTRATIONS_PER_ADDRESS".into(), "100000".into()),
             ("LOGIN_FAILURES_PER_ADDRESS".into(), "100000".into()),
-            // Emails of tests without SMTP land in a throwaway folder.
-            (
-                "MAIL_DIR".into(),
-                std::env::temp_dir()
-                    .join(format!("shop-mail-{tag}"))
-                    .display()
-                    .to_string(),
-            ),
+            // Tests without SMTP_URL send their mail over SMTP to their own
+            // inbox, as `cargo xtask up` does, on free ports.
+            ("INBOX_PORT".into(), "0".into()),
+            ("INBOX_SMTP_PORT".into(), "0".into()),
         ];
         let mut databases = Vec::new();
         for svc in SERVICES {

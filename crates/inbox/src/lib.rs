@@ -1,0 +1,16 @@
+//! The mail inbox of the one-command run (`cargo xtask up`): the
+//! notifications service sends to its SMTP listener over real SMTP, as it
+//! would to a mail relay in production, and people read what arrived on
+//! its page (`:8025`). Scripts written for MailHog keep working: the inbox
+//! answers the part of MailHog's HTTP API they use.
+//!
+//! Messages live in memory (the newest [`CAPACITY`]); the inbox is a
+//! development tool and refuses to start when `SHOP_ENV=production`.
+
+mod http;
+mod smtp;
+mod store;
+
+pub use http::router;
+pub use smtp::serve as serve_smtp;
+pub use store::{CAPACITY, Inbox, Received};
