@@ -50,6 +50,8 @@ impl AppState {
 
 pub async fn build(config: Config) -> Result<Service> {
     let state = AppState::new(&config)?;
+    // Listed at zero from the start, so a dashboard finds the series.
+    metrics::gauge!("gateway_open_sockets").increment(0.0);
     let revocations = config.auth.revocation_follower(&state.auth);
     // The proxy's own upstream timeout (a precise 504) must fire before the
     // generic request timeout of the standard layers.

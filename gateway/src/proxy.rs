@@ -254,6 +254,15 @@ async fn relay_websocket(
             reason: "message too big".into(),
         }))
     };
+    // Counted while the relay runs, however it ends.
+    struct Open;
+    impl Drop for Open {
+        fn drop(&mut self) {
+            metrics::gauge!("gateway_open_sockets").decrement(1.0);
+        }
+    }
+    metrics::gauge!("gateway_open_sockets").increment(1.0);
+    let _open = Open;
     let (mut client_tx, mut client_rx) = client.split();
     let (mut up_tx, mut up_rx) = upstream.split();
     // What to tell the client when its own side ended the relay.

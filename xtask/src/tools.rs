@@ -21,14 +21,15 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// Apt packages the tests need besides the web toolchain: the browser, and
 /// what the compose check replays (compose itself, nginx for the web image,
-/// curl and wget for the health checks).
-const TEST_PACKAGES: [&str; 6] = [
+/// Prometheus, curl and wget for the health checks).
+const TEST_PACKAGES: [&str; 7] = [
     "chromium",
     "chromium-driver",
     "docker-compose",
     "nginx-light",
     "curl",
     "wget",
+    "prometheus",
 ];
 
 /// `~/.cache/shop`: where the stand-ins are installed.
@@ -240,7 +241,14 @@ pub fn ensure_test_tools(sh: &Shell) -> Result<()> {
     if !has_nginx() {
         bail!("nginx is still missing after installation");
     }
-    for tool in ["chromium", "chromedriver", "docker-compose", "curl", "wget"] {
+    for tool in [
+        "chromium",
+        "chromedriver",
+        "docker-compose",
+        "curl",
+        "wget",
+        "prometheus",
+    ] {
         if which(tool).is_none() {
             bail!("{tool} is still missing after installation");
         }

@@ -8,6 +8,8 @@
 //! | `postgres` | the machine's PostgreSQL (the server of `DATABASE_URL`); the compose role is created if missing and each database gets a throwaway `shop_test_compose_` name |
 //! | `localstack/localstack` | LocalStack 3.8 from PyPI (`SHOP_LOCALSTACK_PYTHON`, the interpreter of its virtualenv) on a free loopback port, its mounted folders linked under its own file-system root; once it is healthy its init scripts run a second time, to prove them idempotent |
 //! | `mailhog/mailhog` | maildev |
+//! | `prom/prometheus` | Debian's Prometheus with the mounted configuration, its targets moved to where the services run here |
+//! | `grafana/grafana` | not run: its mounted provisioning is checked (the datasource names a compose service, every dashboard parses and queries only series the platform exports; see the compose test) |
 //!
 //! Every `name:port` of another container in an environment value becomes
 //! `127.0.0.1:<free port>`, a service's `PORT` its free port and `HOST`
@@ -15,7 +17,7 @@
 //! the compose file's own commands, with the container's ports moved.
 
 use crate::{ComposeFile, file::ServiceDef, nginx};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use sqlx::{Connection, PgConnection};
 use std::{
     collections::BTreeMap,
@@ -30,6 +32,8 @@ const LOCALSTACK_PORT: u16 = 4566;
 const POSTGRES_PORT: u16 = 5432;
 const MAILHOG_SMTP_PORT: u16 = 1025;
 const MAILHOG_WEB_PORT: u16 = 8025;
+pub const PROMETHEUS_PORT: u16 = 9090;
+const GRAFANA_PORT: u16 = 3000;
 /// Where LocalStack looks for the scripts it runs once it is ready.
 const INIT_SCRIPTS: &str = "/etc/localstack/init/ready.d";
 /// Start-up budget of one service: a first start creates its database and
@@ -46,6 +50,8 @@ pub enum Kind {
     Postgres,
     Broker,
     Mail,
+    Metrics,
+    Dashboards,
 }
 
 impl Kind {
@@ -57,6 +63,8 @@ impl Kind {
             i if i.starts_with("postgres:") => Self::Postgres,
             i if i.starts_with("localstack/localstack") => Self::Broker,
             i if i.starts_with("mailhog/mailhog") => Self::Mail,
+            i if i.starts_with("prom/prometheus") => Self::Metrics,
+            i if i.starts_with("grafana/grafana") => Self::Dashboards,
             other => bail!("the compose check does not know how to run `{name}` (image `{other}`)"),
         })
     }
@@ -198,6 +206,8 @@ impl Replay {
                     (MAILHOG_SMTP_PORT, format!("127.0.0.1:{}", free_port()?)),
                     (MAILHOG_WEB_PORT, format!("127.0.0.1:{}", free_port()?)),
                 ],
+                Kind::Metrics => vec![(PROMETHEUS_PORT, format!("127.0.0.1:{}", free_port()?))],
+                Kind::Dashboards => vec![(GRAFANA_PORT, format!("127.0.0.1:{}", free_port()?))],
                 Kind::Shop => {
                     let port = def
                         .env()
@@ -380,7 +390,82 @@ impl Replay {
                 self.start_nginx(name)?;
                 self.wait_healthy(name).await
             }
+            Kind::Metrics => {
+                self.start_prometheus(name)?;
+                self.wait_healthy(name).await
+            }
+            Kind::Dashboards => self.check_grafana(name),
         }
+    }
+
+    /// The host file mounted at `container` in `name`.
+    fn mounted(&self, name: &str, container: &str) -> Result<PathBuf> {
+        self.def(name)
+            .volumes
+            .iter()
+            .find_map(|v| {
+                let mut parts = v.split(':');
+                let (host, at) = (parts.next()?, parts.next()?);
+                (at == container).then(|| PathBuf::from(host))
+            })
+            .with_context(|| format!("`{name}` mounts nothing at {container}"))
+    }
+
+    /// `service:port` of the compose network → where it runs here.
+    fn moved(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for ((service, port), address) in &self.addresses {
+            out = out.replace(&format!("{service}:{port}"), address);
+        }
+        out
+    }
+
+    /// Prometheus with the compose file's configuration, its scrape
+    /// targets moved to where the services run here.
+    fn start_prometheus(&mut self, name: &str) -> Result<()> {
+        let config = self.mounted(name, "/etc/prometheus/prometheus.yml")?;
+        let text = std::fs::read_to_string(&config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let dir = self.work.join("prometheus");
+        std::fs::create_dir_all(&dir)?;
+        let moved = dir.join("prometheus.yml");
+        std::fs::write(&moved, self.moved(&text))?;
+        let address = self.addresses[&(name.to_owned(), PROMETHEUS_PORT)].clone();
+        let mut cmd = Command::new("prometheus");
+        cmd.arg(format!("--config.file={}", moved.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .current_dir(&dir);
+        self.spawn(name, Kind::Metrics, cmd)
+    }
+
+    /// Grafana is not run here; what it would load is checked: the
+    /// datasource points at a compose service, and the dashboards parse.
+    fn check_grafana(&self, name: &str) -> Result<()> {
+        let provisioning = self.mounted(name, "/etc/grafana/provisioning")?;
+        let sources = std::fs::read_to_string(provisioning.join("datasources/prometheus.yml"))?;
+        let sources: serde_norway::Value = serde_norway::from_str(&sources)?;
+        let url = sources["datasources"][0]["url"]
+            .as_str()
+            .context("a datasource url")?;
+        let target = url.trim_start_matches("http://").trim_end_matches('/');
+        let known = self
+            .addresses
+            .keys()
+            .any(|(service, port)| format!("{service}:{port}") == target);
+        ensure!(known, "grafana's datasource {url} is no compose service");
+        for panel_source in crate::dashboards(&self.mounted(name, "/var/lib/grafana/dashboards")?)?
+        {
+            ensure!(
+                !panel_source.1.is_empty(),
+                "{}: a dashboard without queries",
+                panel_source.0
+            );
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, name: &str, kind: Kind, mut cmd: Command) -> Result<()> {

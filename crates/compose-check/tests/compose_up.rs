@@ -17,6 +17,8 @@ const WEB_PORT: u16 = 8080;
 const MAILHOG_WEB_PORT: u16 = 8025;
 /// How long an event may take from the order to the inbox or the socket.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+/// Prometheus scrapes every 10 s; the gauges refresh every 5 s.
+const METRICS_LIMIT: Duration = Duration::from_secs(60);
 
 fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -148,7 +150,65 @@ async fn check(replay: &Replay) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    metrics_are_scraped(&http, replay).await?;
     swagger_ui_loads(&http, &web).await
+}
+
+/// Prometheus scrapes every part, and every series the Grafana dashboard
+/// queries exists once an order went through.
+async fn metrics_are_scraped(http: &reqwest::Client, replay: &Replay) -> Result<()> {
+    let prometheus = replay
+        .url("prometheus", shop_compose_check::replay::PROMETHEUS_PORT)
+        .context("prometheus")?;
+    let dashboards =
+        shop_compose_check::dashboards(&project_root().join("monitoring/grafana/dashboards"))?;
+    let mut wanted: Vec<String> = dashboards
+        .iter()
+        .flat_map(|(_, exprs)| exprs.iter().flat_map(|e| shop_compose_check::series_in(e)))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    ensure!(wanted.len() >= 10, "the dashboard queries {wanted:?}");
+    let started = Instant::now();
+    loop {
+        let targets: Value = http
+            .get(format!("{prometheus}/api/v1/targets"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let active = targets["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let up = active.iter().filter(|t| t["health"] == "up").count();
+        let names: Value = http
+            .get(format!("{prometheus}/api/v1/label/__name__/values"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let known: Vec<&str> = names["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let missing: Vec<&String> = wanted
+            .iter()
+            .filter(|w| !known.contains(&w.as_str()))
+            .collect();
+        if active.len() == 5 && up == 5 && missing.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < METRICS_LIMIT,
+            "after {}s: {up} of {} targets up, dashboard series missing: {missing:?}",
+            METRICS_LIMIT.as_secs(),
+            active.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The `id` of what a 201 answer created.

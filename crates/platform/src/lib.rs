@@ -1,6 +1,6 @@
 //! What every Shop binary shares: typed configuration, telemetry and the
 //! request-id layer, the API error body, database start-up, `/health`,
-//! `/openapi.json`, graceful shutdown and serving.
+//! `/openapi.json`, `/metrics`, graceful shutdown and serving.
 
 pub mod client;
 pub mod config;
@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 #[cfg(feature = "database")]
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod server;
 pub mod shutdown;

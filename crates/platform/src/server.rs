@@ -67,7 +67,11 @@ impl Service {
             name,
             listener,
             router: telemetry::http_layers(router, name, request_timeout),
-            tasks: Vec::new(),
+            // Histogram samples are folded in between scrapes.
+            tasks: vec![(
+                "metrics upkeep",
+                Box::new(|token| Box::pin(crate::metrics::upkeep(token))),
+            )],
         })
     }
 
@@ -80,6 +84,15 @@ impl Service {
         self.tasks
             .push((name, Box::new(move |token| Box::pin(task(token)))));
         self
+    }
+
+    /// Reports the pool's idle and used connections on `/metrics`.
+    #[cfg(feature = "database")]
+    pub fn with_pool_metrics(self, pool: sqlx::PgPool) -> Self {
+        let name = self.name;
+        self.with_task("pool metrics", move |token| {
+            crate::metrics::watch_pool(name, pool, token)
+        })
     }
 
     pub fn name(&self) -> &'static str {

@@ -42,10 +42,14 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-/// Wraps a router in the standard layers. Outermost first: set the request id,
-/// return it, open the request span, catch panics, enforce the timeout.
+/// Adds `/metrics` and wraps a router in the standard layers. Outermost
+/// first: set the request id, return it, open the request span, count the
+/// answer, catch panics, enforce the timeout.
 pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> Router {
+    // The recorder must exist before the first request is counted.
+    crate::metrics::handle();
     router
+        .merge(crate::metrics::router())
         .layer(middleware::from_fn(reject_large_bodies))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(errors_as_json))
@@ -53,6 +57,11 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        // Counts every answer, whichever layer gave it.
+        .layer(middleware::from_fn_with_state(
+            service,
+            crate::metrics::track,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &Request| {

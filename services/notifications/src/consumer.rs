@@ -94,7 +94,15 @@ pub async fn run(
 }
 
 async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Delivery) {
-    match handle(state, &delivery.body).await {
+    let handled = handle(state, &delivery.body).await;
+    let outcome = match &handled {
+        Ok(Outcome::Sent) => "sent",
+        Ok(Outcome::Failed) => "failed",
+        Ok(Outcome::Duplicate) => "duplicate",
+        Err(_) => "error",
+    };
+    metrics::counter!("notifications_events_total", "outcome" => outcome).increment(1);
+    match handled {
         Ok(outcome) => {
             if let Err(e) = consumer.ack(&delivery.receipt).await {
                 // It will come back and be recognised as a duplicate.

@@ -27,6 +27,7 @@ pub struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
+        metrics::gauge!("notifications_open_sockets").decrement(1.0);
         if let Ok(mut conns) = self.hub.conns.lock()
             && let Some(user) = conns.get_mut(&self.user_id)
         {
@@ -53,6 +54,7 @@ impl Hub {
             return None;
         }
         socks.insert(id, tx);
+        metrics::gauge!("notifications_open_sockets").increment(1.0);
         Some((
             Registration {
                 hub: self,

@@ -90,9 +90,13 @@ pub async fn build(config: Config) -> Result<Service> {
     let (task_state, concurrency) = (state.clone(), config.concurrency);
     let sockets = state.sockets.clone();
     let (push_pool, push_hub) = (state.pool.clone(), state.hub.clone());
+    let metrics_pool = state.pool.clone();
+    // Listed at zero from the start, so a dashboard finds the series.
+    metrics::gauge!("notifications_open_sockets").increment(0.0);
     let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_pool_metrics(metrics_pool)
         .with_task("revocations", revocations)
         .with_task("queue-consumer", move |token| {
             consumer::run(task_state, consumer, concurrency, token)

@@ -85,6 +85,11 @@ pub async fn build(config: Config) -> Result<Service> {
     let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_pool_metrics(pool.clone())
+        .with_task("outbox metrics", {
+            let pool = pool.clone();
+            move |token| outbox::report(pool, token)
+        })
         .with_task("revocations", revocations)
         .with_task("outbox-relay", move |token| {
             outbox::relay(pool, publisher, wake, retry, token)

@@ -140,7 +140,10 @@ pub async fn relay(
     loop {
         let notified = wake.notified();
         let published = match publish_batch(&pool, publisher.as_ref(), retry).await {
-            Ok(n) => n,
+            Ok(n) => {
+                metrics::counter!("orders_outbox_published_total").increment(n as u64);
+                n
+            }
             Err(e) => {
                 tracing::error!(error = ?e, "outbox relay error");
                 0
@@ -155,6 +158,20 @@ pub async fn relay(
             () = tokio::time::sleep(Duration::from_millis(500)) => {},
         }
     }
+}
+
+/// `orders_outbox_waiting`, `orders_outbox_dead` and
+/// `orders_outbox_oldest_waiting_seconds` on `/metrics`, refreshed until
+/// `shutdown`.
+pub async fn report(pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+    shop_platform::metrics::every("outbox", shutdown, || async {
+        let b = backlog(&pool).await?;
+        metrics::gauge!("orders_outbox_waiting").set(b.waiting as f64);
+        metrics::gauge!("orders_outbox_dead").set(b.dead as f64);
+        metrics::gauge!("orders_outbox_oldest_waiting_seconds").set(b.oldest_waiting_secs);
+        Ok(())
+    })
+    .await
 }
 
 /// The outbox at a glance, for operators.

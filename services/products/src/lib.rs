@@ -68,6 +68,11 @@ pub async fn build(config: Config) -> Result<Service> {
     let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_pool_metrics(pool.clone())
+        .with_task("ledger metrics", {
+            let pool = pool.clone();
+            move |token| reservations::report(pool, token)
+        })
         .with_task("revocations", revocations)
         .with_task("reservation-expiry", move |token| {
             reservations::sweeper(pool, every, token)

@@ -114,12 +114,14 @@ pub async fn build(config: Config) -> Result<Service> {
         .revocations()
         .apply(&sessions::feed(&state.pool, None).await?);
     let pool = state.pool.clone();
+    let metrics_pool = state.pool.clone();
     let (feed, revocations) = (
         state.pool.clone(),
         state.auth.verifier.revocations().clone(),
     );
     Ok(Service::bind(&config.service, router(state))
         .await?
+        .with_pool_metrics(metrics_pool)
         // This service's own verifier reads the feed straight from its table.
         .with_task("revocations", move |stop| {
             revocations.follow(config.revocation_poll, stop, move |since| {

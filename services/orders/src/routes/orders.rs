@@ -114,7 +114,15 @@ pub async fn create(
             key,
         }),
     };
-    let response = match checkout::place(&state, checkout).await {
+    let placed = checkout::place(&state, checkout).await;
+    let outcome = match &placed {
+        Ok(_) => "confirmed",
+        Err(Error::PaymentDeclined) => "declined",
+        Err(Error::Refused(_)) => "refused",
+        Err(_) => "failed",
+    };
+    metrics::counter!("orders_checkouts_total", "outcome" => outcome).increment(1);
+    let response = match placed {
         Ok(stored) => (StatusCode::CREATED, Json(stored.order)).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     };

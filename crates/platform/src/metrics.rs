@@ -1,0 +1,165 @@
+//! `/metrics` in the Prometheus text format, on the gateway and every
+//! service. One recorder per process (`metrics` is process-global): every
+//! series carries a `service` label, so the one-process platform serves all
+//! of its parts' series on each part's `/metrics`.
+//!
+//! Every part counts its requests by route template, method and status,
+//! with a latency histogram; parts add their own series (pool use, outbox,
+//! consumer outcomes, sockets, reservations) through the `metrics` macros.
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets, seconds: 1 ms to 10 s.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .expect("buckets are not empty");
+            let handle = match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder was installed first (a test harness):
+                // this one still renders what is recorded through it.
+                Err(e) => {
+                    tracing::warn!(error = %e, "a metrics recorder was already installed");
+                    PrometheusBuilder::new().build_recorder().handle()
+                }
+            };
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        Unit::Count,
+        "Requests answered, by service, route template, method and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by service, route template, method and status"
+    );
+    describe_gauge!(
+        "db_pool_connections",
+        Unit::Count,
+        "Database connections open, by service and state (idle or used)"
+    );
+}
+
+/// Keeps histograms bounded between scrapes; stops with `shutdown`.
+pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    let handle = handle();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route(
+        "/metrics",
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                handle().render(),
+            )
+        }),
+    )
+}
+
+/// Counts every answer of one part, by the route it matched (`unmatched`
+/// for anything no route took, so odd paths cannot grow the series).
+pub async fn track(State(service): State<&'static str>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    let labels = [
+        ("service", service.to_owned()),
+        ("route", route),
+        ("method", method),
+        ("status", resp.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed());
+    resp.into_response()
+}
+
+/// How often the gauges read from a database are refreshed.
+pub const GAUGE_PERIOD: Duration = Duration::from_secs(5);
+
+/// Runs `refresh` every [`GAUGE_PERIOD`] until `shutdown`; a failed refresh
+/// is logged and the gauges keep their last values.
+pub async fn every<F, Fut>(
+    what: &'static str,
+    shutdown: tokio_util::sync::CancellationToken,
+    mut refresh: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut tick = tokio::time::interval(GAUGE_PERIOD);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                if let Err(e) = refresh().await {
+                    tracing::debug!(what, error = format!("{e:#}"), "metrics refresh failed");
+                }
+            }
+        }
+    }
+}
+
+/// Reports a pool's open and idle connections every few seconds.
+#[cfg(feature = "database")]
+pub async fn watch_pool(
+    service: &'static str,
+    pool: sqlx::PgPool,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                let open = f64::from(pool.size());
+                let idle = pool.num_idle() as f64;
+                metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
+                metrics::gauge!("db_pool_connections", "service" => service, "state" => "used").set(open - idle);
+            }
+        }
+    }
+}
