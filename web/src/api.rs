@@ -11,8 +11,8 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
 use serde::{Serialize, de::DeserializeOwned};
 use shop_types::{
-    CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, HealthReport, LoginRequest, Order,
-    Product, ProductList, RegisterRequest, SignInProviders, User,
+    CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, HealthReport, LoginRequest,
+    NotificationList, Order, Product, ProductList, RegisterRequest, SignInProviders, User,
 };
 use web_sys::AbortController;
 
@@ -192,6 +192,12 @@ pub async fn place_order(
 /// `GET /orders`: the signed-in user's orders, newest first.
 pub async fn orders() -> Result<Vec<Order>, ApiError> {
     get_json("/orders").await
+}
+
+/// `GET /notifications`: the signed-in user's latest 100 emails (for the
+/// order timelines).
+pub async fn notifications() -> Result<NotificationList, ApiError> {
+    get_json("/notifications?page_size=100").await
 }
 
 /// The live notification socket, on the same host as the page.

@@ -281,3 +281,58 @@ async fn malformed_orders_are_422_naming_the_field() {
     );
     w.t.finish().await;
 }
+
+/// An order's timeline: when it was placed and confirmed, then every status
+/// change, oldest first — read back from the database's own history too.
+#[tokio::test]
+async fn the_timeline_lists_every_status_the_order_took() {
+    let w = world().await;
+    let product =
+        w.t.create_product(&w.admin, &format!("TML-{}", w.tag), "6.00", 5)
+            .await;
+    let (status, order) = w.t.order(&w.buyer, &[(product, 1)]).await;
+    assert_eq!(status, 201);
+    let steps = |o: &Value| -> Vec<String> {
+        o["timeline"]
+            .as_array()
+            .expect("a timeline")
+            .iter()
+            .map(|e| e["status"].as_str().expect("a status").to_owned())
+            .collect()
+    };
+    assert_eq!(steps(&order), ["pending", "confirmed"]);
+    let path = format!("/orders/{}", order["id"]);
+    for next in ["shipped", "delivered"] {
+        let (moved, _) = w
+            .send(
+                "PATCH",
+                &format!("{path}/status"),
+                &w.admin,
+                Some(json!({"status": next})),
+            )
+            .await;
+        assert_eq!(moved, 200);
+    }
+    let (_, seen) = w.send("GET", &path, &w.buyer, None).await;
+    assert_eq!(
+        steps(&seen),
+        ["pending", "confirmed", "shipped", "delivered"]
+    );
+    let times: Vec<&str> = seen["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|e| e["at"].as_str().expect("a time"))
+        .collect();
+    assert!(times.windows(2).all(|p| p[0] <= p[1]), "{times:?}");
+    let pool = sqlx::PgPool::connect(w.t.database_url("orders").expect("orders db"))
+        .await
+        .expect("orders database");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM order_history WHERE order_id = $1")
+        .bind(order["id"].as_i64())
+        .fetch_one(&pool)
+        .await
+        .expect("history");
+    assert_eq!(rows, 4);
+    w.t.finish().await;
+}

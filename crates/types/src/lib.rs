@@ -23,8 +23,8 @@ pub use notification::{
     NotificationStatus, NotificationType, PushNotification, ServerMessage,
 };
 pub use order::{
-    CreateOrderRequest, Order, OrderItem, OrderLineRequest, OrderStatus, PaymentRequest,
-    StatusUpdateRequest,
+    CreateOrderRequest, Order, OrderEvent, OrderItem, OrderLineRequest, OrderStatus,
+    PaymentRequest, StatusUpdateRequest,
 };
 pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductList};
 pub use user::{LoginRequest, RegisterRequest, Role, SignInProviders, TokenResponse, User};

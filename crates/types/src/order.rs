@@ -84,6 +84,18 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub items: Vec<OrderItem>,
+    /// Every status the order took, oldest first: `pending` is when it was
+    /// placed. (An addition to API.md's order.)
+    #[serde(default)]
+    pub timeline: Vec<OrderEvent>,
+}
+
+/// One step of an order's life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct OrderEvent {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

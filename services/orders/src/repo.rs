@@ -5,7 +5,7 @@ use crate::error::Error;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shop_types::internal::ReservedLine;
-use shop_types::{EventEnvelope, Money, Order, OrderItem, OrderStatus};
+use shop_types::{EventEnvelope, Money, Order, OrderEvent, OrderItem, OrderStatus};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 
@@ -66,16 +66,17 @@ const ORDER_COLUMNS: &str = "id, user_id, user_email, status, total_amount, crea
 const ITEM_COLUMNS: &str =
     "id, order_id, product_id, product_name, product_price, quantity, subtotal, created_at";
 
-async fn attach_items<'e, E>(executor: E, rows: Vec<OrderRow>) -> Result<Vec<StoredOrder>, Error>
-where
-    E: sqlx::PgExecutor<'e>,
-{
+/// The orders of `rows` with their lines and timelines.
+async fn attach_items(
+    conn: &mut sqlx::PgConnection,
+    rows: Vec<OrderRow>,
+) -> Result<Vec<StoredOrder>, Error> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let items: Vec<ItemRow> = sqlx::query_as(&format!(
         "SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id = ANY($1) ORDER BY id"
     ))
     .bind(&ids)
-    .fetch_all(executor)
+    .fetch_all(&mut *conn)
     .await?;
     let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
     for item in items {
@@ -83,6 +84,19 @@ where
             .entry(item.order_id)
             .or_default()
             .push(item.into_item());
+    }
+    let history: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT order_id, status, at FROM order_history WHERE order_id = ANY($1) ORDER BY id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut timelines: HashMap<i64, Vec<OrderEvent>> = HashMap::new();
+    for (order_id, s, at) in history {
+        timelines.entry(order_id).or_default().push(OrderEvent {
+            status: status(&s),
+            at,
+        });
     }
     Ok(rows
         .into_iter()
@@ -95,6 +109,7 @@ where
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 items: by_order.remove(&r.id).unwrap_or_default(),
+                timeline: timelines.remove(&r.id).unwrap_or_default(),
             },
             user_email: r.user_email,
         })
@@ -223,7 +238,7 @@ pub async fn finalize<T: serde::Serialize>(
             .execute(&mut *tx)
             .await?;
     }
-    let mut stored = attach_items(&mut *tx, vec![row]).await?;
+    let mut stored = attach_items(&mut tx, vec![row]).await?;
     tx.commit().await?;
     Ok(stored.remove(0))
 }
@@ -259,7 +274,7 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(attach_items(pool, rows)
+    Ok(attach_items(&mut *pool.acquire().await?, rows)
         .await?
         .into_iter()
         .map(|s| s.order)
@@ -272,7 +287,10 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<StoredOrder>, Error> {
             .bind(id)
             .fetch_all(pool)
             .await?;
-    Ok(attach_items(pool, rows).await?.into_iter().next())
+    Ok(attach_items(&mut *pool.acquire().await?, rows)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Moves an order to `next` if the lifecycle allows, with its event, under a
@@ -311,7 +329,7 @@ pub async fn change_status<T: serde::Serialize>(
     .bind(next.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let stored = attach_items(&mut *tx, vec![row]).await?.remove(0);
+    let stored = attach_items(&mut tx, vec![row]).await?.remove(0);
     insert_event(&mut tx, &make_event(old, &stored)).await?;
     tx.commit().await?;
     Ok((old, stored))

@@ -1,10 +1,13 @@
 //! `/orders`: the signed-in customer's orders, newest first. Each row opens
-//! to the lines as they were frozen when the order was placed. A pushed
-//! notification refreshes the list, so a status change shows without reload.
+//! to the lines as they were frozen when the order was placed, and to its
+//! timeline: placed, confirmed, emailed, and every status change after. A
+//! pushed notification refreshes the list, so a status change shows without
+//! reload.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_query_map};
-use shop_types::{Order, OrderStatus};
+use shop_types::{Notification, NotificationStatus, NotificationType, Order, OrderStatus};
 
 use crate::{
     api,
@@ -50,7 +53,11 @@ fn OrderList() -> impl IntoView {
         query.with_untracked(|q| q.get_str("placed").and_then(|id| id.parse::<i64>().ok()));
     let orders = LocalResource::new(move || {
         toasts.received();
-        api::orders()
+        async move {
+            let (orders, emails) = futures::future::join(api::orders(), api::notifications()).await;
+            // Without the emails the timelines still show every status.
+            orders.map(|orders| (orders, emails.map(|e| e.notifications).unwrap_or_default()))
+        }
     });
     // Which rows are open, kept here so a refresh (after a push) keeps them
     // open. The order just placed starts open.
@@ -80,7 +87,7 @@ fn OrderList() -> impl IntoView {
                 }
             }>
                 {move || Suspend::new(async move {
-                    orders.await.map(|orders| view! { <Orders orders open /> })
+                    orders.await.map(|(orders, emails)| view! { <Orders orders emails open /> })
                 })}
             </ErrorBoundary>
         </Transition>
@@ -88,7 +95,11 @@ fn OrderList() -> impl IntoView {
 }
 
 #[component]
-fn Orders(orders: Vec<Order>, open: RwSignal<Vec<i64>>) -> impl IntoView {
+fn Orders(
+    orders: Vec<Order>,
+    emails: Vec<Notification>,
+    open: RwSignal<Vec<i64>>,
+) -> impl IntoView {
     if orders.is_empty() {
         return view! {
             <div data-testid="orders-empty" class=format!("{CARD} text-center")>
@@ -106,7 +117,10 @@ fn Orders(orders: Vec<Order>, open: RwSignal<Vec<i64>>) -> impl IntoView {
         <ul class="space-y-3" data-testid="order-list">
             {orders
                 .into_iter()
-                .map(|order| view! { <OrderRow order open /> })
+                .map(|order| {
+                    let steps = steps(&order, &emails);
+                    view! { <OrderRow order steps open /> }
+                })
                 .collect_view()}
         </ul>
     }
@@ -114,7 +128,7 @@ fn Orders(orders: Vec<Order>, open: RwSignal<Vec<i64>>) -> impl IntoView {
 }
 
 #[component]
-fn OrderRow(order: Order, open: RwSignal<Vec<i64>>) -> impl IntoView {
+fn OrderRow(order: Order, steps: Vec<Step>, open: RwSignal<Vec<i64>>) -> impl IntoView {
     let id = order.id;
     let expanded = move || open.with(|ids| ids.contains(&id));
     let toggle = move |_| {
@@ -207,9 +221,79 @@ fn OrderRow(order: Order, open: RwSignal<Vec<i64>>) -> impl IntoView {
                         </tr>
                     </tfoot>
                 </table>
+                <h3 class="mt-4 text-xs font-medium text-slate-500 uppercase">"Timeline"</h3>
+                <ol data-testid="order-timeline" class="mt-2 space-y-1 border-l-2 border-slate-200 pl-4 text-sm">
+                    {steps
+                        .into_iter()
+                        .map(|step| {
+                            view! {
+                                <li data-testid="timeline-step" data-step=step.key>
+                                    <span class="font-medium">{step.label}</span>
+                                    <span class="ml-2 text-slate-500">{local_time(step.at)}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ol>
             </div>
         </li>
     }
+}
+
+/// One line of an order's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// `placed`, a status, `emailed` or `email-failed`.
+    pub key: &'static str,
+    pub label: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The order's statuses and its emails, oldest first.
+pub fn steps(order: &Order, emails: &[Notification]) -> Vec<Step> {
+    let mut steps: Vec<Step> = order
+        .timeline
+        .iter()
+        .map(|e| {
+            let (key, label) = match e.status {
+                OrderStatus::Pending => ("placed", "Placed"),
+                OrderStatus::Confirmed => ("confirmed", "Confirmed"),
+                OrderStatus::Shipped => ("shipped", "Shipped"),
+                OrderStatus::Delivered => ("delivered", "Delivered"),
+                OrderStatus::Cancelled => ("cancelled", "Cancelled"),
+            };
+            Step {
+                key,
+                label: label.to_owned(),
+                at: e.at,
+            }
+        })
+        .collect();
+    steps.extend(
+        emails
+            .iter()
+            .filter(|n| n.order_id == Some(order.id))
+            .map(|n| {
+                let what = match n.kind {
+                    NotificationType::OrderConfirmation => "Confirmation",
+                    NotificationType::OrderStatusUpdate => "Status update",
+                };
+                match n.status {
+                    NotificationStatus::Sent => Step {
+                        key: "emailed",
+                        label: format!("{what} emailed to {}", n.recipient_email),
+                        at: n.created_at,
+                    },
+                    NotificationStatus::Failed => Step {
+                        key: "email-failed",
+                        label: format!("{what} email could not be delivered"),
+                        at: n.created_at,
+                    },
+                }
+            }),
+    );
+    steps.sort_by_key(|s| s.at);
+    steps
 }
 
 fn status_look(status: OrderStatus) -> (&'static str, &'static str) {
@@ -221,4 +305,75 @@ fn status_look(status: OrderStatus) -> (&'static str, &'static str) {
         OrderStatus::Cancelled => "bg-slate-200 text-slate-700",
     };
     (status.as_str(), colours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use shop_types::{Money, OrderEvent};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 10, minute, 0).unwrap()
+    }
+
+    #[test]
+    fn statuses_and_emails_are_merged_oldest_first() {
+        let order = Order {
+            id: 7,
+            user_id: 1,
+            status: OrderStatus::Shipped,
+            total_amount: Money::from_cents(1000),
+            created_at: at(0),
+            updated_at: at(9),
+            items: Vec::new(),
+            timeline: [
+                (OrderStatus::Pending, 0),
+                (OrderStatus::Confirmed, 1),
+                (OrderStatus::Shipped, 9),
+            ]
+            .into_iter()
+            .map(|(status, m)| OrderEvent { status, at: at(m) })
+            .collect(),
+        };
+        let email = |id, order_id, kind, status, m| Notification {
+            id,
+            kind,
+            recipient_email: "ann@example.com".into(),
+            subject: "s".into(),
+            order_id: Some(order_id),
+            user_id: Some(1),
+            status,
+            error_message: None,
+            created_at: at(m),
+        };
+        let emails = [
+            email(
+                1,
+                7,
+                NotificationType::OrderConfirmation,
+                NotificationStatus::Sent,
+                2,
+            ),
+            email(
+                2,
+                8,
+                NotificationType::OrderConfirmation,
+                NotificationStatus::Sent,
+                3,
+            ),
+            email(
+                3,
+                7,
+                NotificationType::OrderStatusUpdate,
+                NotificationStatus::Failed,
+                10,
+            ),
+        ];
+        let keys: Vec<&str> = steps(&order, &emails).iter().map(|s| s.key).collect();
+        assert_eq!(
+            keys,
+            ["placed", "confirmed", "emailed", "shipped", "email-failed"]
+        );
+    }
 }
