@@ -194,6 +194,93 @@ pub async fn orders() -> Result<Vec<Order>, ApiError> {
     get_json("/orders").await
 }
 
+/// The admin console's calls. Every one is checked again by the service
+/// that owns the data: a customer gets 403, whatever the page shows.
+pub mod admin {
+    use super::*;
+    use shop_types::{Notification, OrderStatus, UserList};
+
+    /// Every product, active or not, by name.
+    pub async fn products() -> Result<ProductList, ApiError> {
+        get_json("/products?is_active=all&limit=100&sort_by=name").await
+    }
+
+    /// `POST /products` with the form's fields.
+    pub async fn create_product(product: &serde_json::Value) -> Result<Product, ApiError> {
+        let request = Request::post(&format!("{API_BASE}/products"));
+        call(request, Some(to_json(product)?), WRITE_TIMEOUT_MS).await
+    }
+
+    /// `PATCH /products/{id}/stock`: sets the available stock; units held by
+    /// checkouts in flight stay theirs.
+    pub async fn set_stock(id: i64, stock: i32) -> Result<Product, ApiError> {
+        let request = Request::patch(&format!("{API_BASE}/products/{id}/stock"));
+        let body = serde_json::json!({ "stock_quantity": stock });
+        call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
+    }
+
+    /// Deactivates (`DELETE`, a soft delete) or restores a product.
+    pub async fn set_product_active(id: i64, active: bool) -> Result<(), ApiError> {
+        if active {
+            let request = Request::patch(&format!("{API_BASE}/products/{id}"));
+            let body = serde_json::json!({ "is_active": true });
+            send(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS)
+                .await
+                .map(drop)
+        } else {
+            let request = Request::delete(&format!("{API_BASE}/products/{id}"));
+            send(request, None, WRITE_TIMEOUT_MS).await.map(drop)
+        }
+    }
+
+    /// Everyone's orders, newest first, in one status or all of them
+    /// (checkouts in flight included).
+    pub async fn orders(status: Option<OrderStatus>) -> Result<Vec<Order>, ApiError> {
+        let filter = status
+            .map(|s| format!("&status={}", s.as_str()))
+            .unwrap_or_default();
+        get_json(&format!("/orders?all=true&limit=100{filter}")).await
+    }
+
+    pub async fn move_order(id: i64, status: OrderStatus) -> Result<Order, ApiError> {
+        let request = Request::patch(&format!("{API_BASE}/orders/{id}/status"));
+        let body = serde_json::json!({ "status": status });
+        call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
+    }
+
+    /// Everyone's emails that could not be delivered.
+    pub async fn failed_notifications() -> Result<NotificationList, ApiError> {
+        get_json("/notifications?status=failed&page_size=100").await
+    }
+
+    pub async fn retry_notification(id: i64) -> Result<Notification, ApiError> {
+        let request = Request::post(&format!("{API_BASE}/notifications/retry/{id}"));
+        call(request, None, WRITE_TIMEOUT_MS).await
+    }
+
+    /// `GET /orders/outbox`: the event backlog and the dead events.
+    pub async fn outbox() -> Result<serde_json::Value, ApiError> {
+        get_json("/orders/outbox").await
+    }
+
+    pub async fn requeue(id: i64) -> Result<(), ApiError> {
+        let request = Request::post(&format!("{API_BASE}/orders/outbox/{id}/requeue"));
+        send(request, None, WRITE_TIMEOUT_MS).await.map(drop)
+    }
+
+    pub async fn users() -> Result<UserList, ApiError> {
+        get_json("/users?limit=100").await
+    }
+
+    /// Ends every session of an account and refuses its sign-in, or gives
+    /// it back.
+    pub async fn set_user_active(id: i64, active: bool) -> Result<User, ApiError> {
+        let action = if active { "reactivate" } else { "deactivate" };
+        let request = Request::post(&format!("{API_BASE}/users/{id}/{action}"));
+        call(request, None, WRITE_TIMEOUT_MS).await
+    }
+}
+
 /// `GET /notifications`: the signed-in user's latest 100 emails (for the
 /// order timelines).
 pub async fn notifications() -> Result<NotificationList, ApiError> {

@@ -12,8 +12,8 @@ use crate::{
     components::{Footer, Header, ToastRegion},
     live,
     pages::{
-        AuthCallbackPage, CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage, ProductPage,
-        ProductsPage, RegisterPage, StatusPage,
+        AdminPage, AuthCallbackPage, CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage,
+        ProductPage, ProductsPage, RegisterPage, StatusPage,
     },
     session::Session,
     toasts::Toasts,
@@ -47,6 +47,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/auth/callback") view=AuthCallbackPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/status") view=StatusPage />
+                        <Route path=path!("/admin") view=AdminPage />
+                        <Route path=path!("/admin/:section") view=AdminPage />
                     </Routes>
                 </main>
                 <Footer />

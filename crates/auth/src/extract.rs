@@ -44,7 +44,10 @@ impl Auth {
                 "Cross-site request refused: Origin does not match".into(),
             ));
         }
-        self.verifier.identify(&token).await.map_err(to_api)
+        let id = self.verifier.identify(&token).await.map_err(to_api)?;
+        // Every line the request logs from here on names who asked.
+        tracing::Span::current().record("user_id", id.user_id);
+        Ok(id)
     }
 
     /// Authenticates a WebSocket upgrade: `?token=` (for clients that can

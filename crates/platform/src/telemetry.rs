@@ -76,6 +76,7 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
                         method = %req.method(),
                         path = %req.uri().path(),
                         request_id = %id,
+                        user_id = tracing::field::Empty,
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),

@@ -3,8 +3,9 @@
 
 use shop_testkit::{Shop, TestStack};
 
-const PUBLIC_PATHS: [&str; 23] = [
+const PUBLIC_PATHS: [&str; 24] = [
     "/health",
+    "/users",
     "/users/register",
     "/users/login",
     "/users/logout",

@@ -27,4 +27,6 @@ pub use order::{
     PaymentRequest, StatusUpdateRequest,
 };
 pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductList};
-pub use user::{LoginRequest, RegisterRequest, Role, SignInProviders, TokenResponse, User};
+pub use user::{
+    LoginRequest, RegisterRequest, Role, SignInProviders, TokenResponse, User, UserList,
+};

@@ -43,6 +43,14 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `GET /users` (admins): accounts by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct UserList {
+    pub users: Vec<User>,
+    pub total: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -57,6 +57,7 @@ pub struct AppState {
     routes::account::login,
     routes::account::logout,
     routes::account::me,
+    routes::admin::list,
     routes::admin::deactivate,
     routes::admin::reactivate,
     routes::google::providers,

@@ -85,6 +85,21 @@ pub async fn by_id(pool: &PgPool, id: i64) -> Result<Option<UserRow>, Error> {
     )
 }
 
+/// Accounts by id, for admins.
+pub async fn list(pool: &PgPool, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), Error> {
+    let rows = sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
 /// Creates the admin, or promotes and re-passwords an existing account.
 pub async fn upsert_admin(pool: &PgPool, email: &str, hash: &str) -> anyhow::Result<i64> {
     let username = email.split('@').next().unwrap_or("admin");

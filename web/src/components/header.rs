@@ -25,6 +25,7 @@ const SIGN_IN: &str = "rounded-md bg-indigo-600 px-2.5 py-2 sm:px-3 text-sm font
 #[component]
 pub fn Header() -> impl IntoView {
     let cart = use_cart();
+    let session = use_session();
     let units = move || cart.units();
     let cart_label = move || match units() {
         0 => "Cart, empty".to_owned(),
@@ -59,6 +60,19 @@ pub fn Header() -> impl IntoView {
                         <A href="/orders" attr:class=LINK>
                             "Orders"
                         </A>
+                        {move || {
+                            matches!(
+                                session.auth(),
+                                Auth::User(u) if u.role == shop_types::Role::Admin
+                            )
+                                .then(|| {
+                                    view! {
+                                        <A href="/admin/products" attr:class=LINK attr:data-testid="admin-link">
+                                            "Admin"
+                                        </A>
+                                    }
+                                })
+                        }}
                     </nav>
                 </div>
                 <Account />

@@ -1,5 +1,6 @@
 //! One component per page of the router.
 
+mod admin;
 mod cart;
 mod checkout;
 mod login;
@@ -10,6 +11,7 @@ mod products;
 mod register;
 mod status;
 
+pub use admin::AdminPage;
 pub use cart::CartPage;
 pub use checkout::CheckoutPage;
 pub use login::{AuthCallbackPage, LoginPage};

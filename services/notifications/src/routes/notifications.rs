@@ -126,5 +126,10 @@ pub async fn retry(
     Path(id): Path<i64>,
 ) -> Result<Json<Notification>> {
     let updated = crate::consumer::retry(&state, id).await?;
+    tracing::info!(
+        notification_id = id,
+        status = updated.status,
+        "notification retried"
+    );
     Ok(Json(updated.into_notification()))
 }

@@ -174,7 +174,8 @@ fn true_or_false() -> utoipa::openapi::Object {
 
 #[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
     responses((status = 200, body = [Order], description = "Your orders, newest first"),
-        (status = 401), (status = 422, description = "A bad skip, limit, status or all")),
+        (status = 401), (status = 403, description = "`all=true` from anyone but an admin"),
+        (status = 422, description = "A bad skip, limit, status or all")),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -203,6 +204,11 @@ pub async fn list(
             );
         }
     };
+    if all && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "Only admins may list everyone's orders".into(),
+        ));
+    }
     let filter = ListFilter {
         user_id: (!(all && user.is_admin())).then_some(user.user_id),
         status,
@@ -257,8 +263,9 @@ async fn move_to(
     by: &Identity,
     request_id: &RequestId,
 ) -> Result<Json<Order>> {
-    let (_, stored) =
+    let (before, stored) =
         repo::change_status(&state.pool, id, next, status_event(request_id, &by.email)).await?;
+    tracing::info!(order_id = id, from = %before, to = %next, by = by.user_id, "order status changed");
     state.wake.notify_one();
     if next == OrderStatus::Cancelled {
         checkout::release_now(state, id, request_id).await;

@@ -87,10 +87,11 @@ pub async fn replace(
     AppJson(input): AppJson<ProductInput>,
 ) -> Result<Json<Product>> {
     let p = domain::validate(input)?;
-    repo::update(&state.pool, id, &p, Some(p.stock_quantity))
+    let replaced = repo::update(&state.pool, id, &p, Some(p.stock_quantity))
         .await?
-        .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    tracing::info!(product_id = id, "product replaced");
+    Ok(Json(replaced))
 }
 
 #[utoipa::path(patch, path = "/products/{id}", tag = "products", request_body = ProductPatch,
@@ -107,10 +108,15 @@ pub async fn update(
     let stock = patch.stock_quantity;
     let current = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
     let p = current.into_valid().patched(patch)?;
-    repo::update(&state.pool, id, &p, stock)
+    let updated = repo::update(&state.pool, id, &p, stock)
         .await?
-        .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    tracing::info!(
+        product_id = id,
+        is_active = updated.is_active,
+        "product updated"
+    );
+    Ok(Json(updated))
 }
 
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",
@@ -122,6 +128,7 @@ pub async fn remove(
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     if repo::deactivate(&state.pool, id).await? {
+        tracing::info!(product_id = id, "product deactivated");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())
@@ -137,10 +144,11 @@ pub async fn set_stock(
     AppJson(body): AppJson<StockUpdate>,
 ) -> Result<Json<Product>> {
     let stock = domain::validate_stock(body.stock_quantity)?;
-    repo::set_stock(&state.pool, id, stock)
+    let updated = repo::set_stock(&state.pool, id, stock)
         .await?
-        .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    tracing::info!(product_id = id, stock, "stock set");
+    Ok(Json(updated))
 }
 
 #[utoipa::path(get, path = "/products/reservations", tag = "products",

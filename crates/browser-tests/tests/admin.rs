@@ -1,0 +1,187 @@
+//! The admin console: an admin creates a product and sets its stock in the
+//! console, a customer buys it, the admin moves the order to shipped, and
+//! the customer's timeline shows it with a toast. A customer sees no admin
+//! navigation, and every admin call answers them 403.
+
+use anyhow::{Context, Result, ensure};
+use shop_browser_tests::{
+    Browser, conclude, start_platform,
+    storefront::{self, PASSWORD},
+};
+use shop_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, Shop, TestStack};
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn an_admin_stocks_a_product_and_ships_its_order() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let admin = Browser::launch().await?;
+    let customer = Browser::launch().await?;
+    let outcome = run_the_shop(&platform, &admin, &customer).await;
+    conclude("admin-console", outcome, vec![admin, customer], platform).await
+}
+
+async fn run_the_shop(t: &TestStack, admin: &Browser, customer: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    storefront::sign_in(admin, &web, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    admin.click(r#"[data-testid="admin-link"]"#).await?;
+    admin
+        .wait_for(r#"[data-testid="admin-new-product"]"#)
+        .await?;
+
+    // A new product, created in the console with no stock, then stocked.
+    admin.fill("#admin-new-name", "Walnut Desk").await?;
+    admin.fill("#admin-new-sku", "desk-walnut").await?;
+    admin.fill("#admin-new-price", "349.00").await?;
+    admin.fill("#admin-new-stock", "0").await?;
+    admin.fill("#admin-new-category", "Furniture").await?;
+    admin.click(r#"[data-testid="admin-create"]"#).await?;
+    admin
+        .wait_for_text(r#"[data-testid="admin-outcome"]"#, "Created Walnut Desk")
+        .await?;
+    let row = admin
+        .wait_for(r#"[data-testid="admin-product-row"]"#)
+        .await?;
+    let id: i64 = row
+        .attr("data-product-id")
+        .await?
+        .context("a product id")?
+        .parse()?;
+    let stock_input = format!(r#"[data-product-id="{id}"] [data-testid="admin-stock-input"]"#);
+    admin.fill(&stock_input, "3").await?;
+    admin
+        .click(&format!(
+            r#"[data-product-id="{id}"] [data-testid="admin-stock-save"]"#
+        ))
+        .await?;
+    admin
+        .wait_for_text(r#"[data-testid="admin-outcome"]"#, "is now 3")
+        .await?;
+    ensure!(
+        storefront::stock_of(t, id).await? == 3,
+        "the stock is set in the products service"
+    );
+    admin.screenshot("admin-products").await?;
+
+    // A customer buys it and watches their orders.
+    let token = t.sign_up("carla@example.com", "carla").await;
+    storefront::sign_in(customer, &web, "carla@example.com", PASSWORD).await?;
+    storefront::wait_live(customer).await?;
+    let (status, order) = t.order(&token, &[(id, 1)]).await;
+    ensure!(status == 201, "the order: {status} {order}");
+    let order_id = order["id"].as_i64().context("order id")?;
+    customer
+        .open(&format!("{web}/orders?placed={order_id}"))
+        .await?;
+    customer
+        .wait_for(&format!(
+            r#"[data-order-id="{order_id}"] [data-step="confirmed"]"#
+        ))
+        .await?;
+
+    // The admin ships it from the orders section.
+    admin.click(r#"[data-testid="admin-tab-orders"]"#).await?;
+    admin
+        .click(r#"[data-testid="admin-filter-confirmed"]"#)
+        .await?;
+    let ship = format!(
+        r#"[data-testid="admin-order"][data-order-id="{order_id}"] [data-testid="admin-move"][data-to="shipped"]"#
+    );
+    admin.wait_for(&ship).await?;
+    admin.click(&ship).await?;
+    admin
+        .wait_for_text(
+            r#"[data-testid="admin-outcome"]"#,
+            &format!("Order #{order_id} is now shipped"),
+        )
+        .await?;
+    admin
+        .click(r#"[data-testid="admin-filter-shipped"]"#)
+        .await?;
+    admin
+        .wait_for(&format!(
+            r#"[data-testid="admin-order"][data-order-id="{order_id}"][data-status="shipped"]"#
+        ))
+        .await?;
+    admin.screenshot("admin-orders").await?;
+
+    // The customer gets the toast and the new step, without a reload.
+    customer
+        .wait_for(&format!(
+            r#"[data-testid="toast"][data-order-id="{order_id}"]"#
+        ))
+        .await?;
+    customer
+        .wait_for(&format!(
+            r#"[data-order-id="{order_id}"] [data-step="shipped"]"#
+        ))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn a_customer_sees_no_admin_console_and_every_admin_call_is_403() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = refused(&platform, &browser).await;
+    conclude("admin-refused", outcome, vec![browser], platform).await
+}
+
+async fn refused(t: &TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let token = t.sign_up("nosy@example.com", "nosy").await;
+    storefront::sign_in(browser, &web, "nosy@example.com", PASSWORD).await?;
+    ensure!(
+        browser.count(r#"[data-testid="admin-link"]"#).await? == 0,
+        "a customer's header shows no admin link"
+    );
+    browser.open(&format!("{web}/admin")).await?;
+    browser
+        .wait_for(r#"[data-testid="admin-forbidden"]"#)
+        .await?;
+
+    let gw = t.gateway();
+    let product =
+        serde_json::json!({"name": "Nope", "price": "1.00", "stock_quantity": 1, "sku": "NOPE-1"});
+    let calls: Vec<(&str, String, Option<serde_json::Value>)> = vec![
+        ("POST", "/products".into(), Some(product.clone())),
+        ("PUT", "/products/1".into(), Some(product)),
+        (
+            "PATCH",
+            "/products/1".into(),
+            Some(serde_json::json!({"is_active": false})),
+        ),
+        ("DELETE", "/products/1".into(), None),
+        (
+            "PATCH",
+            "/products/1/stock".into(),
+            Some(serde_json::json!({"stock_quantity": 9})),
+        ),
+        ("GET", "/products/reservations".into(), None),
+        ("GET", "/orders?all=true".into(), None),
+        (
+            "PATCH",
+            "/orders/1/status".into(),
+            Some(serde_json::json!({"status": "shipped"})),
+        ),
+        ("GET", "/orders/outbox".into(), None),
+        ("POST", "/orders/outbox/1/requeue".into(), None),
+        ("GET", "/notifications?recipient=a@example.com".into(), None),
+        ("POST", "/notifications/retry/1".into(), None),
+        ("GET", "/users".into(), None),
+        ("POST", "/users/1/deactivate".into(), None),
+        ("POST", "/users/1/reactivate".into(), None),
+    ];
+    for (method, path, body) in calls {
+        let mut req = t
+            .client()
+            .request(method.parse()?, format!("{gw}{path}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let status = req.send().await?.status().as_u16();
+        ensure!(status == 403, "{method} {path}: {status}, not 403");
+    }
+    Ok(())
+}
