@@ -219,6 +219,21 @@ pub mod admin {
         call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
     }
 
+    /// `POST /products/{id}/stock/adjust`: adds (or removes) units in one
+    /// step, so a checkout taking units meanwhile is never overwritten.
+    pub async fn adjust_stock(id: i64, delta: i32) -> Result<Product, ApiError> {
+        let request = Request::post(&format!("{API_BASE}/products/{id}/stock/adjust"));
+        let body = serde_json::json!({ "delta": delta });
+        call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
+    }
+
+    /// `PATCH /products/{id}` with the edited name and price.
+    pub async fn edit_product(id: i64, name: &str, price: &str) -> Result<Product, ApiError> {
+        let request = Request::patch(&format!("{API_BASE}/products/{id}"));
+        let body = serde_json::json!({ "name": name, "price": price });
+        call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
+    }
+
     /// Deactivates (`DELETE`, a soft delete) or restores a product.
     pub async fn set_product_active(id: i64, active: bool) -> Result<(), ApiError> {
         if active {

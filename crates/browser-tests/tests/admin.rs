@@ -60,6 +60,39 @@ async fn run_the_shop(t: &TestStack, admin: &Browser, customer: &Browser) -> Res
         storefront::stock_of(t, id).await? == 3,
         "the stock is set in the products service"
     );
+    // A delivery of two more, added in one step; and a new price.
+    admin
+        .fill(
+            &format!(r#"[data-product-id="{id}"] [data-testid="admin-adjust-input"]"#),
+            "2",
+        )
+        .await?;
+    admin
+        .click(&format!(
+            r#"[data-product-id="{id}"] [data-testid="admin-adjust-save"]"#
+        ))
+        .await?;
+    admin
+        .wait_for_text(r#"[data-testid="admin-outcome"]"#, "is now 5")
+        .await?;
+    admin
+        .fill(
+            &format!(r#"[data-product-id="{id}"] [data-testid="admin-price-input"]"#),
+            "329.00",
+        )
+        .await?;
+    admin
+        .click(&format!(
+            r#"[data-product-id="{id}"] [data-testid="admin-product-save"]"#
+        ))
+        .await?;
+    admin
+        .wait_for_text(r#"[data-testid="admin-outcome"]"#, "$329.00")
+        .await?;
+    ensure!(
+        storefront::stock_of(t, id).await? == 5,
+        "the adjustment reached the products service"
+    );
     admin.screenshot("admin-products").await?;
 
     // A customer buys it and watches their orders.
@@ -156,6 +189,11 @@ async fn refused(t: &TestStack, browser: &Browser) -> Result<()> {
             "PATCH",
             "/products/1/stock".into(),
             Some(serde_json::json!({"stock_quantity": 9})),
+        ),
+        (
+            "POST",
+            "/products/1/stock/adjust".into(),
+            Some(serde_json::json!({"delta": 1})),
         ),
         ("GET", "/products/reservations".into(), None),
         ("GET", "/orders?all=true".into(), None),

@@ -3,7 +3,7 @@
 
 use shop_testkit::{Shop, TestStack};
 
-const PUBLIC_PATHS: [&str; 24] = [
+const PUBLIC_PATHS: [&str; 25] = [
     "/health",
     "/users",
     "/users/register",
@@ -20,6 +20,7 @@ const PUBLIC_PATHS: [&str; 24] = [
     "/products/{id}",
     "/products/categories",
     "/products/{id}/stock",
+    "/products/{id}/stock/adjust",
     "/orders",
     "/orders/{id}",
     "/orders/{id}/cancel",

@@ -118,6 +118,16 @@ pub struct ProductPatch {
     pub is_active: Option<bool>,
 }
 
+/// `POST /products/{id}/stock/adjust`: units received (positive) or
+/// written off (negative).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockAdjustment {
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
+    #[serde(deserialize_with = "whole::i32")]
+    pub delta: i32,
+}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockUpdate {
@@ -173,6 +183,17 @@ impl ValidProduct {
             is_active: Some(self.is_active),
         })
     }
+}
+
+pub fn validate_delta(delta: i32) -> Result<i32, Error> {
+    if !(-1_000_000..=1_000_000).contains(&delta) {
+        return Err(Error::Invalid(vec![field(
+            "body",
+            "delta",
+            "delta must be from -1000000 to 1000000",
+        )]));
+    }
+    Ok(delta)
 }
 
 pub fn validate_stock(q: i32) -> Result<i32, Error> {

@@ -48,6 +48,7 @@ pub struct AppState {
     routes::catalogue::update,
     routes::catalogue::remove,
     routes::catalogue::set_stock,
+    routes::catalogue::adjust_stock,
     routes::catalogue::ledger,
 ))]
 pub struct ApiDoc;

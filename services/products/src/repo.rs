@@ -181,6 +181,43 @@ pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, Error> {
     Ok(r.rows_affected() == 1)
 }
 
+/// What adjusting a product's stock came to.
+#[derive(Debug)]
+pub enum Adjusted {
+    Done(Product),
+    NotFound,
+    /// Removing that many would take units that are not there.
+    TooFew {
+        available: i32,
+    },
+}
+
+/// Adds `delta` units (or removes them, when negative) in one statement, so
+/// a reservation taking units at the same moment is never overwritten.
+pub async fn adjust_stock(pool: &PgPool, id: i64, delta: i32) -> Result<Adjusted, Error> {
+    let row: Option<ProductRow> = sqlx::query_as(&format!(
+        "UPDATE products SET stock_quantity = (stock_quantity::BIGINT + $2)::INT, updated_at = now()
+         WHERE id = $1 AND stock_quantity::BIGINT + $2 BETWEEN 0 AND 2147483647
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(i64::from(delta))
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = row {
+        return Ok(Adjusted::Done(row.into_product()));
+    }
+    let available: Option<i32> =
+        sqlx::query_scalar("SELECT stock_quantity FROM products WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match available {
+        Some(available) => Adjusted::TooFew { available },
+        None => Adjusted::NotFound,
+    })
+}
+
 pub async fn set_stock(pool: &PgPool, id: i64, stock: i32) -> Result<Option<Product>, Error> {
     let row: Option<ProductRow> = sqlx::query_as(&format!(
         "UPDATE products SET stock_quantity = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"

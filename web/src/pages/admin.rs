@@ -1,5 +1,5 @@
 //! `/admin`: the console of the people who run the shop — products (create,
-//! set stock, deactivate and restore), orders (every status, the allowed
+//! edit, set and adjust stock, deactivate and restore), orders (every status, the allowed
 //! moves, each order's timeline), failed emails (retry), dead events
 //! (requeue) and accounts (deactivate, reactivate). Shown only to admins;
 //! every call is checked again by the service that owns the data.
@@ -212,7 +212,7 @@ fn ProductsAdmin(outcome: Outcome) -> impl IntoView {
             move |list: shop_types::ProductList| view! {
                 <table class=format!("{CARD} w-full text-left text-sm [&_td]:px-3 [&_th]:px-3 [&_th]:py-2") data-testid="admin-products">
                     <thead class="text-xs text-slate-500 uppercase">
-                        <tr><th>"Product"</th><th>"SKU"</th><th class="text-right">"Price"</th><th>"Stock"</th><th>"State"</th></tr>
+                        <tr><th>"Product"</th><th>"SKU"</th><th class="text-right">"Price"</th><th>"Stock: set, or add/remove"</th><th>"State"</th></tr>
                     </thead>
                     <tbody class="divide-y divide-slate-100">
                         {list.items.into_iter().map(|p| view! { <ProductRow product=p outcome /> }).collect_view()}
@@ -227,7 +227,30 @@ fn ProductsAdmin(outcome: Outcome) -> impl IntoView {
 fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
     let id = product.id;
     let stock = RwSignal::new(product.stock_quantity.to_string());
+    let delta = RwSignal::new(String::new());
+    let name_edit = RwSignal::new(product.name.clone());
+    let price_edit = RwSignal::new(product.price.to_string());
     let active = product.is_active;
+    let adjust = move |_| {
+        let Ok(d) = delta.get_untracked().trim().parse::<i32>() else {
+            outcome.message.set(Some((
+                false,
+                "Units must be a whole number, e.g. 5 or -2".into(),
+            )));
+            return;
+        };
+        outcome.run(
+            move |p: &Product| format!("Stock of {} is now {}", p.name, p.stock_quantity),
+            api::admin::adjust_stock(id, d),
+        );
+    };
+    let save_edit = move |_| {
+        let (name, price) = (name_edit.get_untracked(), price_edit.get_untracked());
+        outcome.run(
+            |p: &Product| format!("Saved {} at {}", p.name, money(p.price)),
+            async move { api::admin::edit_product(id, &name, &price).await },
+        );
+    };
     let save = move |_| {
         let Ok(q) = stock.get_untracked().trim().parse::<i32>() else {
             outcome
@@ -256,9 +279,28 @@ fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
     };
     view! {
         <tr data-testid="admin-product-row" data-product-id=id data-active=active.to_string()>
-            <td class="py-2">{product.name}</td>
+            <td class="py-2">
+                <label class="sr-only" for=format!("name-{id}")>"Name"</label>
+                <input
+                    id=format!("name-{id}")
+                    data-testid="admin-name-input"
+                    class="w-40 rounded-md px-2 py-1 ring-1 ring-slate-300"
+                    prop:value=move || name_edit.get()
+                    on:input=move |ev| name_edit.set(event_target_value(&ev))
+                />
+            </td>
             <td>{product.sku}</td>
-            <td class="text-right tabular-nums">{money(product.price)}</td>
+            <td class="text-right tabular-nums">
+                <label class="sr-only" for=format!("price-{id}")>"Price"</label>
+                <input
+                    id=format!("price-{id}")
+                    data-testid="admin-price-input"
+                    class="w-24 rounded-md px-2 py-1 text-right ring-1 ring-slate-300"
+                    prop:value=move || price_edit.get()
+                    on:input=move |ev| price_edit.set(event_target_value(&ev))
+                />
+                <button type="button" class=SMALL_BUTTON data-testid="admin-product-save" on:click=save_edit>"Save"</button>
+            </td>
             <td>
                 <label class="sr-only" for=format!("stock-{id}")>"Stock"</label>
                 <input
@@ -269,6 +311,16 @@ fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
                     on:input=move |ev| stock.set(event_target_value(&ev))
                 />
                 <button type="button" class=SMALL_BUTTON data-testid="admin-stock-save" on:click=save>"Set"</button>
+                <label class="sr-only" for=format!("delta-{id}")>"Units to add or remove"</label>
+                <input
+                    id=format!("delta-{id}")
+                    data-testid="admin-adjust-input"
+                    placeholder="±"
+                    class="ml-2 w-16 rounded-md px-2 py-1 ring-1 ring-slate-300"
+                    prop:value=move || delta.get()
+                    on:input=move |ev| delta.set(event_target_value(&ev))
+                />
+                <button type="button" class=SMALL_BUTTON data-testid="admin-adjust-save" on:click=adjust>"Adjust"</button>
             </td>
             <td>
                 <button type="button" class=SMALL_BUTTON data-testid="admin-product-toggle" on:click=toggle>

@@ -2,7 +2,7 @@
 
 use crate::{
     AppState,
-    domain::{self, ListParams, ProductInput, ProductPatch, StockUpdate},
+    domain::{self, ListParams, ProductInput, ProductPatch, StockAdjustment, StockUpdate},
     repo,
     reservations::{self, LedgerSummary},
 };
@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
     extract::State,
     http::StatusCode,
-    routing::{get, patch},
+    routing::{get, patch, post},
 };
 use shop_auth::AdminUser;
 use shop_platform::{ApiError, AppJson, Path, Query, Result};
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
             get(get_one).put(replace).patch(update).delete(remove),
         )
         .route("/products/{id}/stock", patch(set_stock))
+        .route("/products/{id}/stock/adjust", post(adjust_stock))
 }
 
 fn not_found() -> ApiError {
@@ -149,6 +150,36 @@ pub async fn set_stock(
         .ok_or_else(not_found)?;
     tracing::info!(product_id = id, stock, "stock set");
     Ok(Json(updated))
+}
+
+#[utoipa::path(post, path = "/products/{id}/stock/adjust", tag = "products", request_body = StockAdjustment,
+    responses((status = 200, body = Product, description = "Units added (or removed) in one step; units held by checkouts stay theirs"),
+        (status = 403, description = "Admins only"), (status = 404),
+        (status = 409, description = "Fewer units available than would be removed")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn adjust_stock(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<i64>,
+    AppJson(body): AppJson<StockAdjustment>,
+) -> Result<Json<Product>> {
+    let delta = domain::validate_delta(body.delta)?;
+    match repo::adjust_stock(&state.pool, id, delta).await? {
+        repo::Adjusted::Done(product) => {
+            tracing::info!(
+                product_id = id,
+                delta,
+                stock = product.stock_quantity,
+                "stock adjusted"
+            );
+            Ok(Json(product))
+        }
+        repo::Adjusted::NotFound => Err(not_found()),
+        repo::Adjusted::TooFew { available } => Err(ApiError::Conflict(format!(
+            "Only {available} units are available; {} cannot be removed",
+            delta.unsigned_abs()
+        ))),
+    }
 }
 
 #[utoipa::path(get, path = "/products/reservations", tag = "products",
