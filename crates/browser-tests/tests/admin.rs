@@ -221,5 +221,31 @@ async fn refused(t: &TestStack, browser: &Browser) -> Result<()> {
         let status = req.send().await?.status().as_u16();
         ensure!(status == 403, "{method} {path}: {status}, not 403");
     }
+    // Each service refuses on its own too, whatever the gateway does.
+    let direct: Vec<(&str, &str, String)> = vec![
+        ("products", "POST", "/products/1/stock/adjust".into()),
+        ("products", "DELETE", "/products/1".into()),
+        ("orders", "GET", "/orders/outbox".into()),
+        ("orders", "PATCH", "/orders/1/status".into()),
+        ("notifications", "POST", "/notifications/retry/1".into()),
+        ("users", "GET", "/users".into()),
+        ("users", "POST", "/users/1/deactivate".into()),
+    ];
+    for (service, method, path) in direct {
+        let url = t.stack.url(service).context("a service")?;
+        let mut req = t
+            .client()
+            .request(method.parse()?, format!("{url}{path}"))
+            .bearer_auth(&token);
+        // The role is checked before the body is read.
+        if matches!(method, "POST" | "PATCH") {
+            req = req.json(&serde_json::json!({}));
+        }
+        let status = req.send().await?.status().as_u16();
+        ensure!(
+            status == 403,
+            "{service} {method} {path}: {status}, not 403"
+        );
+    }
     Ok(())
 }

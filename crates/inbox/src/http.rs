@@ -28,6 +28,39 @@ pub fn router(inbox: Inbox) -> Router {
         .route("/api/v1/messages/{id}/download", get(download))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(inbox)
+        .layer(axum::middleware::from_fn(same_origin_changes))
+}
+
+/// Deleting mail is for this inbox's own page and for scripts: a browser
+/// sending a change from another site's page is refused.
+async fn same_origin_changes(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let changes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let foreign = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|origin| {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            origin.split_once("://").map(|(_, authority)| authority) != Some(host)
+        });
+    if changes && foreign {
+        return (
+            StatusCode::FORBIDDEN,
+            "Changes come from this inbox's own page",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 struct Row {
@@ -147,7 +180,7 @@ fn mailhog(m: &Message) -> Value {
         "To": m.received.to.iter().map(|t| path(t)).collect::<Vec<_>>(),
         "Content": {
             "Headers": headers,
-            "Body": m.body,
+            "Body": m.body(),
             "Size": m.received.raw.len(),
             "MIME": null,
         },
@@ -223,7 +256,7 @@ async fn v2_search(State(inbox): State<Inbox>, Query(s): Query<Search>) -> Respo
         .filter(|m| match s.kind.as_str() {
             "from" => has(&m.received.from) || header(m, "From"),
             "to" => m.received.to.iter().any(|t| has(t)) || header(m, "To"),
-            _ => has(&m.body) || m.headers.iter().any(|(_, v)| has(v)),
+            _ => has(&m.body()) || m.headers.iter().any(|(_, v)| has(v)),
         })
         .collect();
     envelope(

@@ -4,7 +4,7 @@
 use crate::store::{Inbox, Received};
 use anyhow::Result;
 use mailin::{Action, Handler, Response, SessionBuilder, response};
-use std::{io, net::IpAddr};
+use std::{io, net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::{TcpListener, TcpStream},
@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 const MAX_LINE: usize = 64 * 1024;
 /// The largest message accepted.
 const MAX_MESSAGE: usize = 10 * 1024 * 1024;
+/// A client silent for this long is disconnected.
+const IDLE: Duration = Duration::from_secs(60);
+/// Sessions open at once; more wait to be accepted.
+const MAX_SESSIONS: usize = 64;
 
 /// One session's envelope and data, handed to the inbox at `DATA`'s end.
 struct Session {
@@ -67,16 +71,32 @@ impl Handler for Session {
     }
 }
 
-/// Accepts SMTP connections until `shutdown`.
+/// Accepts SMTP connections until `shutdown`; at most [`MAX_SESSIONS`] at
+/// once, each closed after [`IDLE`] without a line.
 pub async fn serve(listener: TcpListener, inbox: Inbox, shutdown: CancellationToken) -> Result<()> {
+    let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     loop {
-        let (socket, peer) = tokio::select! {
+        let permit = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            accepted = listener.accept() => accepted?,
+            permit = sessions.clone().acquire_owned() => permit?,
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // Out of descriptors, say: the listener stays, and tries again.
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting an SMTP connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let inbox = inbox.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 done = session(socket, peer.ip(), inbox) => {
@@ -101,11 +121,31 @@ async fn session(socket: TcpStream, ip: IpAddr, inbox: Inbox) -> io::Result<()> 
     let mut line = Vec::new();
     loop {
         line.clear();
-        let read = (&mut stream)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let read = tokio::time::timeout(
+            IDLE,
+            (&mut stream)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line),
+        )
+        .await;
+        let read = match read {
+            Ok(read) => read?,
+            Err(_) => {
+                stream
+                    .write_all(b"421 4.4.2 Idle for too long, closing\r\n")
+                    .await?;
+                return Ok(());
+            }
+        };
         if read == 0 {
+            return Ok(());
+        }
+        // A line cut at the limit must not reach the session as if it were
+        // whole: a piece reading "." would end the message early.
+        if !line.ends_with(b"\n") {
+            stream
+                .write_all(b"500 5.5.2 Line too long, closing\r\n")
+                .await?;
             return Ok(());
         }
         let reply = session.process(&line);

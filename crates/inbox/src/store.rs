@@ -8,6 +8,8 @@ use std::{
 
 /// How many messages are kept; older ones are dropped as new ones arrive.
 pub const CAPACITY: usize = 1000;
+/// And how many bytes of them, all told.
+pub const CAPACITY_BYTES: usize = 64 * 1024 * 1024;
 
 /// One message as the SMTP session delivered it.
 #[derive(Debug, Clone, Default)]
@@ -36,8 +38,6 @@ pub struct Message {
     pub text: Option<String>,
     /// Header lines in order, values as sent (not decoded), as MailHog lists them.
     pub headers: Vec<(String, String)>,
-    /// Everything after the blank line that ends the headers, as sent.
-    pub body: String,
 }
 
 impl Message {
@@ -63,11 +63,6 @@ impl Message {
             ),
             None => (String::new(), String::new(), None, None, Vec::new()),
         };
-        let raw = String::from_utf8_lossy(&received.raw);
-        let body = raw
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
         Self {
             id: format!("{}@shop.local", uuid::Uuid::new_v4().simple()),
             created: Utc::now(),
@@ -77,8 +72,22 @@ impl Message {
             html,
             text,
             headers,
-            body,
         }
+    }
+
+    /// Everything after the blank line that ends the headers, as sent.
+    pub fn body(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.received.raw);
+        raw.split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// What keeping it costs, roughly.
+    fn size(&self) -> usize {
+        self.received.raw.len()
+            + self.html.as_ref().map_or(0, String::len)
+            + self.text.as_ref().map_or(0, String::len)
     }
 }
 
@@ -100,6 +109,10 @@ impl Inbox {
         let mut messages = self.messages.write().unwrap_or_else(|e| e.into_inner());
         messages.push_front(message);
         messages.truncate(CAPACITY);
+        let mut total: usize = messages.iter().map(|m| m.size()).sum();
+        while total > CAPACITY_BYTES && messages.len() > 1 {
+            total -= messages.pop_back().map_or(0, |m| m.size());
+        }
         id
     }
 
@@ -162,7 +175,7 @@ mod tests {
                 .as_deref()
                 .is_some_and(|h| h.contains("<b>#7</b>"))
         );
-        assert!(list[0].body.contains("<p>Order"));
+        assert!(list[0].body().contains("<p>Order"));
         assert!(inbox.remove(&id));
         assert!(inbox.get(&id).is_none());
     }

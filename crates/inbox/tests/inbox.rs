@@ -128,3 +128,66 @@ async fn mail_sent_over_smtp_is_listed_shown_and_deleted() {
     assert_eq!(list, serde_json::json!([]));
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn what_a_message_says_is_shown_as_text_and_its_html_sandboxed() {
+    let (url, port, shutdown) = start().await;
+    send(
+        port,
+        "eve@example.com",
+        "<script>alert(1)</script>",
+        "<script>alert(2)</script>",
+    )
+    .await;
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<script>alert(1)"), "the subject is escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");
+    let refused = reqwest::Client::new()
+        .post(format!("{url}/clear"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "another site cannot clear the inbox");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_line_past_the_limit_ends_the_session_and_stores_nothing() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (url, port, shutdown) = start().await;
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut stream = BufReader::new(socket);
+    let mut line = String::new();
+    stream.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    for command in [
+        "HELO client\r\n",
+        "MAIL FROM:<a@example.com>\r\n",
+        "RCPT TO:<b@example.com>\r\n",
+        "DATA\r\n",
+    ] {
+        stream.write_all(command.as_bytes()).await.unwrap();
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+    }
+    assert!(line.starts_with("354"), "{line}");
+    // 64 KiB of text and then ".": cut at the limit, the "." would have
+    // looked like the end of the message.
+    let mut long = vec![b'x'; 64 * 1024];
+    long.extend_from_slice(b".\r\nQUIT\r\n");
+    let _ = stream.write_all(&long).await;
+    line.clear();
+    stream.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("500"), "{line}");
+    let list: serde_json::Value = reqwest::get(format!("{url}/api/v2/messages"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0);
+    shutdown.cancel();
+}

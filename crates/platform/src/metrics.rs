@@ -37,10 +37,11 @@ pub fn handle() -> PrometheusHandle {
                 .expect("buckets are not empty");
             let handle = match builder.install_recorder() {
                 Ok(handle) => handle,
-                // Another recorder was installed first (a test harness):
-                // this one still renders what is recorded through it.
+                // Another recorder was installed first (an embedding
+                // program's): what is recorded goes there, and this
+                // `/metrics` stays empty.
                 Err(e) => {
-                    tracing::warn!(error = %e, "a metrics recorder was already installed");
+                    tracing::warn!(error = %e, "a metrics recorder was already installed; /metrics will be empty");
                     PrometheusBuilder::new().build_recorder().handle()
                 }
             };
@@ -81,17 +82,65 @@ pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) -> anyhow::Re
     }
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`, for the machine's and the private network's scrapers
+/// only: a request from a public address, directly or through a proxy
+/// (`X-Forwarded-For`), is answered 404, as if there were nothing here.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route(
         "/metrics",
-        get(|| async {
+        get(|req: Request| async move {
+            if !from_inside(&req) {
+                return crate::ApiError::not_found("Not Found").into_response();
+            }
             (
                 [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                 handle().render(),
             )
+                .into_response()
         }),
     )
+}
+
+/// Whether the peer and every address a proxy recorded are loopback or
+/// private (RFC 1918, unique-local, link-local).
+fn from_inside(req: &Request) -> bool {
+    use std::net::IpAddr;
+    let inside = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    };
+    let peer_inside = crate::client::peer(req.extensions()).is_none_or(inside);
+    let forwarded_inside = req
+        .headers()
+        .get_all(crate::client::FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .all(|a| a.trim().parse::<IpAddr>().is_ok_and(inside));
+    peer_inside && forwarded_inside
+}
+
+/// Methods outside the standard ones are one label value, so a client
+/// cannot grow the series by inventing methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Counts every answer of one part, by the route it matched (`unmatched`
@@ -103,7 +152,7 @@ pub async fn track(State(service): State<&'static str>, req: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let resp = next.run(req).await;
     let labels = [
         ("service", service.to_owned()),
@@ -136,7 +185,8 @@ where
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {
                 if let Err(e) = refresh().await {
-                    tracing::debug!(what, error = format!("{e:#}"), "metrics refresh failed");
+                    metrics::counter!("metrics_refresh_failures_total", "what" => what).increment(1);
+                    tracing::warn!(what, error = format!("{e:#}"), "metrics refresh failed; the gauges keep their last values");
                 }
             }
         }

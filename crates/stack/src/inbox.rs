@@ -13,9 +13,10 @@ pub const DEFAULT_SMTP_PORT: u16 = 1025;
 
 /// The inbox's part of the platform, and the `smtp://` URL to send to.
 pub async fn build(env: &Env) -> Result<(Service, String)> {
+    // Every email the platform sent is readable here: loopback unless
+    // INBOX_HOST says otherwise, whatever HOST the rest listens on.
     let host: IpAddr = env
-        .service_var("inbox", "HOST")
-        .or_else(|| env.get("HOST"))
+        .get("INBOX_HOST")
         .unwrap_or("127.0.0.1")
         .parse()
         .context("INBOX_HOST")?;

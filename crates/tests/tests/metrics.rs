@@ -120,6 +120,15 @@ async fn a_checkout_moves_the_request_and_outbox_counters() {
             ]
         ) >= 1.0
     );
+    // Not for the world: through a proxy from a public address, nothing.
+    let hidden = t
+        .client()
+        .get(format!("{}/metrics", t.gateway()))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(hidden.status(), 404);
     let pools = eventually(Duration::from_secs(10), || async {
         let text = scrape(&t, "orders").await;
         (value(&text, "db_pool_connections", &[("service", "orders")]) > 0.0).then_some(())

@@ -318,11 +318,11 @@ async fn the_timeline_lists_every_status_the_order_took() {
         steps(&seen),
         ["pending", "confirmed", "shipped", "delivered"]
     );
-    let times: Vec<&str> = seen["timeline"]
+    let times: Vec<chrono::DateTime<chrono::Utc>> = seen["timeline"]
         .as_array()
         .expect("a timeline")
         .iter()
-        .map(|e| e["at"].as_str().expect("a time"))
+        .map(|e| e["at"].as_str().expect("a time").parse().expect("RFC 3339"))
         .collect();
     assert!(times.windows(2).all(|p| p[0] <= p[1]), "{times:?}");
     let pool = sqlx::PgPool::connect(w.t.database_url("orders").expect("orders db"))

@@ -56,6 +56,23 @@ async fn stock_is_adjusted_by_units_never_below_what_is_there() {
 
     let (status, _) = adjust(&t, &admin, product, 2_000_000).await;
     assert_eq!(status, 422, "one adjustment is bounded");
+    let full = t
+        .create_product(&admin, "ADJ-2", "1.00", 1_000_000_000)
+        .await;
+    let (status, body) = adjust(&t, &admin, full, 1).await;
+    assert_eq!(
+        status, 409,
+        "no product holds more than 1,000,000,000: {body}"
+    );
+    let r = t
+        .client()
+        .patch(format!("{}/products/{full}/stock", t.gateway()))
+        .bearer_auth(&admin)
+        .json(&json!({"stock_quantity": 1_000_000_001}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 422);
     let (status, _) = adjust(&t, &admin, 999_999, 1).await;
     assert_eq!(status, 404);
     t.finish().await;

@@ -260,6 +260,7 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Order>, Error> {
+    let mut snapshot = snapshot(pool).await?;
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE ($1::bigint IS NULL OR user_id = $1)
@@ -272,9 +273,9 @@ pub async fn list(
     .bind(filter.include_pending)
     .bind(skip)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
-    Ok(attach_items(&mut *pool.acquire().await?, rows)
+    Ok(attach_items(&mut snapshot, rows)
         .await?
         .into_iter()
         .map(|s| s.order)
@@ -282,15 +283,23 @@ pub async fn list(
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> Result<Option<StoredOrder>, Error> {
+    let mut snapshot = snapshot(pool).await?;
     let rows: Vec<OrderRow> =
         sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *snapshot)
             .await?;
-    Ok(attach_items(&mut *pool.acquire().await?, rows)
-        .await?
-        .into_iter()
-        .next())
+    Ok(attach_items(&mut snapshot, rows).await?.into_iter().next())
+}
+
+/// A read-only transaction that sees one moment: an order, its lines and
+/// its timeline read in it always agree.
+async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Moves an order to `next` if the lifecycle allows, with its event, under a

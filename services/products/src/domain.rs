@@ -28,7 +28,7 @@ pub struct ProductInput {
     pub description: Option<String>,
     /// Greater than 0.
     pub price: Money,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     #[serde(deserialize_with = "whole::i32")]
     pub stock_quantity: i32,
     /// Stored upper-case; unique.
@@ -106,7 +106,7 @@ pub struct ProductPatch {
     #[schema(schema_with = schemas::description)]
     pub description: Option<Option<String>>,
     pub price: Option<Money>,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     #[serde(default, deserialize_with = "whole::option_i32")]
     pub stock_quantity: Option<i32>,
     #[schema(schema_with = schemas::patch_sku)]
@@ -131,7 +131,7 @@ pub struct StockAdjustment {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockUpdate {
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     #[serde(deserialize_with = "whole::i32")]
     pub stock_quantity: i32,
 }
@@ -196,12 +196,16 @@ pub fn validate_delta(delta: i32) -> Result<i32, Error> {
     Ok(delta)
 }
 
+/// The most units one product may hold: far above any shelf, and far enough
+/// below the column's limit that returning held units can never overflow it.
+pub const MAX_STOCK: i32 = 1_000_000_000;
+
 pub fn validate_stock(q: i32) -> Result<i32, Error> {
-    if q < 0 {
+    if !(0..=MAX_STOCK).contains(&q) {
         return Err(Error::Invalid(vec![field(
             "body",
             "stock_quantity",
-            "must be 0 or more",
+            "stock_quantity must be from 0 to 1000000000",
         )]));
     }
     Ok(q)
@@ -243,11 +247,11 @@ pub fn validate(input: ProductInput) -> Result<ValidProduct, Error> {
     if !input.price.is_positive() {
         errors.push(field("body", "price", "price must be greater than 0"));
     }
-    if input.stock_quantity < 0 {
+    if !(0..=MAX_STOCK).contains(&input.stock_quantity) {
         errors.push(field(
             "body",
             "stock_quantity",
-            "stock_quantity must be 0 or more",
+            "stock_quantity must be from 0 to 1000000000",
         ));
     }
     if !(3..=50).contains(&input.sku.chars().count()) {

@@ -186,8 +186,9 @@ pub async fn deactivate(pool: &PgPool, id: i64) -> Result<bool, Error> {
 pub enum Adjusted {
     Done(Product),
     NotFound,
-    /// Removing that many would take units that are not there.
-    TooFew {
+    /// Removing that many would take units that are not there, or adding
+    /// them would pass [`crate::domain::MAX_STOCK`].
+    OutOfRange {
         available: i32,
     },
 }
@@ -197,11 +198,12 @@ pub enum Adjusted {
 pub async fn adjust_stock(pool: &PgPool, id: i64, delta: i32) -> Result<Adjusted, Error> {
     let row: Option<ProductRow> = sqlx::query_as(&format!(
         "UPDATE products SET stock_quantity = (stock_quantity::BIGINT + $2)::INT, updated_at = now()
-         WHERE id = $1 AND stock_quantity::BIGINT + $2 BETWEEN 0 AND 2147483647
+         WHERE id = $1 AND stock_quantity::BIGINT + $2 BETWEEN 0 AND $3
          RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(i64::from(delta))
+    .bind(i64::from(crate::domain::MAX_STOCK))
     .fetch_optional(pool)
     .await?;
     if let Some(row) = row {
@@ -213,7 +215,7 @@ pub async fn adjust_stock(pool: &PgPool, id: i64, delta: i32) -> Result<Adjusted
             .fetch_optional(pool)
             .await?;
     Ok(match available {
-        Some(available) => Adjusted::TooFew { available },
+        Some(available) => Adjusted::OutOfRange { available },
         None => Adjusted::NotFound,
     })
 }

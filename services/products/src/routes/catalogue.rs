@@ -155,7 +155,7 @@ pub async fn set_stock(
 #[utoipa::path(post, path = "/products/{id}/stock/adjust", tag = "products", request_body = StockAdjustment,
     responses((status = 200, body = Product, description = "Units added (or removed) in one step; units held by checkouts stay theirs"),
         (status = 403, description = "Admins only"), (status = 404),
-        (status = 409, description = "Fewer units available than would be removed")),
+        (status = 409, description = "Fewer units available than would be removed, or more than 1,000,000,000 in all")),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn adjust_stock(
     State(state): State<AppState>,
@@ -175,9 +175,13 @@ pub async fn adjust_stock(
             Ok(Json(product))
         }
         repo::Adjusted::NotFound => Err(not_found()),
-        repo::Adjusted::TooFew { available } => Err(ApiError::Conflict(format!(
+        repo::Adjusted::OutOfRange { available } if delta < 0 => Err(ApiError::Conflict(format!(
             "Only {available} units are available; {} cannot be removed",
             delta.unsigned_abs()
+        ))),
+        repo::Adjusted::OutOfRange { available } => Err(ApiError::Conflict(format!(
+            "{available} units and {delta} more would pass the most one product may hold ({})",
+            domain::MAX_STOCK
         ))),
     }
 }

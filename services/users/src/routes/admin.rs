@@ -59,7 +59,7 @@ pub async fn list(
         (status = 404, description = "User not found"),
     ),
     security(("bearer" = []), ("cookie" = [])))]
-#[tracing::instrument(skip_all, fields(user_id = id))]
+#[tracing::instrument(skip_all, fields(target_user_id = id))]
 pub async fn deactivate(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -90,7 +90,7 @@ pub async fn deactivate(
         (status = 404, description = "User not found"),
     ),
     security(("bearer" = []), ("cookie" = [])))]
-#[tracing::instrument(skip_all, fields(user_id = id))]
+#[tracing::instrument(skip_all, fields(target_user_id = id))]
 pub async fn reactivate(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
