@@ -1,6 +1,6 @@
 //! The admin console: an admin creates a product and sets its stock in the
-//! console, a customer buys it, the admin moves the order to shipped, and
-//! the customer's timeline shows it with a toast. A customer sees no admin
+//! console, a customer buys it in the shop, the admin moves the order to
+//! shipped, and the customer's timeline shows it with a toast. A customer sees no admin
 //! navigation, and every admin call answers them 403.
 
 use anyhow::{Context, Result, ensure};
@@ -95,21 +95,32 @@ async fn run_the_shop(t: &TestStack, admin: &Browser, customer: &Browser) -> Res
     );
     admin.screenshot("admin-products").await?;
 
-    // A customer buys it and watches their orders.
-    let token = t.sign_up("carla@example.com", "carla").await;
+    // A customer buys it in the shop, and watches their orders.
+    t.sign_up("carla@example.com", "carla").await;
     storefront::sign_in(customer, &web, "carla@example.com", PASSWORD).await?;
     storefront::wait_live(customer).await?;
-    let (status, order) = t.order(&token, &[(id, 1)]).await;
-    ensure!(status == 201, "the order: {status} {order}");
-    let order_id = order["id"].as_i64().context("order id")?;
+    customer.open(&format!("{web}/")).await?;
+    storefront::add_from_grid(customer, id).await?;
+    customer.open(&format!("{web}/checkout")).await?;
     customer
-        .open(&format!("{web}/orders?placed={order_id}"))
+        .wait_for_text(r#"[data-testid="checkout-total"]"#, "$329.00")
         .await?;
+    customer.click(r#"[data-testid="place-order"]"#).await?;
+    let placed = customer.wait_for(r#"[data-testid="order-placed"]"#).await?;
+    let order_id: i64 = placed
+        .attr("data-order-id")
+        .await?
+        .context("the placed order's id")?
+        .parse()?;
     customer
         .wait_for(&format!(
             r#"[data-order-id="{order_id}"] [data-step="confirmed"]"#
         ))
         .await?;
+    ensure!(
+        storefront::stock_of(t, id).await? == 4,
+        "the order took one of the five units"
+    );
 
     // The admin ships it from the orders section.
     admin.click(r#"[data-testid="admin-tab-orders"]"#).await?;
