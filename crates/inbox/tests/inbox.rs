@@ -36,6 +36,10 @@ async fn send(port: u16, to: &str, subject: &str, html: &str) {
         .expect("the inbox accepts the mail");
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn mail_sent_over_smtp_is_listed_shown_and_deleted() {
     let (url, port, shutdown) = start().await;
@@ -55,14 +59,7 @@ async fn mail_sent_over_smtp_is_listed_shown_and_deleted() {
     )
     .await;
 
-    let list: serde_json::Value = http
-        .get(format!("{url}/api/v2/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, format!("{url}/api/v2/messages")).await;
     assert_eq!(list["total"], 2);
     let newest = &list["items"][0];
     assert_eq!(
@@ -73,24 +70,14 @@ async fn mail_sent_over_smtp_is_listed_shown_and_deleted() {
     assert_eq!(newest["To"][0]["Domain"], "example.com");
     assert_eq!(newest["Raw"]["From"], "orders@shop.local");
 
-    let found: serde_json::Value = http
-        .get(format!("{url}/api/v2/search?kind=to&query=ANN@example"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = get_json(
+        &http,
+        format!("{url}/api/v2/search?kind=to&query=ANN@example"),
+    )
+    .await;
     assert_eq!(found["total"], 1);
     let id = found["items"][0]["ID"].as_str().unwrap().to_owned();
-    let one: serde_json::Value = http
-        .get(format!("{url}/api/v1/messages/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one = get_json(&http, format!("{url}/api/v1/messages/{id}")).await;
     assert_eq!(
         one["Content"]["Headers"]["Subject"][0],
         "Order #7 confirmed"
@@ -117,14 +104,7 @@ async fn mail_sent_over_smtp_is_listed_shown_and_deleted() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    let list: serde_json::Value = http
-        .get(format!("{url}/api/v1/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, format!("{url}/api/v1/messages")).await;
     assert_eq!(list, serde_json::json!([]));
     shutdown.cancel();
 }
@@ -182,12 +162,7 @@ async fn a_line_past_the_limit_ends_the_session_and_stores_nothing() {
     line.clear();
     stream.read_line(&mut line).await.unwrap();
     assert!(line.starts_with("500"), "{line}");
-    let list: serde_json::Value = reqwest::get(format!("{url}/api/v2/messages"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&reqwest::Client::new(), format!("{url}/api/v2/messages")).await;
     assert_eq!(list["total"], 0);
     shutdown.cancel();
 }

@@ -200,16 +200,13 @@ pub async fn watch_pool(
     pool: sqlx::PgPool,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tick.tick() => {
-                let open = f64::from(pool.size());
-                let idle = pool.num_idle() as f64;
-                metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
-                metrics::gauge!("db_pool_connections", "service" => service, "state" => "used").set(open - idle);
-            }
-        }
-    }
+    every("pool", shutdown, || {
+        let open = f64::from(pool.size());
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "used")
+            .set(open - idle);
+        std::future::ready(Ok(()))
+    })
+    .await
 }
