@@ -32,15 +32,16 @@ pub fn client() -> Client {
         .build(connector)
 }
 
-/// A named upstream base URL such as `http://127.0.0.1:8001`.
+/// A named upstream base URL such as `http://127.0.0.1:8001`. Cloned with
+/// the handler state on every request: two reference counts, no copies.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    pub name: String,
-    base: String,
+    pub name: std::sync::Arc<str>,
+    base: std::sync::Arc<str>,
 }
 
 impl Upstream {
-    pub fn new(name: impl Into<String>, base_url: &str) -> Result<Self> {
+    pub fn new(name: &str, base_url: &str) -> Result<Self> {
         let base = base_url.trim_end_matches('/').to_owned();
         let uri: Uri = base
             .parse()
@@ -51,7 +52,7 @@ impl Upstream {
         );
         Ok(Self {
             name: name.into(),
-            base,
+            base: base.into(),
         })
     }
 

@@ -19,6 +19,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   up     build and run the whole platform on embedded defaults (Ctrl-C stops it)
   test   install and start the test stand-ins, then run every check and test
+  bench  the load benchmark: the release platform on throwaway databases, goose
+         scenarios, nginx beside the gateway; the table goes to target/bench
+         (arguments after `bench` go to shop-bench: --url, --seconds, --users, --only)
   web    build the web app into web/dist
   env    check that .env.example lists every variable the code reads, and no other
   standins  install and start the test stand-ins (moto, maildev, oidc-provider-mock)
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         match args.first().map(String::as_str) {
             Some("up") => up(&sh).map(|()| true),
             Some("test") => test(&sh),
+            Some("bench") => bench(&sh, &args[1..]).map(|()| true),
             Some("env") => envcheck::check(&project_root()).map(|()| true),
             Some("standins") => standins(&sh).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
@@ -128,6 +132,33 @@ fn up(sh: &Shell) -> Result<()> {
         .context("building the platform")?;
     let bin = target_dir().join("release/shop");
     run_in_place(Command::new(bin).current_dir(project_root()))
+}
+
+/// `cargo xtask bench [shop-bench arguments]`: installs what the bench
+/// needs (the stand-ins, nginx), builds the release binaries and the web app,
+/// starts moto and maildev, and runs `shop-bench`.
+fn bench(sh: &Shell, args: &[String]) -> Result<()> {
+    ensure_postgres(sh)?;
+    web::ensure_toolchain(sh)?;
+    tools::ensure_test_tools(sh)?;
+    web::build(sh)?;
+    cmd!(
+        sh,
+        "cargo build --release --package shop-stack --package shop-bench --package shop-gateway --package shop-users --package shop-products --package shop-orders --package shop-notifications"
+    )
+    .run()
+    .context("building the release binaries")?;
+    let _standins = standins::Standins::start_all(&target_dir().join("xtask/logs"))?;
+    let _guards: Vec<_> = standins::Standins::test_env()
+        .into_iter()
+        .map(|(k, v)| sh.push_env(k, v))
+        .collect();
+    let bench = target_dir().join("release/shop-bench");
+    let out = target_dir().join("bench");
+    cmd!(sh, "{bench} --out {out} {args...}")
+        .run()
+        .context("the benchmark failed")?;
+    Ok(())
 }
 
 /// Replaces this process, so Ctrl-C reaches the platform directly and it

@@ -10,8 +10,9 @@ use std::{
 };
 use xshell::{Shell, cmd};
 
-/// Debian's rustc can build wasm32 from std's sources; lld-22 is the linker.
-const APT_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
+/// Debian's rustc can build wasm32 from std's sources; lld-22 is the linker;
+/// brotli precompresses the built files.
+const APT_PACKAGES: [&str; 5] = ["rustc-web", "cargo-web", "rust-web-src", "lld-22", "brotli"];
 
 /// Everything the build reads, relative to the project root. Directories are
 /// walked. The pipeline itself shapes the output too.
@@ -34,13 +35,23 @@ const DIST: &str = "web/dist";
 /// failed build never leaves a half-updated dist behind.
 const STAGING: &str = "web/target/dist-next";
 const STAMP: &str = ".fingerprint";
-const OUTPUTS: [&str; 5] = [
+const OUTPUTS: [&str; 13] = [
     "index.html",
     "boot.js",
     "shop-web.js",
     "shop-web_bg.wasm",
     "app.css",
+    "boot.js.br",
+    "boot.js.gz",
+    "shop-web.js.br",
+    "shop-web.js.gz",
+    "shop-web_bg.wasm.br",
+    "shop-web_bg.wasm.gz",
+    "app.css.br",
+    "app.css.gz",
 ];
+/// Served precompressed: brotli where the browser takes it, else gzip.
+const COMPRESSED: [&str; 4] = ["boot.js", "shop-web.js", "shop-web_bg.wasm", "app.css"];
 const WASM: &str = "web/target/wasm32-unknown-unknown/release/shop-web.wasm";
 
 /// Installs whatever the web build lacks; quick when nothing is missing.
@@ -70,6 +81,7 @@ pub fn build(sh: &Shell) -> Result<()> {
     bind_and_shrink(sh, &root, &staging)?;
     build_css(sh, &staging)?;
     write_index(&root, &staging, &fingerprint)?;
+    precompress(sh, &staging)?;
 
     fs::create_dir_all(&dist).with_context(|| format!("creating {DIST}"))?;
     // index.html last: it is the file that points at the others.
@@ -219,6 +231,23 @@ fn build_css(sh: &Shell, staging: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `name.br` (brotli, best) and `name.gz` (gzip -9) beside each file the
+/// app loads, so the web front sends them as they are.
+fn precompress(sh: &Shell, staging: &Path) -> Result<()> {
+    for name in COMPRESSED {
+        let file = staging.join(name);
+        cmd!(sh, "brotli --best --force --keep {file}")
+            .quiet()
+            .run()
+            .with_context(|| format!("brotli {name}"))?;
+        cmd!(sh, "gzip -9 --force --keep --no-name {file}")
+            .quiet()
+            .run()
+            .with_context(|| format!("gzip {name}"))?;
+    }
+    Ok(())
+}
+
 /// index.html and the boot script it loads, with each `?v=` stamped.
 fn write_index(root: &Path, staging: &Path, fingerprint: &str) -> Result<()> {
     let version = &fingerprint[..12];
@@ -319,7 +348,7 @@ impl Fnv64 {
 
 fn report_sizes(dist: &Path) -> Result<()> {
     let mut parts = Vec::new();
-    for name in &OUTPUTS[1..] {
+    for name in &OUTPUTS[1..5] {
         let bytes = fs::metadata(dist.join(name))
             .with_context(|| format!("reading {DIST}/{name}"))?
             .len();
@@ -330,5 +359,10 @@ fn report_sizes(dist: &Path) -> Result<()> {
         ));
     }
     println!("web: built {DIST} ({})", parts.join(", "));
+    let mut br = 0;
+    for name in COMPRESSED {
+        br += fs::metadata(dist.join(format!("{name}.br")))?.len();
+    }
+    println!("web: the app's files come to {} KB with brotli", br / 1024);
     Ok(())
 }

@@ -50,7 +50,14 @@ struct Inner {
     last_fetch: Mutex<Option<Instant>>,
     validation: Validation,
     revocations: Revocations,
+    /// Tokens whose signature checked out, with their key id and claims:
+    /// a token is sent with every request, and checking an Ed25519
+    /// signature costs more than the rest of a cached read.
+    verified: std::sync::RwLock<HashMap<String, (String, Claims)>>,
 }
+
+/// Verified tokens remembered at most (then the memory starts over).
+const VERIFIED_KEPT: usize = 4096;
 
 /// Cheap to clone; one per process.
 #[derive(Clone)]
@@ -138,6 +145,7 @@ impl Verifier {
                 last_fetch: Mutex::new(None),
                 validation: validation(rules),
                 revocations: Revocations::default(),
+                verified: std::sync::RwLock::default(),
             }),
         }
     }
@@ -162,18 +170,39 @@ impl Verifier {
     }
 
     async fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(claims) = self.remembered(token).await {
+            return Ok(claims);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Invalid);
         }
         let kid = header.kid.ok_or(AuthError::Invalid)?;
         let key = self.key(&kid).await?;
-        jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
-            })
+            })?;
+        if let Ok(mut verified) = self.inner.verified.write() {
+            if verified.len() >= VERIFIED_KEPT {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (kid, claims.clone()));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of exactly this token, verified before, while it has not
+    /// expired and its key is still trusted; otherwise it is checked anew.
+    async fn remembered(&self, token: &str) -> Option<Claims> {
+        let (kid, claims) = self.inner.verified.read().ok()?.get(token).cloned()?;
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return None;
+        }
+        self.fresh(&kid).await?;
+        Some(claims)
     }
 
     /// Verifies and turns the claims into an identity.

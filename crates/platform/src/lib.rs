@@ -1,7 +1,10 @@
 //! What every Shop binary shares: typed configuration, telemetry and the
 //! request-id layer, the API error body, database start-up, `/health`,
-//! `/openapi.json`, `/metrics`, graceful shutdown and serving.
+//! `/openapi.json`, `/metrics`, graceful shutdown and serving, and answers
+//! served from memory that the database invalidates (`cache`).
 
+#[cfg(feature = "database")]
+pub mod cache;
 pub mod client;
 pub mod config;
 #[cfg(feature = "database")]

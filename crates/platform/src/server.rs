@@ -158,7 +158,7 @@ where
 {
     crate::install_crypto_provider();
     let env = Env::from_process()?;
-    telemetry::init(&LogSettings::from_env(&env)?);
+    let _log = telemetry::init(&LogSettings::from_env(&env)?);
     let service = match build(env).await {
         Ok(s) => s,
         Err(e) => {

@@ -25,21 +25,53 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Keeps the log writer running; dropping it (at the end of `main`) writes
+/// out what is still queued.
+#[must_use = "dropping the guard stops the log writer"]
+#[derive(Debug)]
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
 /// Installs the global subscriber. Safe to call more than once (tests do).
-pub fn init(settings: &LogSettings) {
+/// Lines are formatted on the request's thread and written to stdout by a
+/// thread of their own, so a slow terminal or pipe never holds a request;
+/// when its queue is full, logging waits rather than drops lines.
+pub fn init(settings: &LogSettings) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
-    let _ = match settings.format {
+    let installed = match settings.format {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_writer(writer),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().compact().with_writer(writer))
+            .try_init(),
     };
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
+}
+
+/// The parts that face clients write one access line per request at
+/// `info`; behind them, a service's line is `debug` (the request id ties
+/// its other lines to the edge's).
+fn access_level(service: &str) -> Level {
+    if matches!(service, "gateway" | "web") {
+        Level::INFO
+    } else {
+        Level::DEBUG
+    }
 }
 
 /// Adds `/metrics` and wraps a router in the standard layers. Outermost
@@ -79,7 +111,7 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
                         user_id = tracing::field::Empty,
                     )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(access_level(service))),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))

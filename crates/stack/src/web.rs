@@ -1,7 +1,9 @@
 //! The web front on :8080 for development: the built Leptos app as static
 //! files (unknown paths get index.html, so client-side routes survive a
 //! reload), `/api/*` forwarded to the gateway with the prefix stripped and
-//! `/ws/*` as it is, as the nginx front does in docker compose.
+//! `/ws/*` as it is, as the nginx front does in docker compose. The app's
+//! files are sent precompressed (brotli, else gzip) and, when named with
+//! their version, cached for a year.
 
 use anyhow::Result;
 use axum::{
@@ -90,12 +92,13 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 fn router(config: &Config, state: WebState) -> Router {
     let index = config.dist.join("index.html");
     let static_files = Router::new()
-        .fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)))
-        // The app's files are not content-hashed: revalidate instead of caching blindly.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
+        .fallback_service(
+            ServeDir::new(&config.dist)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(ServeFile::new(index)),
+        )
+        .layer(axum::middleware::from_fn(cache_by_version))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -115,6 +118,27 @@ fn router(config: &Config, state: WebState) -> Router {
         .route("/ws/{*rest}", get(forward_ws))
         .with_state(state)
         .merge(static_files)
+}
+
+/// The app's files are named in index.html and boot.js with `?v=` and a
+/// fingerprint of the sources (xtask/src/web.rs): such a URL never changes
+/// content, so it is kept for a year. Anything else (index.html, a route)
+/// is revalidated every time.
+async fn cache_by_version(req: Request, next: axum::middleware::Next) -> Response {
+    let versioned = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.starts_with("v=") && pair.len() > 2)
+    });
+    let mut response = next.run(req).await;
+    let policy = if versioned && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
 }
 
 async fn forward_api(State(state): State<WebState>, req: Request) -> Response {

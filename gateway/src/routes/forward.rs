@@ -88,7 +88,7 @@ fn upstream<'a>(state: &'a AppState, path: &str) -> Option<&'a proxy::Upstream> 
     }
 }
 
-#[tracing::instrument(skip_all, fields(path = %req.uri().path()))]
+// The request span (platform::telemetry) already names the path.
 async fn forward(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     for h in IDENTITY_HEADERS {

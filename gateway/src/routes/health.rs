@@ -58,7 +58,7 @@ async fn check(
         Err(e) if e.is_connect() => down(url, "connection refused".into()),
         Err(e) => down(url, format!("health check failed: {e}")),
     };
-    (upstream.name.clone(), health)
+    (upstream.name.to_string(), health)
 }
 
 fn down(url: String, error: String) -> ServiceHealth {

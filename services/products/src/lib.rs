@@ -12,7 +12,7 @@ use anyhow::Result;
 use axum::{Router, extract::FromRef};
 use secrecy::SecretString;
 use shop_auth::Auth;
-use shop_platform::{Service, db, health};
+use shop_platform::{Service, cache::Announced, db, health};
 use sqlx::{PgPool, migrate::Migrator};
 use std::{sync::Arc, time::Duration};
 use utoipa::OpenApi;
@@ -35,7 +35,17 @@ pub struct AppState {
     /// How long a reservation holds its stock unconfirmed.
     #[from_ref(skip)]
     pub reservation_hold: Duration,
+    /// Products and catalogue pages as served, dropped on every change.
+    #[from_ref(skip)]
+    pub catalogue: Announced,
 }
+
+/// The channel the `products` trigger announces changes on.
+pub const CHANGES: &str = "products_changed";
+
+/// Anyone may keep a copy of the public catalogue, but must ask again each
+/// time (stock moves with every order); the `ETag` makes that a 304.
+pub const CATALOGUE_CACHE_CONTROL: &str = "public, no-cache";
 
 /// The public endpoints (the internal reservation API is documented apart).
 #[derive(OpenApi)]
@@ -64,7 +74,9 @@ pub async fn build(config: Config) -> Result<Service> {
         auth: config.auth.auth()?,
         internal_token: Arc::new(config.internal_token.clone()),
         reservation_hold: config.reservation_hold,
+        catalogue: Announced::new(CATALOGUE_CACHE_CONTROL, 100_000),
     };
+    let catalogue = state.catalogue.clone();
     let (pool, every) = (state.pool.clone(), sweep_interval(config.reservation_hold));
     let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
@@ -75,6 +87,10 @@ pub async fn build(config: Config) -> Result<Service> {
             move |token| reservations::report(pool, token)
         })
         .with_task("revocations", revocations)
+        .with_task("catalogue cache", {
+            let pool = pool.clone();
+            move |token| catalogue.follow(pool, CHANGES, token)
+        })
         .with_task("reservation-expiry", move |token| {
             reservations::sweeper(pool, every, token)
         }))

@@ -11,6 +11,7 @@ use common::stock_of;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
+use shop_platform::cache::Announced;
 use shop_products::{AppState, INTERNAL_TOKEN_HEADER};
 use shop_types::Role;
 use sqlx::PgPool;
@@ -20,6 +21,9 @@ use tower::ServiceExt;
 struct TestApp {
     router: Router,
     key: SigningKey,
+    /// Every test reads through the live catalogue cache, as a replica does.
+    catalogue: Announced,
+    _follower: tokio_util::sync::DropGuard,
 }
 
 impl TestApp {
@@ -31,13 +35,38 @@ impl TestApp {
             },
             &TokenRules::default(),
         );
+        let catalogue = Announced::new(shop_products::CATALOGUE_CACHE_CONTROL, 1000);
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(
+            catalogue
+                .clone()
+                .follow(pool.clone(), shop_products::CHANGES, stop.clone()),
+        );
         let router = shop_products::router(AppState {
             pool,
             auth: Auth::new(verifier, vec![]),
             internal_token: Arc::new("internal-secret".to_owned().into()),
             reservation_hold: Duration::from_secs(300),
+            catalogue: catalogue.clone(),
         });
-        Self { router, key }
+        Self {
+            router,
+            key,
+            catalogue,
+            _follower: stop.drop_guard(),
+        }
+    }
+
+    /// Waits until the cache listens for changes.
+    async fn live(&self) {
+        let started = std::time::Instant::now();
+        while !self.catalogue.is_live() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the cache never started listening"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn token(&self, role: Role) -> String {
@@ -47,6 +76,7 @@ impl TestApp {
     }
 
     async fn call(&self, req: Request<Body>) -> (StatusCode, Value) {
+        self.live().await;
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -420,4 +450,90 @@ async fn stock_given_in_a_patch_or_put_is_set_as_given(pool: PgPool) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(stock_of(&pool, a).await, 3);
+}
+
+/// A change made where this replica's cache cannot see it (another replica,
+/// the expiry sweeper, psql) reaches its readers through the trigger's
+/// announcement: the product and the page that lists it both show it.
+#[sqlx::test]
+async fn a_cached_product_and_page_follow_a_change_made_elsewhere(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let id = app.create("CACHE-1", "5.00", 7, "cache").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.get(&format!("/products/{id}")).await.1["stock_quantity"],
+            7
+        );
+        assert_eq!(
+            app.get("/products?category=cache").await.1["items"][0]["stock_quantity"],
+            7
+        );
+    }
+    sqlx::query("UPDATE products SET stock_quantity = 42 WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let one = app.get(&format!("/products/{id}")).await.1["stock_quantity"].clone();
+        let page =
+            app.get("/products?category=cache").await.1["items"][0]["stock_quantity"].clone();
+        if one == 42 && page == 42 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still {one} and {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A product carries an `ETag`; asking with it gives 304 without a body
+/// until the product changes, then the new version with a new tag.
+#[sqlx::test]
+async fn etag_revalidation_answers_304_until_the_product_changes(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let id = app.create("ETAG-1", "5.00", 3, "cache").await;
+    app.live().await;
+    let get = |tag: Option<String>| {
+        let mut req = Request::get(format!("/products/{id}"));
+        if let Some(tag) = tag {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        app.router.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let first = get(None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()[header::CACHE_CONTROL], "public, no-cache");
+    let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+    let again = get(Some(tag.clone())).await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[header::ETAG], tag.as_str());
+    assert!(
+        again
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .is_empty()
+    );
+
+    let (s, _) = app
+        .send(
+            "PATCH",
+            &format!("/products/{id}/stock"),
+            Some(Role::Admin),
+            json!({"stock_quantity": 9}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let changed = get(Some(tag.clone())).await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()[header::ETAG], tag.as_str());
+    let body: Value =
+        serde_json::from_slice(&changed.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["stock_quantity"], 9);
 }

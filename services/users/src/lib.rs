@@ -48,7 +48,13 @@ pub struct AppState {
     pub google: Option<Arc<google::Google>>,
     /// Failed sign-ins and registrations allowed.
     pub limits: throttle::Limits,
+    /// `/users/me` answers as served, dropped on every change to the account.
+    #[from_ref(skip)]
+    pub accounts: shop_platform::cache::Announced,
 }
+
+/// The channel the `users` trigger announces changes on.
+pub const CHANGES: &str = "users_changed";
 
 /// The public endpoints; the revocation feed (`/internal/*`) is not among them.
 #[derive(OpenApi)]
@@ -106,7 +112,10 @@ pub async fn build(config: Config) -> Result<Service> {
             .transpose()?
             .map(Arc::new),
         limits: config.limits,
+        // A user's own data: only their browser may keep it.
+        accounts: shop_platform::cache::Announced::new("private, no-cache", 10_000),
     };
+    let accounts = state.accounts.clone();
     // This service reads the ended sessions from its own table: the first
     // read comes before it serves, so it never answers "not ready".
     state
@@ -120,9 +129,13 @@ pub async fn build(config: Config) -> Result<Service> {
         state.pool.clone(),
         state.auth.verifier.revocations().clone(),
     );
+    let accounts_pool = state.pool.clone();
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_pool_metrics(metrics_pool)
+        .with_task("account cache", move |token| {
+            accounts.follow(accounts_pool, CHANGES, token)
+        })
         // This service's own verifier reads the feed straight from its table.
         .with_task("revocations", move |stop| {
             revocations.follow(config.revocation_poll, stop, move |since| {

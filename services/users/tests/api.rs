@@ -31,6 +31,8 @@ fn app(pool: PgPool) -> Router {
         public_url: "http://localhost:8080".into(),
         google: None,
         limits: shop_users::throttle::Limits::default(),
+        // Not listening: every read goes to the database.
+        accounts: shop_platform::cache::Announced::new("private, no-cache", 100),
     })
 }
 

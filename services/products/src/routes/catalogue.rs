@@ -9,7 +9,8 @@ use crate::{
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
+    response::Response,
     routing::{get, patch, post},
 };
 use shop_auth::AdminUser;
@@ -33,34 +34,69 @@ fn not_found() -> ApiError {
     ApiError::not_found("Product not found")
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> Result<axum::body::Bytes> {
+    serde_json::to_vec(value)
+        .map(Into::into)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Catalogue reads are answered from this replica's copy when it has one
+/// (`platform::cache`), with an `ETag` (304 for `If-None-Match`) and
+/// `Cache-Control: public, no-cache`.
 #[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
-    responses((status = 200, body = ProductList), (status = 400, description = "Unknown sort_by, listing the allowed values")))]
-#[tracing::instrument(skip_all)]
+    responses((status = 200, body = ProductList), (status = 304, description = "Not modified (`If-None-Match` named the current `ETag`)"),
+        (status = 400, description = "Unknown sort_by, listing the allowed values")))]
 pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<ProductList>> {
+    headers: HeaderMap,
+) -> Result<Response> {
     let q = params.parse()?;
+    let key = format!("{q:?}");
+    if let Some(cached) = state.catalogue.view(&key) {
+        return Ok(cached.respond(&headers));
+    }
+    let seen = state.catalogue.generation();
     let (items, total) = repo::list(&state.pool, &q).await?;
-    Ok(Json(ProductList {
+    let body = to_json(&ProductList {
         items,
         total,
         limit: q.limit,
         offset: q.offset,
-    }))
+    })?;
+    Ok(state.catalogue.keep_view(seen, key, body).respond(&headers))
 }
 
 #[utoipa::path(get, path = "/products/categories", tag = "products",
-    responses((status = 200, body = [CategoryCount])))]
-pub async fn categories(State(state): State<AppState>) -> Result<Json<Vec<CategoryCount>>> {
-    Ok(Json(repo::categories(&state.pool).await?))
+    responses((status = 200, body = [CategoryCount]), (status = 304, description = "Not modified (`If-None-Match` named the current `ETag`)")))]
+pub async fn categories(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    const KEY: &str = "categories";
+    if let Some(cached) = state.catalogue.view(KEY) {
+        return Ok(cached.respond(&headers));
+    }
+    let seen = state.catalogue.generation();
+    let body = to_json(&repo::categories(&state.pool).await?)?;
+    Ok(state
+        .catalogue
+        .keep_view(seen, KEY.to_owned(), body)
+        .respond(&headers))
 }
 
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    responses((status = 200, body = Product), (status = 404, description = "Product not found")))]
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Product>> {
+    responses((status = 200, body = Product), (status = 304, description = "Not modified (`If-None-Match` named the current `ETag`)"),
+        (status = 404, description = "Product not found")))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if let Some(cached) = state.catalogue.item(id) {
+        return Ok(cached.respond(&headers));
+    }
+    let seen = state.catalogue.generation();
     let row = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
-    Ok(Json(row.into_product()))
+    let body = to_json(&row.into_product())?;
+    Ok(state.catalogue.keep_item(seen, id, body).respond(&headers))
 }
 
 #[utoipa::path(post, path = "/products", tag = "products", request_body = ProductInput,
@@ -74,6 +110,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Product>)> {
     let p = domain::validate(input)?;
     let created = repo::insert(&state.pool, &p).await?;
+    state.catalogue.changed(Some(created.id));
     tracing::info!(product_id = created.id, "product created");
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -91,6 +128,7 @@ pub async fn replace(
     let replaced = repo::update(&state.pool, id, &p, Some(p.stock_quantity))
         .await?
         .ok_or_else(not_found)?;
+    state.catalogue.changed(Some(id));
     tracing::info!(product_id = id, "product replaced");
     Ok(Json(replaced))
 }
@@ -112,6 +150,7 @@ pub async fn update(
     let updated = repo::update(&state.pool, id, &p, stock)
         .await?
         .ok_or_else(not_found)?;
+    state.catalogue.changed(Some(id));
     tracing::info!(
         product_id = id,
         is_active = updated.is_active,
@@ -129,6 +168,7 @@ pub async fn remove(
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
     if repo::deactivate(&state.pool, id).await? {
+        state.catalogue.changed(Some(id));
         tracing::info!(product_id = id, "product deactivated");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -148,6 +188,7 @@ pub async fn set_stock(
     let updated = repo::set_stock(&state.pool, id, stock)
         .await?
         .ok_or_else(not_found)?;
+    state.catalogue.changed(Some(id));
     tracing::info!(product_id = id, stock, "stock set");
     Ok(Json(updated))
 }
@@ -166,6 +207,7 @@ pub async fn adjust_stock(
     let delta = domain::validate_delta(body.delta)?;
     match repo::adjust_stock(&state.pool, id, delta).await? {
         repo::Adjusted::Done(product) => {
+            state.catalogue.changed(Some(id));
             tracing::info!(
                 product_id = id,
                 delta,

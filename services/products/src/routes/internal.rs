@@ -63,9 +63,13 @@ pub async fn reserve(
     _caller: Internal,
     AppJson(req): AppJson<ReserveRequest>,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(
-        reservations::reserve(&state.pool, &req, state.reservation_hold).await?,
-    ))
+    let reserved = reservations::reserve(&state.pool, &req, state.reservation_hold).await;
+    // What this replica serves next shows the change (the others learn it
+    // from the announcement).
+    for line in &req.items {
+        state.catalogue.changed(Some(line.product_id));
+    }
+    Ok(Json(reserved?))
 }
 
 #[utoipa::path(post, path = "/internal/reservations/{order_id}/confirm", tag = "internal",
@@ -91,5 +95,9 @@ pub async fn release(
     _caller: Internal,
     Path(order_id): Path<i64>,
 ) -> Result<Json<Released>> {
-    Ok(Json(reservations::release(&state.pool, order_id).await?))
+    let released = reservations::release(&state.pool, order_id).await?;
+    if released.units_returned > 0 {
+        state.catalogue.changed(None);
+    }
+    Ok(Json(released))
 }

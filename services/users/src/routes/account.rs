@@ -4,8 +4,8 @@ use crate::{AppState, domain, password, repo, sessions, throttle};
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
-    response::IntoResponse,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -126,13 +126,28 @@ pub async fn logout(
     Ok((jar.add(cleared), StatusCode::NO_CONTENT))
 }
 
+/// Served from this replica's copy when it has one (`platform::cache`),
+/// with an `ETag`; an inactive account is never kept.
 #[utoipa::path(get, path = "/users/me", tag = "users",
-    responses((status = 200, body = User), (status = 401, description = "Not signed in")),
+    responses((status = 200, body = User), (status = 304, description = "Not modified (`If-None-Match` named the current `ETag`)"),
+        (status = 401, description = "Not signed in")),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn me(State(state): State<AppState>, CurrentUser(id): CurrentUser) -> Result<Json<User>> {
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentUser(id): CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if let Some(cached) = state.accounts.item(id.user_id) {
+        return Ok(cached.respond(&headers));
+    }
+    let seen = state.accounts.generation();
     let user = repo::by_id(&state.pool, id.user_id)
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| ApiError::Unauthorized("Could not validate credentials".into()))?;
-    Ok(Json(user.into_user()))
+    let body = serde_json::to_vec(&user.into_user()).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(state
+        .accounts
+        .keep_item(seen, id.user_id, body.into())
+        .respond(&headers))
 }

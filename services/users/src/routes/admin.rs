@@ -74,6 +74,7 @@ pub async fn deactivate(
         .ok_or(Error::UserNotFound)?;
     let ended = sessions::revoke_all(&mut tx, id).await?;
     tx.commit().await.map_err(Error::from)?;
+    state.accounts.changed(Some(id));
     tracing::info!(
         by = admin.user_id,
         sessions_ended = ended,
@@ -101,6 +102,7 @@ pub async fn reactivate(
         .await?
         .ok_or(Error::UserNotFound)?;
     tx.commit().await.map_err(Error::from)?;
+    state.accounts.changed(Some(id));
     tracing::info!(by = admin.user_id, "account reactivated");
     Ok(Json(user.into_user()))
 }

@@ -1,0 +1,336 @@
+//! Answers served from memory, kept correct by the database: a service
+//! keeps the JSON of rows it serves often (items, by id) and of views built
+//! from many rows (a catalogue page), with an `ETag`, and drops them when
+//! the database announces a change.
+//!
+//! A trigger on the table announces every changed row's id with
+//! `pg_notify(channel, id)` when its transaction commits, whichever replica
+//! or statement made the change. Every replica listens and drops that item
+//! and every view. A read that started before a change was announced does
+//! not keep what it read (the generation check). While the listener is not
+//! connected nothing is served from memory: a lost connection may have lost
+//! announcements, so the copy is emptied and reads go to the database until
+//! the listener is back.
+
+use axum::{
+    body::{Body, Bytes},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sqlx::{PgPool, postgres::PgListener};
+use std::{
+    collections::HashMap,
+    hash::{Hash, Hasher},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Views kept at most (every distinct query is one), and the largest kept.
+const MAX_VIEWS: usize = 64;
+const MAX_VIEW_BYTES: usize = 64 * 1024;
+
+/// A serialized answer and its validator.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    body: Bytes,
+    etag: HeaderValue,
+    cache_control: HeaderValue,
+}
+
+impl Cached {
+    fn new(body: Bytes, cache_control: HeaderValue) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        body.hash(&mut hasher);
+        let etag = HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish()))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Self {
+            body,
+            etag,
+            cache_control,
+        }
+    }
+
+    /// 304 when `If-None-Match` names this version, else 200 with the JSON.
+    pub fn respond(&self, request: &HeaderMap) -> Response {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(header::ETAG, self.etag.clone());
+        headers.insert(header::CACHE_CONTROL, self.cache_control.clone());
+        if matches(request, &self.etag) {
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        (headers, Body::from(self.body.clone())).into_response()
+    }
+}
+
+/// `If-None-Match` with the weak comparison RFC 9110 §13.1.2 asks for: `*`,
+/// or any listed tag equal to ours once `W/` is set aside.
+fn matches(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.as_bytes();
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").as_bytes() == ours)
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The listener is connected: what is kept is up to date.
+    live: AtomicBool,
+    /// Moves on every announced change.
+    generation: AtomicU64,
+    cache_control: HeaderValue,
+    max_items: usize,
+    items: RwLock<HashMap<i64, Cached>>,
+    views: RwLock<HashMap<String, Cached>>,
+}
+
+/// This replica's copy. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Announced {
+    inner: Arc<Inner>,
+}
+
+impl Announced {
+    /// `cache_control` goes on every answer (`public, no-cache` for data
+    /// anyone may see that changes any time, `private, no-cache` for a
+    /// user's own); at most `max_items` items are kept.
+    pub fn new(cache_control: &'static str, max_items: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                live: AtomicBool::new(false),
+                generation: AtomicU64::new(0),
+                cache_control: HeaderValue::from_static(cache_control),
+                max_items,
+                items: RwLock::default(),
+                views: RwLock::default(),
+            }),
+        }
+    }
+
+    /// An answer not kept (read while not listening, or built elsewhere),
+    /// with the same validator and headers.
+    pub fn uncached(&self, body: Bytes) -> Cached {
+        Cached::new(body, self.inner.cache_control.clone())
+    }
+
+    /// Whether the listener is connected, so answers are kept and served.
+    pub fn is_live(&self) -> bool {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Read before going to the database; pass it to `keep_*`.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn item(&self, id: i64) -> Option<Cached> {
+        if !self.inner.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner.items.read().ok()?.get(&id).cloned()
+    }
+
+    pub fn view(&self, key: &str) -> Option<Cached> {
+        if !self.inner.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner.views.read().ok()?.get(key).cloned()
+    }
+
+    /// Keeps an item read from the database at generation `seen`, unless a
+    /// change was announced since (then what was read may be old).
+    pub fn keep_item(&self, seen: u64, id: i64, body: Bytes) -> Cached {
+        let cached = self.uncached(body);
+        if let Ok(mut items) = self.inner.items.write()
+            && self.current(seen)
+        {
+            if items.len() >= self.inner.max_items {
+                items.clear();
+            }
+            items.insert(id, cached.clone());
+        }
+        cached
+    }
+
+    /// Keeps a view (a list built from many rows), as `keep_item`.
+    pub fn keep_view(&self, seen: u64, key: String, body: Bytes) -> Cached {
+        let cached = self.uncached(body);
+        if cached.body.len() <= MAX_VIEW_BYTES
+            && let Ok(mut views) = self.inner.views.write()
+            && self.current(seen)
+            && (views.len() < MAX_VIEWS || views.contains_key(&key))
+        {
+            views.insert(key, cached.clone());
+        }
+        cached
+    }
+
+    fn current(&self, seen: u64) -> bool {
+        self.inner.live.load(Ordering::SeqCst) && self.generation() == seen
+    }
+
+    /// A row changed (`None`: possibly any): drop its item and every view.
+    /// The trigger announces every change; a replica also calls this after
+    /// its own writes, so its next read never waits on the announcement.
+    pub fn changed(&self, id: Option<i64>) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut items) = self.inner.items.write() {
+            match id {
+                Some(id) => {
+                    items.remove(&id);
+                }
+                None => items.clear(),
+            }
+        }
+        if let Ok(mut views) = self.inner.views.write() {
+            views.clear();
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        // Emptied on both edges: announcements may have been missed.
+        self.inner.live.store(false, Ordering::SeqCst);
+        self.changed(None);
+        self.inner.live.store(live, Ordering::SeqCst);
+    }
+
+    /// Listens for announced changes until `shutdown`; reconnects after a
+    /// lost connection, serving from the database meanwhile.
+    pub async fn follow(
+        self,
+        pool: PgPool,
+        channel: &'static str,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            self.set_live(false);
+            let connected = async {
+                let mut listener = PgListener::connect_with(&pool).await?;
+                listener.listen(channel).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            let mut listener = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                connected = connected => match connected {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        tracing::warn!(error = %e, channel, "cache: cannot listen for changes; reading the database");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                },
+            };
+            backoff = Duration::from_millis(100);
+            self.set_live(true);
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    next = listener.try_recv() => next,
+                };
+                match next {
+                    Ok(Some(n)) => self.changed(n.payload().parse().ok()),
+                    Ok(None) => {
+                        tracing::warn!(channel, "cache: the change listener lost its connection");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel, error = %e, "cache: the change listener failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Announced {
+        let c = Announced::new("public, no-cache", 2);
+        c.inner.live.store(true, Ordering::SeqCst);
+        c
+    }
+
+    #[test]
+    fn a_read_that_overlaps_a_change_is_not_kept() {
+        let c = live();
+        let seen = c.generation();
+        c.changed(Some(1));
+        c.keep_item(seen, 1, Bytes::from_static(b"{\"old\":1}"));
+        assert!(c.item(1).is_none());
+        let seen = c.generation();
+        c.keep_item(seen, 1, Bytes::from_static(b"{\"new\":1}"));
+        assert_eq!(c.item(1).unwrap().body, "{\"new\":1}");
+        c.changed(Some(1));
+        assert!(c.item(1).is_none());
+    }
+
+    #[test]
+    fn items_are_bounded() {
+        let c = live();
+        for id in 0..5 {
+            let seen = c.generation();
+            c.keep_item(seen, id, Bytes::from_static(b"{}"));
+        }
+        assert!(c.inner.items.read().unwrap().len() <= 2);
+        assert!(c.item(4).is_some());
+    }
+
+    #[test]
+    fn nothing_is_served_or_kept_while_not_listening() {
+        let c = Announced::new("public, no-cache", 2);
+        let seen = c.generation();
+        c.keep_item(seen, 1, Bytes::from_static(b"{}"));
+        assert!(c.item(1).is_none());
+        let c = live();
+        let seen = c.generation();
+        c.keep_view(seen, "a".into(), Bytes::from_static(b"[]"));
+        assert!(c.view("a").is_some());
+        c.set_live(false);
+        assert!(c.view("a").is_none());
+    }
+
+    #[test]
+    fn if_none_match_takes_lists_weak_tags_and_star() {
+        let cached = live().uncached(Bytes::from_static(b"{\"id\":1}"));
+        let tag = cached.etag.to_str().unwrap().to_owned();
+        for sent in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"x\", {tag}"),
+            "*".into(),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_NONE_MATCH, sent.parse().unwrap());
+            assert_eq!(
+                cached.respond(&h).status(),
+                StatusCode::NOT_MODIFIED,
+                "{sent}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, "\"other\"".parse().unwrap());
+        let resp = cached.respond(&h);
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::ETAG], tag.as_str());
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "public, no-cache");
+    }
+}
