@@ -29,8 +29,12 @@ use std::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// Views kept at most (every distinct query is one), and the largest kept.
+/// Views kept at most (every distinct query is one; then the memory starts
+/// over), and the largest kept.
 const MAX_VIEWS: usize = 64;
+/// How often the listener proves it still hears the database: it announces
+/// a heartbeat of its own and must hear it back within the next period.
+const HEARTBEAT: Duration = Duration::from_secs(5);
 const MAX_VIEW_BYTES: usize = 64 * 1024;
 
 /// A serialized answer and its validator.
@@ -129,6 +133,13 @@ impl Announced {
         self.inner.live.load(Ordering::SeqCst)
     }
 
+    /// How many items and views are kept now.
+    pub fn kept(&self) -> (usize, usize) {
+        let items = self.inner.items.read().map_or(0, |m| m.len());
+        let views = self.inner.views.read().map_or(0, |m| m.len());
+        (items, views)
+    }
+
     /// Read before going to the database; pass it to `keep_*`.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::SeqCst)
@@ -169,8 +180,10 @@ impl Announced {
         if cached.body.len() <= MAX_VIEW_BYTES
             && let Ok(mut views) = self.inner.views.write()
             && self.current(seen)
-            && (views.len() < MAX_VIEWS || views.contains_key(&key))
         {
+            if views.len() >= MAX_VIEWS && !views.contains_key(&key) {
+                views.clear();
+            }
             views.insert(key, cached.clone());
         }
         cached
@@ -206,7 +219,13 @@ impl Announced {
     }
 
     /// Listens for announced changes until `shutdown`; reconnects after a
-    /// lost connection, serving from the database meanwhile.
+    /// lost connection, serving from the database meanwhile. A connection
+    /// that dies without an error (a dropped route, a silent proxy) is found
+    /// by the heartbeat: every [`HEARTBEAT`] the listener announces a token
+    /// of its own through the pool, and one not heard back by the next beat
+    /// counts as a lost connection. Payloads starting with `~` are
+    /// heartbeats (any replica's); an id drops that item; anything else
+    /// (`*` after a truncate) drops everything.
     pub async fn follow(
         self,
         pool: PgPool,
@@ -218,6 +237,10 @@ impl Announced {
             self.set_live(false);
             let connected = async {
                 let mut listener = PgListener::connect_with(&pool).await?;
+                // A lost connection is reported at once (and handled here)
+                // instead of being re-established inside `try_recv` while
+                // announcements go unheard.
+                listener.eager_reconnect(false);
                 listener.listen(channel).await?;
                 Ok::<_, sqlx::Error>(listener)
             };
@@ -238,12 +261,38 @@ impl Announced {
             };
             backoff = Duration::from_millis(100);
             self.set_live(true);
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut awaited: Option<String> = None;
             loop {
                 let next = tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
+                    _ = beat.tick() => {
+                        if awaited.is_some() {
+                            tracing::warn!(channel, "cache: the change listener stopped hearing the database");
+                            break;
+                        }
+                        let token = format!("~{}", uuid::Uuid::new_v4().simple());
+                        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(channel)
+                            .bind(&token)
+                            .execute(&pool)
+                            .await
+                        {
+                            tracing::warn!(channel, error = %e, "cache: cannot reach the database");
+                            break;
+                        }
+                        awaited = Some(token);
+                        continue;
+                    }
                     next = listener.try_recv() => next,
                 };
                 match next {
+                    Ok(Some(n)) if n.payload().starts_with('~') => {
+                        if awaited.as_deref() == Some(n.payload()) {
+                            awaited = None;
+                        }
+                    }
                     Ok(Some(n)) => self.changed(n.payload().parse().ok()),
                     Ok(None) => {
                         tracing::warn!(channel, "cache: the change listener lost its connection");

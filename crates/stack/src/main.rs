@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("shop: cannot start: {e:#}");
+            // What was logged while starting is written out first.
+            drop(_log);
             std::process::exit(1);
         }
     };

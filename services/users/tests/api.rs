@@ -14,6 +14,14 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 fn app(pool: PgPool) -> Router {
+    // Not listening: every read goes to the database.
+    app_with(
+        pool,
+        shop_platform::cache::Announced::new("private, no-cache", 100),
+    )
+}
+
+fn app_with(pool: PgPool, accounts: shop_platform::cache::Announced) -> Router {
     let signer = SigningKey::generate().unwrap();
     let rules = TokenRules::default();
     let jwks = JwkSet {
@@ -31,8 +39,7 @@ fn app(pool: PgPool) -> Router {
         public_url: "http://localhost:8080".into(),
         google: None,
         limits: shop_users::throttle::Limits::default(),
-        // Not listening: every read goes to the database.
-        accounts: shop_platform::cache::Announced::new("private, no-cache", 100),
+        accounts,
     })
 }
 
@@ -253,4 +260,65 @@ async fn issued_tokens_verify_against_the_published_jwks(pool: PgPool) {
     assert_eq!(claims.email, "ann@example.com");
     assert_eq!(claims.iss, "shop-users");
     assert!(!claims.jti.is_empty());
+}
+
+/// `/users/me` is kept while the account is unchanged (an `ETag`, 304 when
+/// it is sent back) and follows a change made anywhere: here straight in
+/// the database, as another replica or an operator would.
+#[sqlx::test]
+async fn me_is_kept_and_follows_a_change_made_elsewhere(pool: PgPool) {
+    let accounts = shop_platform::cache::Announced::new("private, no-cache", 100);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    tokio::spawn(
+        accounts
+            .clone()
+            .follow(pool.clone(), shop_users::CHANGES, stop),
+    );
+    let app = app_with(pool.clone(), accounts.clone());
+    let (_, user) = register(&app, "ann@example.com", "ann").await;
+    let id = user["id"].as_i64().unwrap();
+    let (_, _, b) = login(&app, "ann@example.com", "s3cret-pass").await;
+    let token = b["access_token"].as_str().unwrap().to_owned();
+    let me = |tag: Option<String>| {
+        let mut req = Request::get("/users/me").header("authorization", format!("Bearer {token}"));
+        if let Some(tag) = tag {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        call(&app, req.body(Body::empty()).unwrap())
+    };
+    let started = std::time::Instant::now();
+    let tag = loop {
+        let (s, headers, body) = me(None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body["username"], "ann");
+        assert_eq!(headers[header::CACHE_CONTROL], "private, no-cache");
+        if accounts.item(id).is_some() {
+            break headers[header::ETAG].to_str().unwrap().to_owned();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "never kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(me(Some(tag.clone())).await.0, StatusCode::NOT_MODIFIED);
+
+    sqlx::query("UPDATE users SET username = 'renamed' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (s, _, body) = me(Some(tag.clone())).await;
+        if s == StatusCode::OK && body["username"] == "renamed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still {s} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
