@@ -2,7 +2,8 @@
 //! transactions back to back for the run time. Latency is recorded here in
 //! microseconds, from the request's start to its last body byte (goose's own
 //! figures are whole milliseconds), and every answer that is not the one the
-//! scenario expects counts as an error.
+//! scenario expects counts as an error. The first two seconds of each run
+//! warm up and are not counted.
 
 use crate::{
     Options,
@@ -107,6 +108,10 @@ pub const SCENARIOS: &[Plan] = &[
     },
 ];
 
+/// Requests started in the first seconds of a run warm the connection pools
+/// and caches; they are sent but not counted.
+const WARM_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Latency and answers of one run.
 struct Recorder {
     latency: Mutex<Histogram<u64>>,
@@ -173,6 +178,7 @@ async fn call(
         .set_request_builder(builder)
         .build();
     let started = Instant::now();
+    let measured = started >= rec.origin + WARM_UP;
     let goose = user.request(request).await?;
     let (status, body, etag) = match goose.response {
         Ok(resp) => {
@@ -186,6 +192,9 @@ async fn call(
         }
         Err(_) => (0, bytes::Bytes::new(), None),
     };
+    if !measured {
+        return Ok((status, body, etag));
+    }
     let micros = started.elapsed().as_micros().max(1) as u64;
     rec.first.fetch_min(
         started.duration_since(rec.origin).as_micros() as u64,
@@ -386,7 +395,7 @@ pub async fn run(
     config.users = Some(options.users);
     // Every user at once.
     config.increase_rate = Some("100000".into());
-    config.run_time = Some(options.seconds.to_string());
+    config.run_time = Some((options.seconds + WARM_UP.as_secs()).to_string());
     config.quiet = 1;
     config.no_print_metrics = true;
     config.no_error_summary = true;

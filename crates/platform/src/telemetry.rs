@@ -25,23 +25,79 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Keeps the log writer running; dropping it (at the end of `main`) writes
-/// out what is still queued.
+/// Log lines go to stdout through one 64 KiB buffer, written out when it
+/// fills and every [`FLUSH_EVERY`] (as nginx's `buffer=64k flush=1s`): a
+/// request costs a copy into memory, not a system call, and no thread is
+/// woken per line. A full buffer is written out by the thread that filled
+/// it, so lines are never dropped. Dropping the guard (at the end of
+/// `main`) writes out the rest.
 #[must_use = "dropping the guard stops the log writer"]
 #[derive(Debug)]
 pub struct LogGuard {
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    flusher: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    out: SharedStdout,
 }
 
-/// Installs the global subscriber. Safe to call more than once (tests do).
-/// Lines are formatted on the request's thread and written to stdout by a
-/// thread of their own, so a slow terminal or pipe never holds a request;
-/// when its queue is full, logging waits rather than drops lines.
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.flusher.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        self.out.flush_now();
+    }
+}
+
+/// How long a log line may wait in the buffer.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// The process's buffered stdout, shared by every thread that logs.
+#[derive(Debug, Clone)]
+struct SharedStdout(std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>>);
+
+impl SharedStdout {
+    fn new() -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(
+            std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        )))
+    }
+
+    fn flush_now(&self) {
+        if let Ok(mut out) = self.0.lock() {
+            let _ = std::io::Write::flush(&mut *out);
+        }
+    }
+}
+
+impl std::io::Write for SharedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut out) => out.write(buf),
+            Err(_) => Err(std::io::Error::other("the log buffer is poisoned")),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut out) => out.write_all(buf),
+            Err(_) => Err(std::io::Error::other("the log buffer is poisoned")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_now();
+        Ok(())
+    }
+}
+
+/// Installs the global subscriber. Safe to call more than once (tests do):
+/// only the first call installs, and only its guard runs a flusher.
 pub fn init(settings: &LogSettings) -> LogGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::stdout());
+    let out = SharedStdout::new();
+    let writer = {
+        let out = out.clone();
+        move || out.clone()
+    };
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match settings.format {
@@ -58,8 +114,25 @@ pub fn init(settings: &LogSettings) -> LogGuard {
             .with(fmt::layer().compact().with_writer(writer))
             .try_init(),
     };
+    let flusher = installed.is_ok().then(|| {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let buffered = out.clone();
+        let thread = std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(move || {
+                // Ends when the guard drops its sender.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(FLUSH_EVERY)
+                {
+                    buffered.flush_now();
+                }
+            })
+            .ok()?;
+        Some((stop, thread))
+    });
     LogGuard {
-        _writer: installed.is_ok().then_some(guard),
+        flusher: flusher.flatten(),
+        out,
     }
 }
 
