@@ -219,19 +219,36 @@ async fn call(
     Ok((status, body, etag))
 }
 
+/// `POST /orders` for one unit of `product`.
+async fn order(
+    user: &mut GooseUser,
+    rec: &Recorder,
+    token: &str,
+    product: i64,
+) -> Result<(), Box<TransactionError>> {
+    call(user, rec, GooseMethod::Post, "order", "/orders", 201, |b| {
+        b.bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(order_body(product))
+    })
+    .await?;
+    Ok(())
+}
+
 fn pick<T: Copy>(items: &[T], n: u64) -> T {
     items[(n % items.len() as u64) as usize]
 }
 
 fn transaction(kind: Kind, rec: Arc<Recorder>, seeded: Arc<Seeded>) -> TransactionFunction {
+    // Every product a read may ask for.
+    let all: Arc<[i64]> = seeded.spread.iter().copied().chain([seeded.hot]).collect();
     Arc::new(move |user| {
-        let (rec, seeded) = (rec.clone(), seeded.clone());
+        let (rec, seeded, all) = (rec.clone(), seeded.clone(), all.clone());
         Box::pin(async move {
             let n = rec.next();
             let token = seeded.customers[user.weighted_users_index % seeded.customers.len()]
                 .token
                 .clone();
-            let all: Vec<i64> = seeded.spread.iter().copied().chain([seeded.hot]).collect();
             match kind {
                 Kind::ProductById => {
                     let path = format!("/products/{}", pick(&all, n));
@@ -287,20 +304,7 @@ fn transaction(kind: Kind, rec: Arc<Recorder>, seeded: Arc<Seeded>) -> Transacti
                         Kind::CheckoutHot => seeded.hot,
                         _ => pick(&seeded.spread, n),
                     };
-                    call(
-                        user,
-                        &rec,
-                        GooseMethod::Post,
-                        "order",
-                        "/orders",
-                        201,
-                        |b| {
-                            b.bearer_auth(&token)
-                                .header("content-type", "application/json")
-                                .body(order_body(product))
-                        },
-                    )
-                    .await?;
+                    order(user, &rec, &token, product).await?;
                 }
                 Kind::Journey => {
                     let token = match user.get_session_data::<String>() {
@@ -348,20 +352,7 @@ fn transaction(kind: Kind, rec: Arc<Recorder>, seeded: Arc<Seeded>) -> Transacti
                         |b| b,
                     )
                     .await?;
-                    call(
-                        user,
-                        &rec,
-                        GooseMethod::Post,
-                        "order",
-                        "/orders",
-                        201,
-                        |b| {
-                            b.bearer_auth(&token)
-                                .header("content-type", "application/json")
-                                .body(order_body(product))
-                        },
-                    )
-                    .await?;
+                    order(user, &rec, &token, product).await?;
                     call(
                         user,
                         &rec,

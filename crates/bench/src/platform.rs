@@ -115,9 +115,24 @@ async fn wait_healthy(url: &str, limit: Duration) -> Result<()> {
     }
 }
 
-fn log_file(out: &Path, name: &str) -> Result<(Stdio, Stdio)> {
+/// Starts `command` with its output in `<out>/<name>.log`, killed if dropped.
+fn spawn_logged(command: &mut Command, out: &Path, name: &str) -> Result<Child> {
     let file = std::fs::File::create(out.join(format!("{name}.log")))?;
-    Ok((file.try_clone()?.into(), file.into()))
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {name} (see {}/{name}.log)", out.display()))
+}
+
+/// The throwaway databases named in `env`.
+fn databases(env: &BTreeMap<String, String>) -> Vec<String> {
+    env.iter()
+        .filter(|(k, _)| k.ends_with("_DATABASE_URL"))
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 async fn drop_databases(urls: &[String]) {
@@ -204,20 +219,12 @@ impl Platform {
             env.insert(format!("{part}_PORT"), port.to_string());
         }
         let url = |part: &str| format!("http://127.0.0.1:{}", ports[part]);
-        let databases = env
-            .iter()
-            .filter(|(k, _)| k.ends_with("_DATABASE_URL"))
-            .map(|(_, v)| v.clone())
-            .collect();
-        let (stdout, stderr) = log_file(&options.out, "platform")?;
-        let shop = Command::new(sibling("shop")?)
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the platform")?;
+        let databases = databases(&env);
+        let shop = spawn_logged(
+            Command::new(sibling("shop")?).envs(&env),
+            &options.out,
+            "platform",
+        )?;
         let mut platform = Self {
             gateway: url("GATEWAY"),
             products: Some(url("PRODUCTS")),
@@ -338,19 +345,16 @@ http {{
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf)?;
-    let (stdout, stderr) = log_file(out, "nginx")?;
-    let child = Command::new(nginx_binary())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting nginx (apt install nginx-light)")?;
+    let child = spawn_logged(
+        Command::new(nginx_binary())
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"]),
+        out,
+        "nginx",
+    )?;
     wait_healthy(&format!("http://127.0.0.1:{port}"), Duration::from_secs(10)).await?;
     Ok(child)
 }
@@ -362,11 +366,7 @@ pub async fn services_idle(options: &Options) -> Result<BTreeMap<String, u64>> {
     let mut env = common_env(&tag);
     env.insert("AWS_ENDPOINT_URL".into(), moto_url());
     env.insert("SMTP_URL".into(), smtp_url());
-    let databases: Vec<String> = env
-        .iter()
-        .filter(|(k, _)| k.ends_with("_DATABASE_URL"))
-        .map(|(_, v)| v.clone())
-        .collect();
+    let databases = databases(&env);
     let mut urls = BTreeMap::new();
     for part in ["users", "products", "orders", "notifications", "gateway"] {
         let port = free_port()?;
@@ -387,15 +387,11 @@ pub async fn services_idle(options: &Options) -> Result<BTreeMap<String, u64>> {
     let outcome: Result<()> = async {
         // The users service first: the others follow its keys.
         for part in ["users", "products", "orders", "notifications", "gateway"] {
-            let (stdout, stderr) = log_file(&options.out, &format!("alone-{part}"))?;
-            let child = Command::new(sibling(&format!("shop-{part}"))?)
-                .envs(&env)
-                .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting shop-{part}"))?;
+            let child = spawn_logged(
+                Command::new(sibling(&format!("shop-{part}"))?).envs(&env),
+                &options.out,
+                &format!("alone-{part}"),
+            )?;
             children.push((part, child));
             wait_healthy(&urls[part], Duration::from_secs(60))
                 .await
