@@ -62,4 +62,31 @@ WORKDIR /home/shop
 ENV HOST=0.0.0.0 \
     LOG_FORMAT=json
 EXPOSE 3000 8001 8002 8003 8004
+
+# One image per part, laid out as `cargo xtask images` builds them on the
+# project's machines (binary in /usr/local/bin, user 10001, the binary's own
+# health check): `docker build --target shop-orders -t shop-orders .`
+FROM runtime AS shop-gateway
+HEALTHCHECK CMD ["/usr/local/bin/shop-gateway", "health"]
+ENTRYPOINT ["/usr/local/bin/shop-gateway"]
+
+FROM runtime AS shop-users
+HEALTHCHECK CMD ["/usr/local/bin/shop-users", "health"]
+ENTRYPOINT ["/usr/local/bin/shop-users"]
+
+FROM runtime AS shop-products
+HEALTHCHECK CMD ["/usr/local/bin/shop-products", "health"]
+ENTRYPOINT ["/usr/local/bin/shop-products"]
+
+FROM runtime AS shop-orders
+HEALTHCHECK CMD ["/usr/local/bin/shop-orders", "health"]
+ENTRYPOINT ["/usr/local/bin/shop-orders"]
+
+FROM runtime AS shop-notifications
+HEALTHCHECK CMD ["/usr/local/bin/shop-notifications", "health"]
+ENTRYPOINT ["/usr/local/bin/shop-notifications"]
+
+# The default target, last: all five binaries in one image, which
+# docker-compose.yml runs with `command:` naming the binary.
+FROM runtime AS services
 CMD ["shop-gateway"]

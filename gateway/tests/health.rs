@@ -93,3 +93,20 @@ async fn a_hanging_service_is_reported_down_after_the_timeout() {
     );
     token.cancel();
 }
+
+#[tokio::test]
+async fn the_probes_answer_without_asking_the_services() {
+    let down = closed_port_url().await;
+    let upstreams = Upstreams::new(&down, &down, &down, &down).expect("urls");
+    let (gateway, token) = start_gateway(upstreams, Duration::from_secs(2)).await;
+
+    for (path, status) in [("/health/live", "alive"), ("/health/ready", "ready")] {
+        let resp = reqwest::get(format!("{gateway}{path}"))
+            .await
+            .expect("answer");
+        assert_eq!(resp.status(), 200, "{path}");
+        let body: serde_json::Value = resp.json().await.expect("JSON");
+        assert_eq!(body["status"], status, "{path}");
+    }
+    token.cancel();
+}

@@ -40,11 +40,13 @@ const SERVICES: [&str; 6] = [
     "WEB",
 ];
 
-/// Names read plainly, and names read with a service prefix.
+/// Names read plainly, and names read with a service prefix; `required`
+/// are those with a development default, which production refuses unset.
 #[derive(Debug, Default, PartialEq)]
 pub struct Reads {
     pub plain: BTreeSet<String>,
     pub prefixed: BTreeSet<String>,
+    pub required: BTreeSet<String>,
 }
 
 fn is_var_name(s: &str) -> bool {
@@ -64,6 +66,9 @@ pub fn reads_in(source: &str, reads: &mut Reads) {
                 if is_var_name(literal) {
                     if reader == "service_var(" {
                         reads.prefixed.insert(literal.to_owned());
+                    }
+                    if reader == "dev_default(" || reader == "dev_secret(" {
+                        reads.required.insert(literal.to_owned());
                     }
                     reads.plain.insert(literal.to_owned());
                 } else if let Some(name) = literal.strip_prefix("{}_")
@@ -139,8 +144,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Fails naming every variable out of step.
-pub fn check(root: &Path) -> Result<()> {
+fn code_reads(root: &Path) -> Result<Reads> {
     let mut files = Vec::new();
     for dir in CODE_DIRS {
         rust_files(&root.join(dir), &mut files)?;
@@ -149,6 +153,84 @@ pub fn check(root: &Path) -> Result<()> {
     for file in &files {
         reads_in(&fs::read_to_string(file)?, &mut reads);
     }
+    Ok(reads)
+}
+
+/// The Kubernetes manifests the production overlay is made of.
+const PRODUCTION_MANIFESTS: [&str; 2] = [
+    "deploy/kubernetes/base",
+    "deploy/kubernetes/overlays/production",
+];
+
+/// Variables with a development default that a production deployment sets
+/// under another name, or that only the one-process development platform
+/// reads.
+const NOT_DEPLOYED: [(&str, &str); 3] = [
+    (
+        "POSTGRES_URL",
+        "each service gets its own DATABASE_URL from a Secret",
+    ),
+    (
+        "WEB_DIST_DIR",
+        "the one-process platform's web front; the cluster runs nginx",
+    ),
+    ("INBOX_HOST", "the one-process platform's mail inbox"),
+];
+
+/// Names set in manifests: `NAME=` lines of the ConfigMaps' `.env` files
+/// and `- name: NAME` entries of containers' `env:`.
+pub fn manifest_vars(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.starts_with('#') {
+                return None;
+            }
+            let name = match line.strip_prefix("- name:") {
+                Some(rest) => rest.trim(),
+                None => line.split_once('=')?.0,
+            };
+            is_var_name(name).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// Every variable the production manifests set is read by the code, and
+/// every variable production refuses to default is set there.
+fn check_manifests(root: &Path, reads: &Reads) -> Result<usize> {
+    let mut set = BTreeSet::new();
+    for dir in PRODUCTION_MANIFESTS {
+        for entry in fs::read_dir(root.join(dir))? {
+            let path = entry?.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if matches!(ext, "yaml" | "yml" | "env") {
+                set.extend(manifest_vars(&fs::read_to_string(&path)?));
+            }
+        }
+    }
+    let (_, unread) = compare(reads, &set);
+    let unset: Vec<&String> = reads
+        .required
+        .iter()
+        .filter(|name| !set.contains(*name) && !NOT_DEPLOYED.iter().any(|(n, _)| n == *name))
+        .collect();
+    if !unread.is_empty() || !unset.is_empty() {
+        bail!(
+            "set in the production manifests but read by no code: [{}]; with a development default (refused in production) but not set there: [{}]",
+            unread.join(", "),
+            unset
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(set.len())
+}
+
+/// Fails naming every variable out of step.
+pub fn check(root: &Path) -> Result<()> {
+    let reads = code_reads(root)?;
     let listed = documented(&fs::read_to_string(root.join(".env.example"))?);
     let (undocumented, unread) = compare(&reads, &listed);
     if !undocumented.is_empty() || !unread.is_empty() {
@@ -158,8 +240,9 @@ pub fn check(root: &Path) -> Result<()> {
             unread.join(", ")
         );
     }
+    let deployed = check_manifests(root, &reads)?;
     println!(
-        "xtask: {} variables read, all in .env.example and none extra",
+        "      {} variables read, all in .env.example and none extra; the production manifests set {deployed}, each read by the code",
         reads.plain.len()
     );
     Ok(())
@@ -195,6 +278,7 @@ mod tests {
         let reads = Reads {
             plain: ["SHOP_ENV", "NEW_VAR", "PORT"].map(String::from).into(),
             prefixed: ["PORT", "AWS_ENDPOINT_URL"].map(String::from).into(),
+            ..Reads::default()
         };
         let listed = documented(
             "SHOP_ENV=dev\n# PRODUCTS_PORT=1\n# ORDERS_AWS_ENDPOINT_URL=x\nOLD=1 # gone\n",

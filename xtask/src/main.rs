@@ -2,33 +2,46 @@
 //! starts what the tests need, then runs every check.
 
 mod envcheck;
+mod images;
+mod prereq;
 mod standins;
+mod steps;
 mod tools;
 mod web;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::{
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
     path::PathBuf,
     process::{Command, ExitCode},
     time::{Duration, Instant},
 };
+use steps::{Logged, Plan};
 use xshell::{Shell, cmd};
 
-const USAGE: &str = "usage: cargo xtask <command>
+const USAGE: &str = "usage: cargo xtask [--verbose] <command>
+
+Each command prints one line per step and keeps the tools' own output in
+target/xtask/logs/<command>/<step>.log (its last lines are shown when a step
+fails); --verbose shows all of it as it comes.
 
   up     build and run the whole platform on embedded defaults (Ctrl-C stops it)
   test   install and start the test stand-ins, then run every check and test
   bench  the load benchmark: the release platform on throwaway databases, goose
          scenarios, nginx beside the gateway; the table goes to target/bench
          (arguments after `bench` go to shop-bench: --url, --seconds, --users, --only)
+  images build one container image per part with podman (release binaries,
+         FROM scratch, non-root, read-only root): localhost/shop-<part>:latest
   web    build the web app into web/dist
   env    check that .env.example lists every variable the code reads, and no other
   standins  install and start the test stand-ins (moto, maildev, oidc-provider-mock)
          and keep them running, to run single tests by hand (Ctrl-C stops them)";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--verbose" || a == "-v") {
+        args.remove(at);
+        steps::set_verbose(true);
+    }
     let result = Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
         sh.change_dir(project_root());
         match args.first().map(String::as_str) {
@@ -36,6 +49,7 @@ fn main() -> ExitCode {
             Some("test") => test(&sh),
             Some("bench") => bench(&sh, &args[1..]).map(|()| true),
             Some("env") => envcheck::check(&project_root()).map(|()| true),
+            Some("images") => build_images(&sh).map(|()| true),
             Some("standins") => standins(&sh).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
                 .and_then(|()| web::build(&sh))
@@ -70,66 +84,114 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| project_root().join("target"))
 }
 
-/// host:port of `POSTGRES_URL` (default the local server).
-fn postgres_addr() -> String {
-    let url = std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://127.0.0.1:5432".into());
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host_port = host_port
-        .split(['/', '?'])
-        .next()
-        .unwrap_or("127.0.0.1:5432");
-    if host_port.contains(':') {
-        host_port.to_owned()
+/// Every release binary comes from this one `cargo build`: one selection of
+/// packages, so one set of features and one profile, and `up`, `bench`,
+/// `images` and a multi-replica run share every artefact.
+const RELEASE_BUILD: [&str; 13] = [
+    "--release",
+    "--package",
+    "shop-stack",
+    "--package",
+    "shop-gateway",
+    "--package",
+    "shop-users",
+    "--package",
+    "shop-products",
+    "--package",
+    "shop-orders",
+    "--package",
+    "shop-notifications",
+];
+
+/// The ports `cargo xtask up` listens on, by variable and default.
+const UP_PORTS: [(&str, u16); 8] = [
+    ("GATEWAY_PORT", 3000),
+    ("PRODUCTS_PORT", 8001),
+    ("ORDERS_PORT", 8002),
+    ("USERS_PORT", 8003),
+    ("NOTIFICATIONS_PORT", 8004),
+    ("WEB_PORT", 8080),
+    ("INBOX_PORT", 8025),
+    ("INBOX_SMTP_PORT", 1025),
+];
+
+/// A first build of everything writes about this much (target/ and web/target).
+const COLD_BUILD_GIB: u64 = 12;
+const WARM_BUILD_GIB: u64 = 2;
+
+fn need_gib(artefact: &std::path::Path) -> u64 {
+    if artefact.exists() {
+        WARM_BUILD_GIB
     } else {
-        format!("{host_port}:5432")
+        COLD_BUILD_GIB
     }
 }
 
-fn reachable(addr: &str) -> bool {
-    addr.to_socket_addrs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .any(|a: SocketAddr| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
+fn release_build(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo build {RELEASE_BUILD...}")
+        .logged()
+        .context("building the release binaries")
 }
 
-/// Starts the machine's PostgreSQL cluster if it is installed but stopped.
-fn ensure_postgres(sh: &Shell) -> Result<()> {
-    let addr = postgres_addr();
-    if reachable(&addr) {
-        return Ok(());
+/// The estimate for a step whose output is `artefact`.
+fn estimate(artefact: &std::path::Path, cold: &str) -> String {
+    if artefact.exists() {
+        "seconds when nothing changed".into()
+    } else {
+        format!("{cold} on 2 cores the first time")
     }
-    if let Ok(entries) = std::fs::read_dir("/etc/postgresql") {
-        for version in entries.flatten() {
-            let v = version.file_name().to_string_lossy().into_owned();
-            println!("xtask: starting PostgreSQL {v}");
-            let _ = cmd!(sh, "pg_ctlcluster --skip-systemctl-redirect {v} main start").run();
-        }
-        for _ in 0..50 {
-            if reachable(&addr) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    bail!(
-        "PostgreSQL is not reachable at {addr}: start it (`pg_ctlcluster 15 main start`) or set POSTGRES_URL to a running server"
-    )
+}
+
+/// The native release build and the web app side by side: either alone
+/// leaves a core idle in its linking and single-crate stretches.
+fn build_platform_and_web(sh: &Shell, plan: &mut Plan) -> Result<()> {
+    let release = target_dir().join("release/shop");
+    let native = plan.announce(
+        "release-build",
+        "building the platform (release)",
+        &estimate(&release, "about 9 min"),
+    )?;
+    let web_step = plan.announce(
+        "web-build",
+        "building the web app (wasm + css), beside it",
+        &estimate(&project_root().join("web/dist/index.html"), "about 7 min"),
+    )?;
+    let web = std::thread::spawn(move || {
+        web_step.run(|| {
+            let sh = Shell::new()?;
+            sh.change_dir(project_root());
+            web::build(&sh)
+        })
+    });
+    let native = native.run(|| release_build(sh));
+    let web = web
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the web build panicked")));
+    native?;
+    web
 }
 
 fn up(sh: &Shell) -> Result<()> {
-    let addr = postgres_addr();
-    if !reachable(&addr) {
-        bail!(
-            "PostgreSQL is not reachable at {addr}: start it (`pg_ctlcluster 15 main start`) or set POSTGRES_URL to a running server"
-        );
-    }
-    web::ensure_toolchain(sh)?;
-    web::build(sh)?;
-    cmd!(sh, "cargo build --release --package shop-stack --bin shop")
-        .run()
-        .context("building the platform")?;
+    let mut plan = Plan::new(4, &target_dir().join("xtask/logs/up"))?;
+    plan.step(
+        "prerequisites",
+        "checking PostgreSQL, ports and disk space",
+        "",
+        || {
+            prereq::postgres(false)?;
+            prereq::ports_free(&UP_PORTS)?;
+            prereq::disk_space(&target_dir(), need_gib(&target_dir().join("release/shop")))
+        },
+    )?;
+    build_platform_and_web(sh, &mut plan)?;
+    plan.announce(
+        "start",
+        &format!(
+            "starting the platform (built in {}); it prints its addresses once it listens",
+            steps::format_duration(plan.elapsed())
+        ),
+        "",
+    )?;
     let bin = target_dir().join("release/shop");
     run_in_place(Command::new(bin).current_dir(project_root()))
 }
@@ -138,27 +200,74 @@ fn up(sh: &Shell) -> Result<()> {
 /// needs (the stand-ins, nginx), builds the release binaries and the web app,
 /// starts moto and maildev, and runs `shop-bench`.
 fn bench(sh: &Shell, args: &[String]) -> Result<()> {
-    ensure_postgres(sh)?;
-    web::ensure_toolchain(sh)?;
-    tools::ensure_test_tools(sh)?;
-    web::build(sh)?;
-    cmd!(
-        sh,
-        "cargo build --release --package shop-stack --package shop-bench --package shop-gateway --package shop-users --package shop-products --package shop-orders --package shop-notifications"
+    let mut plan = Plan::new(6, &target_dir().join("xtask/logs/bench"))?;
+    plan.step(
+        "prerequisites",
+        "checking PostgreSQL and disk space",
+        "",
+        || {
+            prereq::postgres(true)?;
+            prereq::disk_space(&target_dir(), need_gib(&target_dir().join("release/shop")))
+        },
+    )?;
+    plan.step(
+        "tools",
+        "installing what the bench needs (Debian packages, stand-ins)",
+        "about 3 min on a new machine, a second otherwise",
+        || tools::ensure_test_tools(sh),
+    )?;
+    build_platform_and_web(sh, &mut plan)?;
+    plan.step(
+        "bench-build",
+        "building the load generator (release)",
+        &estimate(&target_dir().join("release/shop-bench"), "about 2 min"),
+        || {
+            cmd!(sh, "cargo build --release --package shop-bench")
+                .logged()
+                .context("building shop-bench")
+        },
+    )?;
+    let started = plan.announce(
+        "standins",
+        "starting moto and maildev, then the benchmark",
+        "about 4 min",
+    )?;
+    started.run(|| {
+        let _standins = standins::Standins::start_all(&target_dir().join("xtask/logs"))?;
+        let _guards: Vec<_> = standins::Standins::test_env()
+            .into_iter()
+            .map(|(k, v)| sh.push_env(k, v))
+            .collect();
+        let bench = target_dir().join("release/shop-bench");
+        let out = target_dir().join("bench");
+        // The table is the point: the bench's output is shown as it comes.
+        steps::set_verbose(true);
+        cmd!(sh, "{bench} --out {out} {args...}")
+            .logged()
+            .context("the benchmark failed")
+    })
+}
+
+/// `cargo xtask images`: the release binaries and the web app, then one
+/// image per part.
+fn build_images(sh: &Shell) -> Result<()> {
+    let mut plan = Plan::new(5, &target_dir().join("xtask/logs/images"))?;
+    plan.step("prerequisites", "checking disk space", "", || {
+        prereq::disk_space(&target_dir(), need_gib(&target_dir().join("release/shop")))
+    })?;
+    plan.step(
+        "podman",
+        "installing podman, buildah and runc",
+        "about a minute on a new machine",
+        || images::ensure_podman(sh),
+    )?;
+    build_platform_and_web(sh, &mut plan)?;
+    plan.step(
+        "images",
+        "building the images (gateway, users, products, orders, notifications, web)",
+        "under a minute",
+        || images::build(sh, &target_dir().join("release"), "latest"),
     )
-    .run()
-    .context("building the release binaries")?;
-    let _standins = standins::Standins::start_all(&target_dir().join("xtask/logs"))?;
-    let _guards: Vec<_> = standins::Standins::test_env()
-        .into_iter()
-        .map(|(k, v)| sh.push_env(k, v))
-        .collect();
-    let bench = target_dir().join("release/shop-bench");
-    let out = target_dir().join("bench");
-    cmd!(sh, "{bench} --out {out} {args...}")
-        .run()
-        .context("the benchmark failed")?;
-    Ok(())
 }
 
 /// Replaces this process, so Ctrl-C reaches the platform directly and it
@@ -178,25 +287,27 @@ fn run_in_place(command: &mut Command) -> Result<()> {
 
 /// Runs each check, keeps going after a failure, and reports them all.
 struct Report {
-    steps: Vec<(&'static str, Duration, Result<()>)>,
+    plan: Plan,
+    steps: Vec<(String, Duration, Result<()>)>,
 }
 
 impl Report {
-    fn run(&mut self, name: &'static str, f: impl FnOnce() -> Result<()>) {
-        println!("\nxtask: ── {name} ──");
+    fn run(&mut self, slug: &str, name: &str, estimate: &str, f: impl FnOnce() -> Result<()>) {
         let started = Instant::now();
-        let result = f();
-        if let Err(e) = &result {
-            eprintln!("xtask: {name} FAILED: {e:#}");
-        }
-        self.steps.push((name, started.elapsed(), result));
+        let result = self.plan.step(slug, name, estimate, f);
+        self.steps
+            .push((name.to_owned(), started.elapsed(), result));
+    }
+
+    fn record(&mut self, name: &str, took: Duration, result: Result<()>) {
+        self.steps.push((name.to_owned(), took, result));
     }
 
     fn print(&self) -> bool {
         println!("\nxtask: summary");
         for (name, took, result) in &self.steps {
             let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-            println!("  {verdict:<7} {name:<40} {:>6.1}s", took.as_secs_f32());
+            println!("  {verdict:<7} {name:<44} {:>7.1}s", took.as_secs_f32());
         }
         let failed = self.steps.iter().filter(|(_, _, r)| r.is_err()).count();
         if failed == 0 {
@@ -256,14 +367,58 @@ fn standins(sh: &Shell) -> Result<()> {
     }
 }
 
+/// The test targets in a folder of integration tests (`tests/*.rs`), as
+/// `--test name` arguments.
+fn test_targets(dir: &str) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in
+        std::fs::read_dir(project_root().join(dir)).with_context(|| format!("listing {dir}"))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs")
+            && let Some(stem) = path.file_stem()
+        {
+            names.push(stem.to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names
+        .into_iter()
+        .flat_map(|n| ["--test".to_owned(), n])
+        .collect())
+}
+
 fn test(sh: &Shell) -> Result<bool> {
     let started = Instant::now();
-    ensure_postgres(sh)?;
-    web::ensure_toolchain(sh)?;
-    tools::ensure_test_tools(sh)?;
     let logs = target_dir().join("xtask/logs");
-    let _standins = standins::Standins::start_all(&logs)?;
-    println!("xtask: set-up took {:.0}s", started.elapsed().as_secs_f32());
+    let mut report = Report {
+        plan: Plan::new(13, &logs.join("test"))?,
+        steps: Vec::new(),
+    };
+    report.plan.step(
+        "prerequisites",
+        "checking PostgreSQL and disk space",
+        "",
+        || {
+            prereq::postgres(true)?;
+            prereq::disk_space(&target_dir(), need_gib(&target_dir().join("debug")))
+        },
+    )?;
+    report.plan.step(
+        "tools",
+        "installing what the tests need (Debian packages, moto, maildev, the OpenID mock, schemathesis, LocalStack)",
+        "about 4 min on a new machine, a second otherwise",
+        || {
+            tools::ensure_test_tools(sh)?;
+            images::ensure_podman(sh)
+        },
+    )?;
+    let _standins = report.plan.step(
+        "standins",
+        "starting the stand-ins (moto, maildev, oidc-provider-mock)",
+        "",
+        || standins::Standins::start_all(&logs),
+    )?;
 
     let mut env = standins::Standins::test_env();
     env.push((
@@ -277,81 +432,161 @@ fn test(sh: &Shell) -> Result<bool> {
     let _guards: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
 
     drop_leftover_test_databases();
-    let mut report = Report { steps: Vec::new() };
-    report.run("cargo fmt --check", || {
-        cmd!(sh, "cargo fmt --all -- --check").run()?;
+    // The web app is needed only by the browser tests and the compose
+    // replay: it builds beside the native steps, which leave a core idle
+    // while they link and while the tests wait on the database.
+    let web_step = report.plan.announce(
+        "web-build",
+        "building the web app (wasm + css), beside the next steps",
+        &estimate(&project_root().join("web/dist/index.html"), "about 8 min"),
+    )?;
+    let web_started = Instant::now();
+    let web = std::thread::spawn(move || {
+        web_step.run(|| {
+            let sh = Shell::new()?;
+            sh.change_dir(project_root());
+            web::build(&sh)
+        })
+    });
+    report.run("fmt", "cargo fmt --check", "", || {
+        cmd!(sh, "cargo fmt --all -- --check").logged()?;
         cmd!(
             sh,
             "cargo fmt --manifest-path web/Cargo.toml --all -- --check"
         )
-        .run()?;
+        .logged()?;
         Ok(())
     });
-    report.run("configuration documented (.env.example)", || {
+    report.run("env", "configuration documented (.env.example)", "", || {
         envcheck::check(&project_root())
     });
-    report.run("cargo clippy -D warnings", || {
-        cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
-        Ok(())
-    });
+    report.run(
+        "kubernetes",
+        "Kubernetes manifests (kustomize render, strict validation)",
+        "",
+        || {
+            for overlay in ["dev", "production"] {
+                let dir = project_root()
+                    .join("deploy/kubernetes/overlays")
+                    .join(overlay);
+                let rendered = cmd!(sh, "kubectl kustomize {dir}")
+                    .quiet()
+                    .read()
+                    .with_context(|| format!("rendering the {overlay} overlay"))?;
+                let file = logs.join(format!("kubernetes-{overlay}.yaml"));
+                std::fs::write(&file, rendered)?;
+                let validate = tools::kubernetes_validate_bin();
+                cmd!(
+                    sh,
+                    "{validate} --strict --kubernetes-version 1.32 --quiet {file}"
+                )
+                .logged()
+                .with_context(|| format!("validating the {overlay} overlay"))?;
+            }
+            Ok(())
+        },
+    );
+    report.run(
+        "clippy",
+        "cargo clippy -D warnings",
+        "about 5 min the first time",
+        || {
+            cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").logged()?;
+            Ok(())
+        },
+    );
     // The web crate's own rules and lints, checked natively: run from the
-    // root so web/.cargo/config.toml (the wasm settings) is not read.
-    report.run("web clippy and unit tests (native)", || {
-        cmd!(
-            sh,
-            "cargo clippy --manifest-path web/Cargo.toml --all-targets -- -D warnings"
-        )
-        .run()?;
-        cmd!(sh, "cargo test --manifest-path web/Cargo.toml").run()?;
-        Ok(())
-    });
-    report.run("web build (wasm + css)", || web::build(sh));
-    report.run("cargo test (unit and integration)", || {
-        cmd!(sh, "cargo test --workspace").run()?;
-        Ok(())
-    });
+    // root so web/.cargo/config.toml (the wasm settings) is not read, in a
+    // target folder of its own so it never waits for the wasm build's lock.
+    let web_native = target_dir().join("web-native");
+    report.run(
+        "web-clippy",
+        "web clippy and unit tests (native)",
+        "about 3 min the first time",
+        || {
+            cmd!(
+                sh,
+                "cargo clippy --manifest-path web/Cargo.toml --target-dir {web_native} --all-targets -- -D warnings"
+            )
+            .logged()?;
+            cmd!(
+                sh,
+                "cargo test --manifest-path web/Cargo.toml --target-dir {web_native}"
+            )
+            .logged()?;
+            Ok(())
+        },
+    );
+    report.run(
+        "cargo-test",
+        "cargo test (unit and integration)",
+        "about 9 min the first time",
+        || {
+            cmd!(sh, "cargo test --workspace").logged()?;
+            Ok(())
+        },
+    );
+    // Every later cargo call selects the whole workspace, as the step above
+    // did, so it reuses that build instead of unifying features anew.
     // The API against its own OpenAPI document (crates/tests/tests/contract.rs).
-    report.run("API contract (schemathesis)", || {
-        let _st = sh.push_env("SHOP_SCHEMATHESIS", tools::schemathesis_bin());
-        cmd!(
-            sh,
-            "cargo test --package shop-tests --test contract -- --ignored --nocapture"
-        )
-        .run()?;
-        Ok(())
-    });
-    report.run("browser tests (headless Chromium)", || {
-        cmd!(
-            sh,
-            "cargo test --package shop-browser-tests -- --ignored --test-threads 1"
-        )
-        .run()?;
-        Ok(())
-    });
-    // `docker compose up` replayed without Docker: the release binaries
-    // with compose's environment, LocalStack with its init script, the web
-    // image's nginx configuration (crates/compose-check).
-    report.run("docker compose (config, native replay)", || {
-        cmd!(sh, "docker-compose -f docker-compose.yml config -q").run()?;
-        cmd!(
-            sh,
-            "cargo build --release --package shop-gateway --package shop-users --package shop-products --package shop-orders --package shop-notifications"
-        )
-        .run()?;
-        let _path = sh.push_env("PATH", tools::standins_path()?);
-        let _bins = sh.push_env("SHOP_COMPOSE_BIN_DIR", target_dir().join("release"));
-        let _localstack = sh.push_env("SHOP_LOCALSTACK_PYTHON", tools::localstack_python());
-        cmd!(
-            sh,
-            "cargo test --package shop-compose-check --test compose_up -- --ignored"
-        )
-        .run()?;
-        Ok(())
-    });
+    report.run(
+        "contract",
+        "API contract (schemathesis)",
+        "about 5 min",
+        || {
+            let _st = sh.push_env("SHOP_SCHEMATHESIS", tools::schemathesis_bin());
+            cmd!(
+                sh,
+                "cargo test --workspace --test contract -- --ignored --nocapture"
+            )
+            .logged()?;
+            Ok(())
+        },
+    );
+    let web = web
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the web build panicked")));
+    let web_ok = web.is_ok();
+    report.record("web build (wasm + css)", web_started.elapsed(), web);
+    report.run(
+        "browser",
+        "browser tests (headless Chromium)",
+        "about 4 min",
+        || {
+            anyhow::ensure!(web_ok, "the web app did not build");
+            let targets = test_targets("crates/browser-tests/tests")?;
+            cmd!(
+                sh,
+                "cargo test --workspace {targets...} -- --ignored --test-threads 1"
+            )
+            .logged()?;
+            Ok(())
+        },
+    );
+    // `docker compose up` replayed without Docker: the services as
+    // containers of the images built from the binaries the test step
+    // built, with compose's environment; LocalStack with its init script;
+    // the web image's nginx configuration (crates/compose-check).
+    report.run(
+        "compose",
+        "docker compose (config, replay with the services as containers)",
+        "about 4 min",
+        || {
+            anyhow::ensure!(web_ok, "the web app did not build");
+            cmd!(sh, "docker-compose -f docker-compose.yml config -q").logged()?;
+            images::build(sh, &target_dir().join("debug"), "test")?;
+            let _path = sh.push_env("PATH", tools::standins_path()?);
+            let _images = sh.push_env("SHOP_COMPOSE_IMAGES", "test");
+            let _localstack = sh.push_env("SHOP_LOCALSTACK_PYTHON", tools::localstack_python());
+            cmd!(sh, "cargo test --workspace --test compose_up -- --ignored").logged()?;
+            Ok(())
+        },
+    );
     let ok = report.print();
     println!(
-        "xtask: test took {:.0}s in all",
-        started.elapsed().as_secs_f32()
+        "xtask: test took {} in all; each step's output is in {}",
+        steps::format_duration(started.elapsed()),
+        logs.join("test").display()
     );
     Ok(ok)
 }

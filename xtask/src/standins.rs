@@ -63,7 +63,7 @@ impl Standins {
         ready_path: &str,
     ) -> Result<()> {
         if http_ok(port, ready_path) {
-            println!("xtask: {name} already answers on :{port}, reusing it");
+            println!("      {name} already answers on :{port}, reusing it");
             return Ok(());
         }
         let log = File::create(log_dir.join(format!("{name}.log")))?;
@@ -85,7 +85,7 @@ impl Standins {
             std::thread::sleep(Duration::from_millis(100));
         }
         println!(
-            "xtask: {name} ready on :{port} in {:.1}s",
+            "      {name} ready on :{port} in {:.1}s",
             started.elapsed().as_secs_f32()
         );
         Ok(())

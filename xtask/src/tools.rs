@@ -3,6 +3,7 @@
 //! packages, the stand-ins' virtualenv and npm folder) live outside the clone
 //! so every fresh clone on the same machine reuses them.
 
+use crate::steps::Logged;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use xshell::{Shell, cmd};
@@ -18,6 +19,8 @@ const MAILDEV: &str = "maildev@2.2.1";
 const AWS_CLI: [&str; 2] = ["awscli==1.46.3", "awscli-local==0.23.0"];
 /// The contract step's fuzzer.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// Validates rendered Kubernetes manifests offline (its schemas are bundled).
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 
 /// Apt packages the tests need besides the web toolchain: the browser, and
 /// what the compose check replays (compose itself, nginx for the web image,
@@ -31,6 +34,39 @@ const TEST_PACKAGES: [&str; 7] = [
     "wget",
     "prometheus",
 ];
+
+/// The registries' addresses, for the check before an install.
+pub const PYPI: &str = "pypi.org:443";
+pub const NPM: &str = "registry.npmjs.org:443";
+pub const CRATES_IO: &str = "index.crates.io:443";
+
+/// host:80 of the first mirror in apt's sources (deb.debian.org if none).
+fn apt_mirror() -> String {
+    let mut text = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            if path
+                .extension()
+                .is_some_and(|e| e == "sources" || e == "list")
+            {
+                text += &std::fs::read_to_string(&path).unwrap_or_default();
+            }
+        }
+    }
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| {
+            let (_, rest) = l.split_once("http://")?;
+            let host = rest.split(['/', ' ']).next()?;
+            Some(if host.contains(':') {
+                host.to_owned()
+            } else {
+                format!("{host}:80")
+            })
+        })
+        .unwrap_or_else(|| "deb.debian.org:80".into())
+}
 
 /// `~/.cache/shop`: where the stand-ins are installed.
 pub fn cache_dir() -> PathBuf {
@@ -89,16 +125,17 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    println!("xtask: installing Debian packages: {}", missing.join(" "));
+    println!("      installing Debian packages: {}", missing.join(" "));
+    crate::prereq::registry("Debian's package mirror", &apt_mirror())?;
     let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
     cmd!(sh, "apt-get update -qq")
-        .run()
+        .logged()
         .context("apt-get update (needs root)")?;
     cmd!(
         sh,
         "apt-get install -y -qq --no-install-recommends {missing...}"
     )
-    .run()
+    .logged()
     .context("apt-get install")?;
     Ok(())
 }
@@ -113,11 +150,12 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
     {
         return Ok(());
     }
-    println!("xtask: installing {MOTO} and {OIDC_MOCK}");
+    println!("      installing {MOTO} and {OIDC_MOCK}");
+    crate::prereq::registry("PyPI", PYPI)?;
     let venv = cache_dir().join("venv");
     if !venv_bin("pip").exists() {
         cmd!(sh, "python3 -m venv {venv}")
-            .run()
+            .logged()
             .context("creating the virtualenv")?;
     }
     let pip = venv_bin("pip");
@@ -125,7 +163,7 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
         sh,
         "{pip} install -q --disable-pip-version-check {MOTO} {OIDC_MOCK}"
     )
-    .run()
+    .logged()
     .context("pip install")?;
     std::fs::write(&stamp, pins)?;
     Ok(())
@@ -134,6 +172,32 @@ fn ensure_python_standins(sh: &Shell) -> Result<()> {
 /// The AWS CLI with `awslocal`, in a virtualenv of its own.
 fn ensure_aws_cli(sh: &Shell) -> Result<()> {
     ensure_pinned_venv(sh, &aws_cli_venv(), &AWS_CLI, "awslocal")
+}
+
+/// kubernetes-validate, for the manifests step, in a virtualenv of its own.
+fn ensure_kubernetes_validate(sh: &Shell) -> Result<()> {
+    ensure_pinned_venv(
+        sh,
+        &cache_dir().join("kubevalidate"),
+        &[KUBERNETES_VALIDATE],
+        "kubernetes-validate",
+    )
+}
+
+pub fn kubernetes_validate_bin() -> PathBuf {
+    cache_dir().join("kubevalidate/bin/kubernetes-validate")
+}
+
+/// kubectl renders the manifests (kustomize is built in). The machines
+/// come with 1.32; Debian's kubernetes-client (1.20) is the fallback.
+fn ensure_kubectl(sh: &Shell) -> Result<()> {
+    if which("kubectl").is_none() {
+        apt_install(sh, &["kubernetes-client"])?;
+    }
+    if which("kubectl").is_none() {
+        bail!("kubectl is still missing after installing kubernetes-client");
+    }
+    Ok(())
 }
 
 /// schemathesis, for the contract step, in a virtualenv of its own.
@@ -159,15 +223,16 @@ fn ensure_pinned_venv(sh: &Shell, venv: &std::path::Path, pins: &[&str], bin: &s
     {
         return Ok(());
     }
-    println!("xtask: installing {}", pins.join(" "));
+    println!("      installing {}", pins.join(" "));
+    crate::prereq::registry("PyPI", PYPI)?;
     if !venv.join("bin/pip").exists() {
         cmd!(sh, "python3 -m venv {venv}")
-            .run()
+            .logged()
             .with_context(|| format!("creating the virtualenv {}", venv.display()))?;
     }
     let pip = venv.join("bin/pip");
     cmd!(sh, "{pip} install -q --disable-pip-version-check {pins...}")
-        .run()
+        .logged()
         .with_context(|| format!("pip install {}", pins.join(" ")))?;
     std::fs::write(&stamp, wanted)?;
     Ok(())
@@ -190,10 +255,11 @@ fn ensure_localstack(sh: &Shell) -> Result<()> {
     {
         return Ok(());
     }
-    println!("xtask: installing LocalStack (about a minute)");
+    println!("      installing LocalStack (about a minute)");
+    crate::prereq::registry("PyPI", PYPI)?;
     if !venv.join("bin/pip").exists() {
         cmd!(sh, "python3 -m venv {venv}")
-            .run()
+            .logged()
             .context("creating the LocalStack virtualenv")?;
     }
     let pip = venv.join("bin/pip");
@@ -201,7 +267,7 @@ fn ensure_localstack(sh: &Shell) -> Result<()> {
         sh,
         "{pip} install -q --disable-pip-version-check -r {requirements}"
     )
-    .run()
+    .logged()
     .context("pip install localstack")?;
     std::fs::write(&stamp, pins)?;
     Ok(())
@@ -212,13 +278,14 @@ fn ensure_node_standins(sh: &Shell) -> Result<()> {
     if node_bin("maildev").exists() {
         return Ok(());
     }
-    println!("xtask: installing {MAILDEV}");
+    println!("      installing {MAILDEV}");
+    crate::prereq::registry("the npm registry", NPM)?;
     let prefix = cache_dir().join("node");
     cmd!(
         sh,
         "npm install --prefix {prefix} --no-fund --no-audit --loglevel=error {MAILDEV}"
     )
-    .run()
+    .logged()
     .context("npm install maildev")?;
     Ok(())
 }
@@ -236,6 +303,8 @@ pub fn ensure_test_tools(sh: &Shell) -> Result<()> {
     ensure_python_standins(sh)?;
     ensure_aws_cli(sh)?;
     ensure_schemathesis(sh)?;
+    ensure_kubernetes_validate(sh)?;
+    ensure_kubectl(sh)?;
     ensure_localstack(sh)?;
     ensure_node_standins(sh)?;
     if !has_nginx() {

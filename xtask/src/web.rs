@@ -2,6 +2,7 @@
 //! builds web/dist (wasm-bindgen output shrunk by wasm-opt, Tailwind CSS,
 //! index.html), skipping the build when none of its inputs changed.
 
+use crate::steps::Logged;
 use anyhow::{Context, Result, bail};
 use std::{
     env, fs,
@@ -64,10 +65,12 @@ pub fn ensure_toolchain(sh: &Shell) -> Result<()> {
 /// Builds web/dist, or does nothing when its fingerprint is current.
 pub fn build(sh: &Shell) -> Result<()> {
     let root = sh.current_dir();
+    // First: the toolchain's own version is part of the fingerprint.
+    crate::tools::apt_install(sh, &APT_PACKAGES)?;
     let fingerprint = fingerprint(&root)?;
     let dist = root.join(DIST);
     if is_current(&dist, &fingerprint) {
-        println!("web: {DIST} is up to date");
+        println!("      {DIST} is up to date");
         return Ok(());
     }
 
@@ -77,7 +80,23 @@ pub fn build(sh: &Shell) -> Result<()> {
     }
     fs::create_dir_all(&staging).with_context(|| format!("creating {STAGING}"))?;
 
-    compile_wasm(sh)?;
+    // The wasm compile does not need wasm-bindgen yet: on a new machine its
+    // install (a cargo build of its own) runs beside the compile.
+    ensure_node_modules(sh)?;
+    let bindgen = {
+        let root = root.clone();
+        crate::steps::spawn(move || {
+            let sh = Shell::new()?;
+            sh.change_dir(root);
+            ensure_wasm_bindgen(&sh)
+        })
+    };
+    let compiled = compile_wasm(sh);
+    let installed = bindgen
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the wasm-bindgen install panicked")));
+    compiled?;
+    installed?;
     bind_and_shrink(sh, &root, &staging)?;
     build_css(sh, &staging)?;
     write_index(&root, &staging, &fingerprint)?;
@@ -107,10 +126,11 @@ fn ensure_wasm_bindgen(sh: &Shell) -> Result<()> {
     if installed.as_deref() == Some(format!("wasm-bindgen {wanted}").as_str()) {
         return Ok(());
     }
-    println!("web: installing wasm-bindgen-cli {wanted} (cargo install, a few minutes)");
+    println!("      installing wasm-bindgen-cli {wanted} (cargo install, about 3 min on 2 cores)");
+    crate::prereq::registry("crates.io", crate::tools::CRATES_IO)?;
     // No --locked: one of its locked dependencies is gone from the registry.
     cmd!(sh, "cargo install wasm-bindgen-cli --version ={wanted}")
-        .run()
+        .logged()
         .context("installing wasm-bindgen-cli")?;
     Ok(())
 }
@@ -154,10 +174,11 @@ fn ensure_node_modules(sh: &Shell) -> Result<()> {
     if tools_present && installed.is_some() && installed >= locked {
         return Ok(());
     }
-    println!("web: installing binaryen and tailwindcss (npm ci)");
+    println!("      installing binaryen and tailwindcss (npm ci)");
+    crate::prereq::registry("the npm registry", crate::tools::NPM)?;
     let _web = sh.push_dir(&web);
     cmd!(sh, "npm ci --no-audit --no-fund --loglevel=error")
-        .run()
+        .logged()
         .context("npm ci in web/")?;
     Ok(())
 }
@@ -184,7 +205,7 @@ fn compile_wasm(sh: &Shell) -> Result<()> {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_BUILD_RUSTC")
         .env_remove("RUSTUP_TOOLCHAIN")
-        .run()
+        .logged()
         .context("building web/ for wasm32")?;
     Ok(())
 }
@@ -196,7 +217,7 @@ fn bind_and_shrink(sh: &Shell, root: &Path, staging: &Path) -> Result<()> {
         sh,
         "{bindgen} --target web --no-typescript --out-name shop-web --out-dir {staging} {wasm}"
     )
-    .run()
+    .logged()
     .context("running wasm-bindgen")?;
     // binaryen from npm: Debian's older wasm-opt emits tables Chromium rejects.
     let wasm_opt = root.join("web/node_modules/.bin/wasm-opt");
@@ -205,7 +226,7 @@ fn bind_and_shrink(sh: &Shell, root: &Path, staging: &Path) -> Result<()> {
         sh,
         "{wasm_opt} -Oz --strip-debug --strip-producers {bound} -o {bound}"
     )
-    .run()
+    .logged()
     .context("running wasm-opt")?;
     Ok(())
 }
@@ -238,11 +259,11 @@ fn precompress(sh: &Shell, staging: &Path) -> Result<()> {
         let file = staging.join(name);
         cmd!(sh, "brotli --best --force --keep {file}")
             .quiet()
-            .run()
+            .logged()
             .with_context(|| format!("brotli {name}"))?;
         cmd!(sh, "gzip -9 --force --keep --no-name {file}")
             .quiet()
-            .run()
+            .logged()
             .with_context(|| format!("gzip {name}"))?;
     }
     Ok(())
@@ -358,11 +379,11 @@ fn report_sizes(dist: &Path) -> Result<()> {
             bytes % 1024 * 10 / 1024
         ));
     }
-    println!("web: built {DIST} ({})", parts.join(", "));
+    println!("      built {DIST} ({})", parts.join(", "));
     let mut br = 0;
     for name in COMPRESSED {
         br += fs::metadata(dist.join(format!("{name}.br")))?.len();
     }
-    println!("web: the app's files come to {} KB with brotli", br / 1024);
+    println!("      the app's files come to {} KB with brotli", br / 1024);
     Ok(())
 }

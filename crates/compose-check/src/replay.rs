@@ -3,7 +3,7 @@
 //!
 //! | image | runs here as |
 //! |---|---|
-//! | `shop-services` | the release binary `command:` names, from `SHOP_COMPOSE_BIN_DIR` (default `target/release`) |
+//! | `shop-services` | the release binary `command:` names, from `SHOP_COMPOSE_BIN_DIR` (default `target/release`); with `SHOP_COMPOSE_IMAGES=<tag>`, the container image of that binary (`cargo xtask images`), run with podman on the host's network, read-only |
 //! | `shop-web` | Debian's nginx with `web/nginx.conf`, serving `web/dist` (`SHOP_WEB_DIST`) |
 //! | `postgres` | the machine's PostgreSQL (the server of `DATABASE_URL`); the compose role is created if missing and each database gets a throwaway `shop_test_compose_` name |
 //! | `localstack/localstack` | LocalStack 3.8 from PyPI (`SHOP_LOCALSTACK_PYTHON`, the interpreter of its virtualenv) on a free loopback port, its mounted folders linked under its own file-system root; once it is healthy its init scripts run a second time, to prove them idempotent |
@@ -118,6 +118,53 @@ fn host_port(url: &str) -> String {
 
 fn plain_identifier(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// With `SHOP_COMPOSE_IMAGES=<tag>` the shop's services run as the
+/// containers `cargo xtask images` built (`localhost/<binary>:<tag>`),
+/// not as processes.
+fn container_tag() -> Option<String> {
+    std::env::var("SHOP_COMPOSE_IMAGES")
+        .ok()
+        .filter(|t| !t.is_empty())
+}
+
+/// `podman run` of a service's image as compose would run it: its
+/// environment, read-only, as the image's unprivileged user. The host's
+/// network stands in for compose's (every address is already moved to
+/// loopback); `podman run` passes SIGTERM on and exits with the service.
+fn container(
+    name: &str,
+    image: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    mounts: &[String],
+    tag: &str,
+) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.args([
+        "--runtime=runc",
+        "--cgroup-manager=cgroupfs",
+        "run",
+        "--rm",
+        "--replace",
+    ])
+    .arg(format!("--name=shop-compose-{name}"))
+    .args([
+        "--network=host",
+        "--read-only",
+        "--ulimit=nofile=20000:20000",
+        "--ulimit=nproc=1000:1000",
+        "--stop-timeout=20",
+    ]);
+    for (key, value) in env {
+        cmd.arg("--env").arg(format!("{key}={value}"));
+    }
+    for mount in mounts {
+        cmd.arg(format!("--volume={mount}"));
+    }
+    cmd.arg(format!("localhost/{image}:{tag}")).args(args);
+    cmd
 }
 
 /// The last lines of a log, for an error message.
@@ -363,6 +410,11 @@ impl Replay {
                     .map(|c| c.words())
                     .filter(|w| !w.is_empty())
                     .with_context(|| format!("`{name}` has no command"))?;
+                if let Some(tag) = container_tag() {
+                    let cmd = container(name, &words[0], &words[1..], &env, &[], &tag);
+                    self.spawn(name, kind, cmd)?;
+                    return self.wait_healthy(name).await;
+                }
                 let bin_dir = std::env::var_os("SHOP_COMPOSE_BIN_DIR")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| self.root.join("target/release"));
@@ -707,6 +759,22 @@ impl Replay {
             .and_then(|(_, p)| p.parse().ok())
             .context("web address")?;
         let conf = std::fs::read_to_string(self.root.join("web/nginx.conf"))?;
+        if let Some(tag) = container_tag() {
+            // The image's own files and log links; only the site's listen
+            // address and the gateway's address are moved.
+            let site = nginx::render_site(&nginx::Site {
+                conf: &self.map_hosts(&conf),
+                container_port: port,
+                listen_port: listen,
+                root: Path::new("/usr/share/nginx/html"),
+                log_dir: Path::new("/var/log/nginx"),
+            })?;
+            let site_path = dir.join("default.conf");
+            std::fs::write(&site_path, site)?;
+            let mount = format!("{}:/etc/nginx/conf.d/default.conf:ro", site_path.display());
+            let cmd = container(name, "shop-web", &[], &BTreeMap::new(), &[mount], &tag);
+            return self.spawn(name, Kind::Web, cmd);
+        }
         let site = nginx::render_site(&nginx::Site {
             conf: &self.map_hosts(&conf),
             container_port: port,

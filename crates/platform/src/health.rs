@@ -1,4 +1,8 @@
-//! Each service's own `GET /health`: up only when its database answers.
+//! Each service's own `GET /health`: up only when its database answers; and
+//! the two probes an orchestrator asks: `GET /health/live` (the process
+//! answers at all, nothing else checked, so a slow database never gets a
+//! pod restarted) and `GET /health/ready` (it can serve: its database
+//! answers and it is not shutting down).
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use serde_json::json;
@@ -16,7 +20,22 @@ struct HealthState {
 pub fn router<S: Clone + Send + Sync + 'static>(pool: PgPool, service: &'static str) -> Router<S> {
     Router::new()
         .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .with_state(HealthState { pool, service })
+}
+
+/// `GET /health/live`: 200 while the process serves requests at all.
+pub async fn live() -> impl IntoResponse {
+    Json(json!({"status": "alive"}))
+}
+
+/// `GET /health/ready`: `/health`, and 503 once shutdown has begun.
+async fn ready(state: State<HealthState>) -> impl IntoResponse {
+    if crate::shutdown::draining() {
+        return unhealthy(state.service, "shutting down").into_response();
+    }
+    health(state).await.into_response()
 }
 
 async fn health(State(state): State<HealthState>) -> impl IntoResponse {

@@ -151,13 +151,34 @@ impl Service {
 
 /// The whole `main` of a service binary: configuration from the process
 /// environment, telemetry, build, serve until Ctrl-C or SIGTERM.
-pub async fn run_standalone<F, Fut>(build: F) -> Result<()>
+///
+/// `<binary> health` is the container's health check instead: it asks the
+/// running process's own `/health/ready` (on `PORT`, else `{NAME}_PORT`,
+/// else `default_port`) and exits 0 when it answers 200, else 1. A
+/// container image then needs no shell, curl or wget.
+pub async fn run_standalone<F, Fut>(name: &'static str, default_port: u16, build: F) -> Result<()>
 where
     F: FnOnce(Env) -> Fut,
     Fut: Future<Output = Result<Service>>,
 {
     crate::install_crypto_provider();
     let env = Env::from_process()?;
+    if std::env::args().nth(1).as_deref() == Some("health") {
+        let port = env
+            .service_var(name, "PORT")
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(default_port);
+        let host = env
+            .service_var(name, "HOST")
+            .or_else(|| env.get("HOST"))
+            .and_then(|h| h.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let ready = tokio::task::spawn_blocking(move || ready_at(SocketAddr::new(host, port)))
+            .await
+            .unwrap_or(false);
+        std::process::exit(if ready { 0 } else { 1 });
+    }
     let _log = telemetry::init(&LogSettings::from_env(&env)?);
     let service = match build(env).await {
         Ok(s) => s,
@@ -167,4 +188,21 @@ where
         }
     };
     service.run(shutdown::token_on_signal()).await
+}
+
+/// True when `GET /health/ready` at `addr` answers 200 within 3 seconds.
+fn ready_at(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let limit = Duration::from_secs(3);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, limit) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(limit));
+    let _ = stream.set_write_timeout(Some(limit));
+    let request = format!("GET /health/ready HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }

@@ -1,7 +1,18 @@
 //! Graceful shutdown: one token, cancelled on Ctrl-C or SIGTERM, that every
 //! server and background task of a process watches.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
+
+/// Set once the process has been asked to stop: from then on
+/// `/health/ready` answers 503, so a load balancer (a Kubernetes Service)
+/// stops sending new requests while the in-flight ones finish.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// True once Ctrl-C or SIGTERM has arrived.
+pub fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn signal() {
@@ -29,6 +40,7 @@ pub async fn signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+    DRAINING.store(true, Ordering::Relaxed);
     tracing::info!("shutdown requested");
 }
 

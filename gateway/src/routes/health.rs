@@ -2,13 +2,34 @@
 
 use crate::AppState;
 use crate::proxy::Upstream;
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use shop_platform::{RequestId, telemetry::REQUEST_ID_HEADER};
 use shop_types::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};
 use std::time::Instant;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(health))
+        // The orchestrator's probes: alive while it answers; ready unless
+        // shutting down. Neither asks the services, so one slow service
+        // never takes the gateway out of its load balancer.
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+}
+
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "alive"}))
+}
+
+async fn ready() -> (StatusCode, Json<serde_json::Value>) {
+    if shop_platform::shutdown::draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unhealthy", "error": "shutting down"})),
+        )
+    } else {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ready"})))
+    }
 }
 
 #[utoipa::path(get, path = "/health", tag = "health",

@@ -2,8 +2,10 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shop_platform::server::run_standalone(|env| async move {
-        shop_products::build(shop_products::Config::from_env(&env)?).await
-    })
+    shop_platform::server::run_standalone(
+        shop_products::NAME,
+        shop_products::DEFAULT_PORT,
+        |env| async move { shop_products::build(shop_products::Config::from_env(&env)?).await },
+    )
     .await
 }

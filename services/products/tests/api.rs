@@ -548,3 +548,34 @@ async fn etag_revalidation_answers_304_until_the_product_changes(pool: PgPool) {
         serde_json::from_slice(&changed.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["stock_quantity"], 9);
 }
+
+#[sqlx::test]
+async fn live_asks_nothing_and_ready_asks_the_database(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let (s, body) = app.get("/health/ready").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["database"], "up");
+
+    // The database goes away: the pod must leave the load balancer, but
+    // must not be restarted for it. (Asked straight, not through `get`,
+    // which waits for the catalogue cache to listen.)
+    pool.close().await;
+    let ask = |uri: &'static str| {
+        let router = app.router.clone();
+        async move {
+            let resp = router
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (s, body) = ask("/health/ready").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    let (s, body) = ask("/health/live").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "alive");
+}

@@ -9,8 +9,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shop_platform::server::run_standalone(|env| async move {
-        shop_users::build(shop_users::Config::from_env(&env)?).await
-    })
+    shop_platform::server::run_standalone(
+        shop_users::NAME,
+        shop_users::DEFAULT_PORT,
+        |env| async move { shop_users::build(shop_users::Config::from_env(&env)?).await },
+    )
     .await
 }
