@@ -13,6 +13,7 @@ use crate::steps::Logged;
 use anyhow::{Context, Result, bail};
 use std::{
     fs,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 use xshell::{Shell, cmd};
@@ -34,8 +35,12 @@ pub const SERVICES: [(&str, &str, u16); 5] = [
 pub const WEB_IMAGE: &str = "shop-web";
 const USER: &str = "10001:10001";
 
+/// podman, and the nginx the web image is made of.
 pub fn ensure_podman(sh: &Shell) -> Result<()> {
     crate::tools::apt_install(sh, &PACKAGES)?;
+    if !Path::new("/usr/sbin/nginx").is_file() {
+        crate::tools::apt_install(sh, &["nginx-light"])?;
+    }
     if crate::tools::which("podman").is_none() {
         bail!("podman is still missing after installation");
     }
@@ -91,7 +96,7 @@ pub fn build(sh: &Shell, bin_dir: &Path, tag: &str) -> Result<()> {
     let rootfs = context.join("rootfs");
     let nginx = PathBuf::from("/usr/sbin/nginx");
     if !nginx.is_file() {
-        bail!("nginx is missing: `apt-get install nginx-light`");
+        bail!("/usr/sbin/nginx is missing after installing nginx-light");
     }
     install(&nginx, &rootfs.join("usr/sbin/nginx"))?;
     base_files(sh, &rootfs, &nginx)?;
@@ -188,7 +193,11 @@ fn base_files(sh: &Shell, rootfs: &Path, program: &Path) -> Result<()> {
     if certs.is_file() {
         install(certs, &rootfs.join("etc/ssl/certs/ca-certificates.crt"))?;
     }
-    fs::create_dir_all(rootfs.join("tmp"))?;
+    // World-writable and sticky, as /tmp is everywhere: on a read-only root
+    // the runtime mounts a tmpfs here, and Kubernetes an emptyDir.
+    let tmp = rootfs.join("tmp");
+    fs::create_dir_all(&tmp)?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))?;
     Ok(())
 }
 

@@ -30,7 +30,8 @@ fails); --verbose shows all of it as it comes.
          scenarios, nginx beside the gateway; the table goes to target/bench
          (arguments after `bench` go to shop-bench: --url, --seconds, --users, --only)
   images build one container image per part with podman (release binaries,
-         FROM scratch, non-root, read-only root): localhost/shop-<part>:latest
+         FROM scratch, non-root, read-only root): localhost/shop-<part>:latest;
+         --debug: from the debug binaries, tagged :test (the compose check's)
   web    build the web app into web/dist
   env    check that .env.example lists every variable the code reads, and no other
   standins  install and start the test stand-ins (moto, maildev, oidc-provider-mock)
@@ -49,7 +50,8 @@ fn main() -> ExitCode {
             Some("test") => test(&sh),
             Some("bench") => bench(&sh, &args[1..]).map(|()| true),
             Some("env") => envcheck::check(&project_root()).map(|()| true),
-            Some("images") => build_images(&sh).map(|()| true),
+            Some("images") => build_images(&sh, args.get(1).map(String::as_str) == Some("--debug"))
+                .map(|()| true),
             Some("standins") => standins(&sh).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
                 .and_then(|()| web::build(&sh))
@@ -249,24 +251,43 @@ fn bench(sh: &Shell, args: &[String]) -> Result<()> {
 }
 
 /// `cargo xtask images`: the release binaries and the web app, then one
-/// image per part.
-fn build_images(sh: &Shell) -> Result<()> {
+/// image per part, tagged `latest`. With `--debug`: from the debug build
+/// (what `cargo xtask test` runs the compose check on), tagged `test`.
+fn build_images(sh: &Shell, debug: bool) -> Result<()> {
     let mut plan = Plan::new(5, &target_dir().join("xtask/logs/images"))?;
     plan.step("prerequisites", "checking disk space", "", || {
         prereq::disk_space(&target_dir(), need_gib(&target_dir().join("release/shop")))
     })?;
     plan.step(
         "podman",
-        "installing podman, buildah and runc",
+        "installing podman, buildah, runc and nginx",
         "about a minute on a new machine",
         || images::ensure_podman(sh),
     )?;
-    build_platform_and_web(sh, &mut plan)?;
+    let (bin_dir, tag) = if debug {
+        plan.step(
+            "debug-build",
+            "building the binaries (debug)",
+            &estimate(&target_dir().join("debug/shop-gateway"), "about 6 min"),
+            || {
+                cmd!(sh, "cargo build --workspace --bins")
+                    .logged()
+                    .context("building the debug binaries")
+            },
+        )?;
+        plan.step("web-build", "building the web app (wasm + css)", "", || {
+            web::build(sh)
+        })?;
+        (target_dir().join("debug"), "test")
+    } else {
+        build_platform_and_web(sh, &mut plan)?;
+        (target_dir().join("release"), "latest")
+    };
     plan.step(
         "images",
         "building the images (gateway, users, products, orders, notifications, web)",
         "under a minute",
-        || images::build(sh, &target_dir().join("release"), "latest"),
+        || images::build(sh, &bin_dir, tag),
     )
 }
 
