@@ -50,8 +50,9 @@ fn main() -> ExitCode {
             Some("test") => test(&sh),
             Some("bench") => bench(&sh, &args[1..]).map(|()| true),
             Some("env") => envcheck::check(&project_root()).map(|()| true),
-            Some("images") => build_images(&sh, args.get(1).map(String::as_str) == Some("--debug"))
-                .map(|()| true),
+            Some("images") => {
+                build_images(&sh, args.get(1).map(String::as_str) == Some("--debug")).map(|()| true)
+            }
             Some("standins") => standins(&sh).map(|()| true),
             Some("web") => web::ensure_toolchain(&sh)
                 .and_then(|()| web::build(&sh))

@@ -151,7 +151,56 @@ async fn check(replay: &Replay) -> Result<()> {
     }
 
     metrics_are_scraped(&http, replay).await?;
-    swagger_ui_loads(&http, &web).await
+    swagger_ui_loads(&http, &web).await?;
+    containers_are_locked_down()
+}
+
+/// With `SHOP_COMPOSE_IMAGES`, every part ran as a container: as the
+/// image's unprivileged user, on a read-only root, and its image's own
+/// health check passes.
+fn containers_are_locked_down() -> Result<()> {
+    if std::env::var_os("SHOP_COMPOSE_IMAGES").is_none() {
+        return Ok(());
+    }
+    let podman = |args: &[&str]| -> Result<String> {
+        let out = std::process::Command::new("podman")
+            .args(["--runtime=runc", "--cgroup-manager=cgroupfs"])
+            .args(args)
+            .output()
+            .context("running podman")?;
+        ensure!(
+            out.status.success(),
+            "podman {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    for part in [
+        "gateway",
+        "users",
+        "products",
+        "orders",
+        "notifications",
+        "web",
+    ] {
+        let name = format!("shop-compose-{part}");
+        let seen = podman(&[
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.State.Running}}",
+            &name,
+        ])?;
+        ensure!(
+            seen == "10001:10001 true true",
+            "{name}: user, read-only root, running = `{seen}`"
+        );
+        if part != "web" {
+            podman(&["healthcheck", "run", &name])
+                .with_context(|| format!("{name}: the image's health check"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Prometheus scrapes every part, and every series the Grafana dashboard
