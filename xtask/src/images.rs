@@ -47,6 +47,29 @@ pub fn ensure_podman(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
+/// Removes the compose check's containers that a killed run left behind.
+pub fn remove_leftover_containers(sh: &Shell) -> Result<()> {
+    let filter = "name=^shop-compose-";
+    let ids = cmd!(
+        sh,
+        "podman {PODMAN_FLAGS...} ps --all --quiet --filter {filter}"
+    )
+    .quiet()
+    .read()
+    .context("listing containers")?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let count = ids.len();
+    if count > 0 {
+        cmd!(sh, "podman {PODMAN_FLAGS...} rm --force --time=2 {ids...}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("removing leftover containers")?;
+        println!("      removed {count} leftover container(s)");
+    }
+    Ok(())
+}
+
 /// `localhost/<image>:<tag>`.
 pub fn reference(image: &str, tag: &str) -> String {
     format!("localhost/{image}:{tag}")

@@ -106,6 +106,9 @@ const RELEASE_BUILD: [&str; 13] = [
     "shop-notifications",
 ];
 
+/// `cargo clippy -- -D warnings` hands clippy-driver its arguments so.
+const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
+
 /// The ports `cargo xtask up` listens on, by variable and default.
 const UP_PORTS: [(&str, u16); 8] = [
     ("GATEWAY_PORT", 3000),
@@ -462,13 +465,14 @@ fn test(sh: &Shell) -> Result<bool> {
         "building the web app (wasm + css), beside the next steps",
         &estimate(&project_root().join("web/dist/index.html"), "about 8 min"),
     )?;
-    let web_started = Instant::now();
     let web = std::thread::spawn(move || {
-        web_step.run(|| {
+        let started = Instant::now();
+        let built = web_step.run(|| {
             let sh = Shell::new()?;
             sh.change_dir(project_root());
             web::build(&sh)
-        })
+        });
+        (built, started.elapsed())
     });
     report.run("fmt", "cargo fmt --check", "", || {
         cmd!(sh, "cargo fmt --all -- --check").logged()?;
@@ -508,12 +512,22 @@ fn test(sh: &Shell) -> Result<bool> {
             Ok(())
         },
     );
+    // Lints and tests from one build: every cargo call below runs the
+    // workspace's own crates through clippy-driver, as `cargo clippy` does
+    // for a check (the same wrapper variable and arguments), but builds
+    // them too. So the clippy step's build is the test build, and no step
+    // compiles the workspace twice. The web app's wasm build runs with a
+    // shell of its own and removes the wrapper.
+    let clippy_driver = tools::which("clippy-driver")
+        .context("clippy-driver is missing: `rustup component add clippy`")?;
+    let _wrapper = sh.push_env("RUSTC_WORKSPACE_WRAPPER", &clippy_driver);
+    let _lints = sh.push_env("CLIPPY_ARGS", CLIPPY_ARGS);
     report.run(
         "clippy",
-        "cargo clippy -D warnings",
-        "about 5 min the first time",
+        "cargo clippy -D warnings, building every target for the tests",
+        "about 7 min the first time",
         || {
-            cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").logged()?;
+            cmd!(sh, "cargo test --workspace --no-run").logged()?;
             Ok(())
         },
     );
@@ -528,11 +542,6 @@ fn test(sh: &Shell) -> Result<bool> {
         || {
             cmd!(
                 sh,
-                "cargo clippy --manifest-path web/Cargo.toml --target-dir {web_native} --all-targets -- -D warnings"
-            )
-            .logged()?;
-            cmd!(
-                sh,
                 "cargo test --manifest-path web/Cargo.toml --target-dir {web_native}"
             )
             .logged()?;
@@ -542,7 +551,7 @@ fn test(sh: &Shell) -> Result<bool> {
     report.run(
         "cargo-test",
         "cargo test (unit and integration)",
-        "about 9 min the first time",
+        "about 6 min",
         || {
             cmd!(sh, "cargo test --workspace").logged()?;
             Ok(())
@@ -565,11 +574,14 @@ fn test(sh: &Shell) -> Result<bool> {
             Ok(())
         },
     );
-    let web = web
-        .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the web build panicked")));
+    let (web, web_took) = web.join().unwrap_or_else(|_| {
+        (
+            Err(anyhow::anyhow!("the web build panicked")),
+            Duration::ZERO,
+        )
+    });
     let web_ok = web.is_ok();
-    report.record("web build (wasm + css)", web_started.elapsed(), web);
+    report.record("web build (wasm + css), beside the above", web_took, web);
     report.run(
         "browser",
         "browser tests (headless Chromium)",
@@ -597,6 +609,7 @@ fn test(sh: &Shell) -> Result<bool> {
             anyhow::ensure!(web_ok, "the web app did not build");
             cmd!(sh, "docker-compose -f docker-compose.yml config -q").logged()?;
             images::build(sh, &target_dir().join("debug"), "test")?;
+            images::remove_leftover_containers(sh)?;
             let _path = sh.push_env("PATH", tools::standins_path()?);
             let _images = sh.push_env("SHOP_COMPOSE_IMAGES", "test");
             let _localstack = sh.push_env("SHOP_LOCALSTACK_PYTHON", tools::localstack_python());

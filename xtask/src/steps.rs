@@ -14,17 +14,41 @@ use std::{
     io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
-/// Steps that already show a sign of life: two commands of one step (the
-/// wasm build and the wasm-bindgen install) share one.
-static TICKING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// The commands running in each step: two commands of one step (the wasm
+/// build and the wasm-bindgen install) share one sign of life, which lasts
+/// until the last of them ends.
+static RUNNING: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+/// Counts a command in or out of its step; true when it is the first in.
+fn count(label: &str, delta: isize) -> bool {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    let at = match running.iter().position(|(l, _)| l == label) {
+        Some(at) => at,
+        None => {
+            running.push((label.to_owned(), 0));
+            running.len() - 1
+        }
+    };
+    let before = running[at].1;
+    running[at].1 = before.saturating_add_signed(delta);
+    if running[at].1 == 0 {
+        running.remove(at);
+    }
+    before == 0 && delta > 0
+}
+
+fn still_running(label: &str) -> bool {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(l, n)| l == label && *n > 0)
+}
 
 /// Pass every tool's output through instead of into the log files.
 pub fn set_verbose(on: bool) {
@@ -136,7 +160,12 @@ impl Step {
 /// that it is alive while it runs. A non-zero exit is an error.
 pub fn run(cmd: impl Into<Command>) -> Result<()> {
     let mut command: Command = cmd.into();
-    let shown = format!("{command:?}").replace('"', "");
+    // The program and its arguments, without the environment xshell adds.
+    let shown = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let current = CURRENT.with(|c| c.borrow().clone());
     let Some(current) = current.filter(|_| !verbose()) else {
         let status = command
@@ -161,30 +190,13 @@ pub fn run(cmd: impl Into<Command>) -> Result<()> {
             .stderr(Stdio::from(err))
             .spawn()
             .with_context(|| format!("starting {shown}"))?;
-        let alive = Arc::new(AtomicBool::new(true));
-        let first = {
-            let mut ticking = TICKING.lock().unwrap_or_else(|e| e.into_inner());
-            let first = !ticking.contains(&current.label);
-            if first {
-                ticking.push(current.label.clone());
-            }
-            first
-        };
-        let ticker = first.then(|| {
-            let alive = Arc::clone(&alive);
+        if count(&current.label, 1) {
             let label = current.label.clone();
             let path = current.log.clone();
-            std::thread::spawn(move || show_life(&label, &path, &alive))
-        });
-        let status = child.wait();
-        alive.store(false, Ordering::Relaxed);
-        if let Some(ticker) = ticker {
-            let _ = ticker.join();
-            TICKING
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|l| l != &current.label);
+            std::thread::spawn(move || show_life(&label, &path));
         }
+        let status = child.wait();
+        count(&current.label, -1);
         status.with_context(|| format!("waiting for {shown}"))?
     };
     if !status.success() {
@@ -196,10 +208,10 @@ pub fn run(cmd: impl Into<Command>) -> Result<()> {
     Ok(())
 }
 
-/// Every few seconds, the time so far and the newest line of the log
-/// (cargo's own `Compiling …`, `Building [==> ] 120/380`): on one
-/// rewritten line on a terminal, else a line every 30 s.
-fn show_life(label: &str, log: &Path, alive: &AtomicBool) {
+/// Every few seconds, while a command of the step runs, the time so far and
+/// the newest line of the log (cargo's own `Compiling …`): on one rewritten
+/// line on a terminal, else a line every 30 s.
+fn show_life(label: &str, log: &Path) {
     let started = Instant::now();
     let terminal = std::io::stdout().is_terminal();
     let every = if terminal {
@@ -209,7 +221,7 @@ fn show_life(label: &str, log: &Path, alive: &AtomicBool) {
     };
     let mut last = Instant::now();
     let mut wrote = false;
-    while alive.load(Ordering::Relaxed) {
+    while still_running(label) {
         std::thread::sleep(Duration::from_millis(200));
         if last.elapsed() < every {
             continue;
@@ -253,6 +265,9 @@ pub fn print_tail(log: &Path, n: usize) {
         return;
     };
     let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+    if lines.is_empty() {
+        return;
+    }
     let start = lines.len().saturating_sub(n);
     eprintln!(
         "──── last {} lines of {} ────",

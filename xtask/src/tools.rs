@@ -194,10 +194,25 @@ fn ensure_kubectl(sh: &Shell) -> Result<()> {
     if which("kubectl").is_none() {
         apt_install(sh, &["kubernetes-client"])?;
     }
-    if which("kubectl").is_none() {
-        bail!("kubectl is still missing after installing kubernetes-client");
+    let version = cmd!(sh, "kubectl version --client")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    // "Client Version: v1.32.4": kustomize's `labels` and inline patches
+    // need kubectl 1.27 or newer (Debian's kubernetes-client is 1.20).
+    let minor = version
+        .split("v1.")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    match minor {
+        Some(m) if m >= 27 => Ok(()),
+        _ => bail!(
+            "kubectl 1.27 or newer is needed to render deploy/kubernetes (found `{}`): install it from the Kubernetes release page",
+            version.lines().next().unwrap_or("none")
+        ),
     }
-    Ok(())
 }
 
 /// schemathesis, for the contract step, in a virtualenv of its own.

@@ -129,9 +129,13 @@ fn ensure_wasm_bindgen(sh: &Shell) -> Result<()> {
     println!("      installing wasm-bindgen-cli {wanted} (cargo install, about 3 min on 2 cores)");
     crate::prereq::registry("crates.io", crate::tools::CRATES_IO)?;
     // No --locked: one of its locked dependencies is gone from the registry.
-    cmd!(sh, "cargo install wasm-bindgen-cli --version ={wanted}")
-        .logged()
-        .context("installing wasm-bindgen-cli")?;
+    // --force: cargo's own record may name a version whose binary is gone.
+    cmd!(
+        sh,
+        "cargo install --force wasm-bindgen-cli --version ={wanted}"
+    )
+    .logged()
+    .context("installing wasm-bindgen-cli")?;
     Ok(())
 }
 

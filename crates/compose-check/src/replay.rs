@@ -76,6 +76,9 @@ struct Running {
     kind: Kind,
     child: Child,
     log: PathBuf,
+    /// The podman container the child runs, when it runs one: killing the
+    /// `podman run` client would leave it running.
+    container: Option<String>,
 }
 
 /// The compose services running here; [`Replay::down`] stops them.
@@ -92,6 +95,35 @@ pub struct Replay {
     /// Superuser URL of the PostgreSQL server, for roles and clean-up.
     admin_url: String,
     databases: Vec<String>,
+    /// This run's tag: in database and container names.
+    tag: String,
+}
+
+/// Removes the containers of services still running: a replay that failed
+/// part-way, or a test that panicked, never leaves one behind.
+impl Drop for Replay {
+    fn drop(&mut self) {
+        for running in &self.running {
+            if let Some(container) = &running.container {
+                remove_container(container);
+            }
+        }
+    }
+}
+
+fn remove_container(name: &str) {
+    let _ = std::process::Command::new("podman")
+        .args([
+            "--runtime=runc",
+            "--cgroup-manager=cgroupfs",
+            "rm",
+            "--force",
+            "--time=2",
+            name,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// The PostgreSQL server the tests use: `DATABASE_URL`, on its `postgres` database.
@@ -134,7 +166,7 @@ fn container_tag() -> Option<String> {
 /// network stands in for compose's (every address is already moved to
 /// loopback); `podman run` passes SIGTERM on and exits with the service.
 fn container(
-    name: &str,
+    container: &str,
     image: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
@@ -142,21 +174,15 @@ fn container(
     tag: &str,
 ) -> Command {
     let mut cmd = Command::new("podman");
-    cmd.args([
-        "--runtime=runc",
-        "--cgroup-manager=cgroupfs",
-        "run",
-        "--rm",
-        "--replace",
-    ])
-    .arg(format!("--name=shop-compose-{name}"))
-    .args([
-        "--network=host",
-        "--read-only",
-        "--ulimit=nofile=20000:20000",
-        "--ulimit=nproc=1000:1000",
-        "--stop-timeout=20",
-    ]);
+    cmd.args(["--runtime=runc", "--cgroup-manager=cgroupfs", "run", "--rm"])
+        .arg(format!("--name={container}"))
+        .args([
+            "--network=host",
+            "--read-only",
+            "--ulimit=nofile=20000:20000",
+            "--ulimit=nproc=1000:1000",
+            "--stop-timeout=20",
+        ]);
     for (key, value) in env {
         cmd.arg("--env").arg(format!("{key}={value}"));
     }
@@ -200,6 +226,7 @@ impl Replay {
             running: Vec::new(),
             admin_url: admin_url(),
             databases: Vec::new(),
+            tag: tag.clone(),
         };
         replay.assign_addresses()?;
         replay.map_environments(&tag)?;
@@ -224,6 +251,11 @@ impl Replay {
     /// A service's environment as it was started.
     pub fn env(&self, service: &str) -> Option<&BTreeMap<String, String>> {
         self.environments.get(service)
+    }
+
+    /// The podman container of a compose service (with `SHOP_COMPOSE_IMAGES`).
+    pub fn container_name(&self, service: &str) -> String {
+        format!("shop-compose-{}-{service}", self.tag)
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -411,8 +443,10 @@ impl Replay {
                     .filter(|w| !w.is_empty())
                     .with_context(|| format!("`{name}` has no command"))?;
                 if let Some(tag) = container_tag() {
-                    let cmd = container(name, &words[0], &words[1..], &env, &[], &tag);
+                    let cname = self.container_name(name);
+                    let cmd = container(&cname, &words[0], &words[1..], &env, &[], &tag);
                     self.spawn(name, kind, cmd)?;
+                    self.running.last_mut().expect("just started").container = Some(cname);
                     return self.wait_healthy(name).await;
                 }
                 let bin_dir = std::env::var_os("SHOP_COMPOSE_BIN_DIR")
@@ -535,6 +569,7 @@ impl Replay {
             kind,
             child,
             log,
+            container: None,
         });
         Ok(())
     }
@@ -772,8 +807,11 @@ impl Replay {
             let site_path = dir.join("default.conf");
             std::fs::write(&site_path, site)?;
             let mount = format!("{}:/etc/nginx/conf.d/default.conf:ro", site_path.display());
-            let cmd = container(name, "shop-web", &[], &BTreeMap::new(), &[mount], &tag);
-            return self.spawn(name, Kind::Web, cmd);
+            let cname = self.container_name(name);
+            let cmd = container(&cname, "shop-web", &[], &BTreeMap::new(), &[mount], &tag);
+            self.spawn(name, Kind::Web, cmd)?;
+            self.running.last_mut().expect("just started").container = Some(cname);
+            return Ok(());
         }
         let site = nginx::render_site(&nginx::Site {
             conf: &self.map_hosts(&conf),
@@ -812,7 +850,12 @@ impl Replay {
             // Docker's own grace period for the third-party containers:
             // LocalStack, for one, finishes a pending long poll first.
             let limit = if ours { STOP_LIMIT } else { STANDIN_STOP_LIMIT };
-            match stop(&mut running.child, limit).await {
+            let stopped = stop(&mut running.child, limit).await;
+            // Whatever became of the client, its container goes too.
+            if let Some(container) = running.container.take() {
+                remove_container(&container);
+            }
+            match stopped {
                 Ok(status) if ours && !status.success() => {
                     problems.push(format!(
                         "`{}` exited with {status} on SIGTERM",

@@ -25,7 +25,7 @@ fn project_root() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the release binaries, nginx, LocalStack, maildev, the AWS CLI and Chromium: run by `cargo xtask test`"]
+#[ignore = "needs the service images (or binaries), podman, nginx, LocalStack, maildev, the AWS CLI and Chromium: run by `cargo xtask test`"]
 async fn compose_up_comes_up_and_serves_an_order_through_the_web_front() {
     shop_platform::install_crypto_provider();
     let replay = match Replay::up(&project_root()).await {
@@ -152,13 +152,13 @@ async fn check(replay: &Replay) -> Result<()> {
 
     metrics_are_scraped(&http, replay).await?;
     swagger_ui_loads(&http, &web).await?;
-    containers_are_locked_down()
+    containers_are_locked_down(replay)
 }
 
 /// With `SHOP_COMPOSE_IMAGES`, every part ran as a container: as the
 /// image's unprivileged user, on a read-only root, and its image's own
 /// health check passes.
-fn containers_are_locked_down() -> Result<()> {
+fn containers_are_locked_down(replay: &Replay) -> Result<()> {
     if std::env::var_os("SHOP_COMPOSE_IMAGES").is_none() {
         return Ok(());
     }
@@ -184,7 +184,7 @@ fn containers_are_locked_down() -> Result<()> {
         "notifications",
         "web",
     ] {
-        let name = format!("shop-compose-{part}");
+        let name = replay.container_name(part);
         let seen = podman(&[
             "inspect",
             "--format",

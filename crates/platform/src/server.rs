@@ -153,8 +153,8 @@ impl Service {
 /// environment, telemetry, build, serve until Ctrl-C or SIGTERM.
 ///
 /// `<binary> health` is the container's health check instead: it asks the
-/// running process's own `/health/ready` (on `PORT`, else `{NAME}_PORT`,
-/// else `default_port`) and exits 0 when it answers 200, else 1. A
+/// running process's own `/health/ready` (on `{NAME}_PORT`, else `PORT`,
+/// else `default_port`, as the service itself reads it) and exits 0 when it answers 200, else 1. A
 /// container image then needs no shell, curl or wget.
 pub async fn run_standalone<F, Fut>(name: &'static str, default_port: u16, build: F) -> Result<()>
 where
@@ -180,6 +180,9 @@ where
         std::process::exit(if ready { 0 } else { 1 });
     }
     let _log = telemetry::init(&LogSettings::from_env(&env)?);
+    // Seconds between the stop signal and closing the listener, while
+    // `/health/ready` answers 503.
+    let delay = Duration::from_secs(env.parse_or("SHUTDOWN_DELAY_SECS", 0u64)?);
     let service = match build(env).await {
         Ok(s) => s,
         Err(e) => {
@@ -187,7 +190,9 @@ where
             return Err(e);
         }
     };
-    service.run(shutdown::token_on_signal()).await
+    service
+        .run(shutdown::token_after(shutdown::signal(), delay))
+        .await
 }
 
 /// True when `GET /health/ready` at `addr` answers 200 within 3 seconds.
