@@ -66,6 +66,11 @@ impl Standins {
             println!("      {name} already answers on :{port}, reusing it");
             return Ok(());
         }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!(
+                "port {port} is taken by something that is not {name}: stop it (`ss -ltnp 'sport = :{port}'` shows it), then run the command again"
+            );
+        }
         let log = File::create(log_dir.join(format!("{name}.log")))?;
         let child = command
             .stdin(Stdio::null())
