@@ -37,7 +37,50 @@ fails); --verbose shows all of it as it comes.
   standins  install and start the test stand-ins (moto, maildev, oidc-provider-mock)
          and keep them running, to run single tests by hand (Ctrl-C stops them)";
 
+/// Set by `cargo run` for the program it runs. Left in place they reach
+/// every nested cargo, and build scripts that track them (ring's does)
+/// would see other values than in a build started by hand: every switch
+/// between the two would recompile most of the dependency tree.
+fn is_cargo_run_var(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
+/// Runs this program again without `cargo run`'s variables (see above).
+#[cfg(unix)]
+fn without_cargo_run_vars() {
+    use std::os::unix::process::CommandExt;
+    let leaked: Vec<_> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_str().is_some_and(is_cargo_run_var))
+        .collect();
+    if leaked.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut again = Command::new(exe);
+    again.args(std::env::args_os().skip(1));
+    for key in leaked {
+        again.env_remove(key);
+    }
+    let e = again.exec();
+    eprintln!("xtask: cannot restart without cargo's variables: {e}");
+}
+
+#[cfg(not(unix))]
+fn without_cargo_run_vars() {}
+
 fn main() -> ExitCode {
+    without_cargo_run_vars();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(at) = args.iter().position(|a| a == "--verbose" || a == "-v") {
         args.remove(at);
