@@ -108,7 +108,11 @@ pub async fn ensure_database(options: &PgConnectOptions) -> Result<()> {
             .await;
         match created {
             Ok(_) => tracing::info!(database = name, "created database"),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            // Another replica created it first: `duplicate_database` when it
+            // had committed, a unique violation on pg_database when both
+            // were inside CREATE DATABASE at once.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
             Err(e) => return Err(e).with_context(|| format!("creating database `{name}`")),
         }
     }
