@@ -176,6 +176,21 @@ fn need_gib(artefact: &std::path::Path) -> u64 {
     }
 }
 
+/// The first step of `bench` and `test`: PostgreSQL answers (the machine's
+/// own cluster is started if it is stopped) and the disk has room for a
+/// build of `artefact` (under the target folder).
+fn postgres_and_disk(plan: &mut Plan, artefact: &str) -> Result<()> {
+    plan.step(
+        "prerequisites",
+        "checking PostgreSQL and disk space",
+        "",
+        || {
+            prereq::postgres(true)?;
+            prereq::disk_space(&target_dir(), need_gib(&target_dir().join(artefact)))
+        },
+    )
+}
+
 fn release_build(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo build {RELEASE_BUILD...}")
         .logged()
@@ -250,15 +265,7 @@ fn up(sh: &Shell) -> Result<()> {
 /// starts moto and maildev, and runs `shop-bench`.
 fn bench(sh: &Shell, args: &[String]) -> Result<()> {
     let mut plan = Plan::new(6, &target_dir().join("xtask/logs/bench"))?;
-    plan.step(
-        "prerequisites",
-        "checking PostgreSQL and disk space",
-        "",
-        || {
-            prereq::postgres(true)?;
-            prereq::disk_space(&target_dir(), need_gib(&target_dir().join("release/shop")))
-        },
-    )?;
+    postgres_and_disk(&mut plan, "release/shop")?;
     plan.step(
         "tools",
         "installing what the bench needs (Debian packages, stand-ins)",
@@ -463,15 +470,7 @@ fn test(sh: &Shell) -> Result<bool> {
         plan: Plan::new(13, &logs.join("test"))?,
         steps: Vec::new(),
     };
-    report.plan.step(
-        "prerequisites",
-        "checking PostgreSQL and disk space",
-        "",
-        || {
-            prereq::postgres(true)?;
-            prereq::disk_space(&target_dir(), need_gib(&target_dir().join("debug")))
-        },
-    )?;
+    postgres_and_disk(&mut report.plan, "debug")?;
     report.plan.step(
         "tools",
         "installing what the tests need (Debian packages, moto, maildev, the OpenID mock, schemathesis, LocalStack)",
