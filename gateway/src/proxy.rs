@@ -16,6 +16,7 @@ use hyper_util::{
 use shop_platform::{ApiError, telemetry::MAX_BODY_BYTES};
 use shop_types::{MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES};
 use std::time::Duration;
+use tracing::Instrument;
 
 pub type Client = HyperClient<HttpConnector, Body>;
 
@@ -109,7 +110,42 @@ pub async fn forward(
         req.headers_mut().insert(FORWARDED_HOST, host);
     }
 
-    match tokio::time::timeout(timeout, client.request(req)).await {
+    // With traces on, the hop is a client span whose context the upstream
+    // continues; a client's own trace headers were already continued by
+    // this part's request span and are replaced.
+    let span = shop_platform::traces::enabled().then(|| {
+        let span = tracing::info_span!(
+            "forward",
+            otel.name = format!("{} {}", req.method(), upstream.name),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            upstream = %upstream.name,
+            http.request.method = %req.method(),
+            url.full = %req.uri(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        shop_platform::traces::inject_headers(&span, req.headers_mut());
+        span
+    });
+    let call = tokio::time::timeout(timeout, client.request(req));
+    let answer = match &span {
+        Some(span) => call.instrument(span.clone()).await,
+        None => call.await,
+    };
+    if let Some(span) = &span {
+        match &answer {
+            Ok(Ok(resp)) => {
+                span.record("http.response.status_code", resp.status().as_u16());
+                if resp.status().is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            _ => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+    }
+    match answer {
         Ok(Ok(resp)) => {
             let (mut parts, body) = resp.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -198,6 +234,7 @@ pub async fn websocket(
     for (k, v) in extra {
         request.headers_mut().insert(k.clone(), v.clone());
     }
+    shop_platform::traces::inject_headers(&tracing::Span::current(), request.headers_mut());
     let upstream = match tokio::time::timeout(
         Duration::from_secs(5),
         tokio_tungstenite::connect_async(request),

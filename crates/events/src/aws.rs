@@ -3,7 +3,7 @@
 //! dead-letter policy and subscription are created if missing, and converge
 //! with what already exists.
 
-use crate::{Consumer, Delivery, OutgoingEvent, Publisher};
+use crate::{Consumer, Delivery, OutgoingEvent, Publisher, TRACE_ATTRIBUTES, TraceCarrier};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
@@ -152,15 +152,24 @@ impl Publisher for SnsPublisher {
             .data_type("String")
             .string_value(&event.event_type)
             .build()?;
-        self.client
+        let mut publish = self
+            .client
             .publish()
             .topic_arn(self.topic().await?)
             .subject(&event.subject)
             .message(&event.body)
-            .message_attributes("event_type", attr)
-            .send()
-            .await
-            .context("publishing to SNS")?;
+            .message_attributes("event_type", attr);
+        for name in TRACE_ATTRIBUTES {
+            // SNS refuses an attribute with an empty value.
+            if let Some(value) = event.trace.get(name).filter(|v| !v.is_empty()) {
+                let attr = MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()?;
+                publish = publish.message_attributes(name, attr);
+            }
+        }
+        publish.send().await.context("publishing to SNS")?;
         Ok(())
     }
 }
@@ -375,14 +384,39 @@ struct SnsAttribute {
     value: String,
 }
 
-/// The envelope and event type of an SQS body, wrapped by SNS or raw.
-fn unwrap_body(body: &str, sqs_event_type: Option<String>) -> (String, Option<String>) {
+/// The envelope, event type and trace context of an SQS body, wrapped by
+/// SNS (its attributes inside) or raw (its attributes beside it, `sqs`).
+fn unwrap_body(
+    body: &str,
+    sqs: &HashMap<String, String>,
+) -> (String, Option<String>, TraceCarrier) {
+    let pick = |attrs: &HashMap<String, String>| -> (Option<String>, TraceCarrier) {
+        let trace = TRACE_ATTRIBUTES
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), attrs.get(*name)?.clone())))
+            .collect();
+        (attrs.get("event_type").cloned(), trace)
+    };
     match serde_json::from_str::<SnsWrapper>(body) {
         Ok(w) if w.kind == "Notification" => {
-            let event_type = w.attributes.get("event_type").map(|a| a.value.clone());
-            (w.message, event_type.or(sqs_event_type))
+            let inside: HashMap<String, String> = w
+                .attributes
+                .into_iter()
+                .map(|(k, a)| (k, a.value))
+                .collect();
+            let (event_type, trace) = pick(&inside);
+            let (beside_type, beside_trace) = pick(sqs);
+            let trace = if trace.is_empty() {
+                beside_trace
+            } else {
+                trace
+            };
+            (w.message, event_type.or(beside_type), trace)
         }
-        _ => (body.to_owned(), sqs_event_type),
+        _ => {
+            let (event_type, trace) = pick(sqs);
+            (body.to_owned(), event_type, trace)
+        }
     }
 }
 
@@ -412,17 +446,19 @@ impl Consumer for SqsConsumer {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                let sqs_type = m
+                let beside: HashMap<String, String> = m
                     .message_attributes
-                    .as_ref()
-                    .and_then(|a| a.get("event_type"))
-                    .and_then(|v| v.string_value.clone());
-                let (body, event_type) = unwrap_body(&m.body.unwrap_or_default(), sqs_type);
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.string_value?)))
+                    .collect();
+                let (body, event_type, trace) = unwrap_body(&m.body.unwrap_or_default(), &beside);
                 Some(Delivery {
                     body,
                     event_type,
                     receipt,
                     receive_count,
+                    trace,
                 })
             })
             .collect())
@@ -455,12 +491,19 @@ mod tests {
             "Type": "Notification",
             "Message": "{\"event_id\":\"x\"}",
             "Subject": "Order 1 confirmed",
-            "MessageAttributes": {"event_type": {"Type": "String", "Value": "order.created"}}
+            "MessageAttributes": {
+                "event_type": {"Type": "String", "Value": "order.created"},
+                "traceparent": {"Type": "String", "Value": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+            }
         })
         .to_string();
-        let (body, t) = unwrap_body(&wrapped, None);
+        let (body, t, trace) = unwrap_body(&wrapped, &HashMap::new());
         assert_eq!(body, "{\"event_id\":\"x\"}");
         assert_eq!(t.as_deref(), Some("order.created"));
+        assert_eq!(
+            trace.get("traceparent").map(String::as_str),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
     }
 
     /// The compose deployment provisions with LocalStack's init script, the
@@ -487,8 +530,13 @@ mod tests {
 
     #[test]
     fn raw_body_is_kept() {
-        let (body, t) = unwrap_body("{\"event_id\":\"x\"}", Some("order.created".into()));
+        let beside = HashMap::from([
+            ("event_type".to_owned(), "order.created".to_owned()),
+            ("tracestate".to_owned(), "shop=1".to_owned()),
+        ]);
+        let (body, t, trace) = unwrap_body("{\"event_id\":\"x\"}", &beside);
         assert_eq!(body, "{\"event_id\":\"x\"}");
         assert_eq!(t.as_deref(), Some("order.created"));
+        assert_eq!(trace.len(), 1);
     }
 }

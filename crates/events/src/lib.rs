@@ -12,16 +12,25 @@ pub use memory::InProcessBus;
 use anyhow::Result;
 use async_trait::async_trait;
 use shop_config::Env;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 /// One event ready to publish: the JSON envelope plus what SNS carries beside it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OutgoingEvent {
     pub event_type: String,
     pub subject: String,
     /// The serialised `EventEnvelope`.
     pub body: String,
+    /// The trace context of the publish (`traceparent`, `tracestate`,
+    /// `baggage`), sent as message attributes; empty when traces are off.
+    pub trace: TraceCarrier,
 }
+
+/// W3C trace context headers by name, as they travel beside a message.
+pub type TraceCarrier = HashMap<String, String>;
+
+/// The message attributes that carry [`TraceCarrier`] entries.
+pub const TRACE_ATTRIBUTES: [&str; 3] = ["traceparent", "tracestate", "baggage"];
 
 /// One received message. `receipt` acknowledges it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +40,8 @@ pub struct Delivery {
     pub event_type: Option<String>,
     pub receipt: String,
     pub receive_count: u32,
+    /// The publisher's trace context, when it sent one.
+    pub trace: TraceCarrier,
 }
 
 #[async_trait]

@@ -55,6 +55,7 @@ impl Consumer for InProcessBus {
                             event_type: Some(e.event_type),
                             receipt: uuid::Uuid::new_v4().to_string(),
                             receive_count: 1,
+                            trace: e.trace,
                         })
                         .collect());
                 }
@@ -86,6 +87,7 @@ mod tests {
                 event_type: "order.created".into(),
                 subject: format!("s{i}"),
                 body: format!("{{\"n\":{i}}}"),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -106,6 +108,7 @@ mod tests {
             event_type: "t".into(),
             subject: "s".into(),
             body: "{}".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

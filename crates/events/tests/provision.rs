@@ -116,6 +116,11 @@ async fn provisioning_adopts_an_existing_queue_and_subscribes_it_once() {
             event_type: "order.created".into(),
             subject: "Order 1 confirmed".into(),
             body: format!(r#"{{"event_id":"{tag}"}}"#),
+            trace: [(
+                "traceparent".to_owned(),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+            )]
+            .into(),
         })
         .await
         .expect("published");
@@ -126,4 +131,9 @@ async fn provisioning_adopts_an_existing_queue_and_subscribes_it_once() {
     }
     assert_eq!(received.len(), 1, "the event arrives once");
     assert!(received[0].body.contains(&tag));
+    // The trace context crosses SNS and SQS beside the message.
+    assert_eq!(
+        received[0].trace.get("traceparent").map(String::as_str),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
 }

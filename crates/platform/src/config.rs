@@ -84,11 +84,14 @@ impl ServiceSettings {
     }
 }
 
-/// Logging: `LOG_FORMAT` and the `RUST_LOG` filter.
+/// Logging: `LOG_FORMAT` and the `RUST_LOG` filter; traces: the `OTEL_*`
+/// variables (see `crate::traces`).
 #[derive(Debug, Clone)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+    /// `None`: no spans are exported.
+    pub traces: Option<crate::traces::TraceSettings>,
 }
 
 impl LogSettings {
@@ -99,6 +102,7 @@ impl LogSettings {
                 .get("RUST_LOG")
                 .unwrap_or("info,sqlx=warn,tower_http=info")
                 .to_owned(),
+            traces: crate::traces::TraceSettings::from_env(env)?,
         })
     }
 }

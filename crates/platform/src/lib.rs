@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod traces;
 
 pub use error::{ApiError, AppJson, Path, Query, Result, int_param};
 pub use server::Service;

@@ -179,7 +179,7 @@ where
             .unwrap_or(false);
         std::process::exit(if ready { 0 } else { 1 });
     }
-    let _log = telemetry::init(&LogSettings::from_env(&env)?);
+    let _log = telemetry::init(&LogSettings::from_env(&env)?, &[name]);
     // Seconds between the stop signal and closing the listener, while
     // `/health/ready` answers 503.
     let delay = Duration::from_secs(env.parse_or("SHUTDOWN_DELAY_SECS", 0u64)?);

@@ -18,10 +18,10 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::{DefaultOnResponse, OnResponse, TraceLayer},
 };
 use tracing::Level;
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,10 +36,15 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 pub struct LogGuard {
     flusher: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     out: SharedStdout,
+    /// This guard's subscriber exports spans: the last are sent at drop.
+    traces: bool,
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
+        if self.traces {
+            crate::traces::shutdown();
+        }
         if let Some((stop, thread)) = self.flusher.take() {
             drop(stop);
             let _ = thread.join();
@@ -90,29 +95,43 @@ impl std::io::Write for SharedStdout {
     }
 }
 
-/// Installs the global subscriber. Safe to call more than once (tests do):
-/// only the first call installs, and only its guard runs a flusher.
-pub fn init(settings: &LogSettings) -> LogGuard {
+/// Installs the global subscriber: log lines, and spans exported over OTLP
+/// when `settings.traces` is set. `parts` are the parts this process runs
+/// (each gets its own `service.name`). Safe to call more than once (tests
+/// do): only the first call installs, and only its guard runs a flusher.
+pub fn init(settings: &LogSettings, parts: &[&'static str]) -> LogGuard {
     let out = SharedStdout::new();
     let writer = {
         let out = out.clone();
         move || out.clone()
     };
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let installed = match settings.format {
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_writer(writer),
-            )
+    let traced =
+        settings
+            .traces
+            .as_ref()
+            .and_then(|t| match crate::traces::install::<Registry>(t, parts) {
+                Ok(layers) => layers,
+                Err(e) => {
+                    eprintln!("traces are not exported: {e:#}");
+                    None
+                }
+            });
+    let exports = traced.is_some();
+    let installed = match traced {
+        // Without traces the filter stays global: nothing below it is
+        // even called for a line it drops.
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(lines(settings.format, writer))
             .try_init(),
-        LogFormat::Pretty => registry
-            .with(fmt::layer().compact().with_writer(writer))
-            .try_init(),
+        Some(mut layers) => {
+            layers.insert(
+                0,
+                lines(settings.format, writer).with_filter(filter).boxed(),
+            );
+            tracing_subscriber::registry().with(layers).try_init()
+        }
     };
     let flusher = installed.is_ok().then(|| {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -133,6 +152,24 @@ pub fn init(settings: &LogSettings) -> LogGuard {
     LogGuard {
         flusher: flusher.flatten(),
         out,
+        traces: exports && installed.is_ok(),
+    }
+}
+
+/// The log line layer, for either subscriber shape.
+fn lines<S, W>(format: LogFormat, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => fmt::layer().compact().with_writer(writer).boxed(),
     }
 }
 
@@ -169,22 +206,21 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
         ))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(move |req: &Request| {
-                    let id = req
-                        .headers()
-                        .get(REQUEST_ID_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        service,
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        request_id = %id,
-                        user_id = tracing::field::Empty,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(access_level(service))),
+                .make_span_with(move |req: &Request| request_span(service, req))
+                .on_response(
+                    move |resp: &Response, latency: Duration, span: &tracing::Span| {
+                        if crate::traces::enabled() {
+                            let status = resp.status();
+                            span.record("http.response.status_code", status.as_u16());
+                            if status.is_server_error() {
+                                span.record("otel.status_code", "ERROR");
+                            }
+                        }
+                        DefaultOnResponse::new()
+                            .level(access_level(service))
+                            .on_response(resp, latency, span);
+                    },
+                ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
@@ -193,6 +229,61 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
             axum::http::header::X_CONTENT_TYPE_OPTIONS,
             axum::http::HeaderValue::from_static("nosniff"),
         ))
+}
+
+/// Paths that load balancers, probes and Prometheus call every few seconds:
+/// logged like any request, never exported as traces.
+fn is_probe(path: &str) -> bool {
+    path == "/metrics" || path == "/health" || path.starts_with("/health/")
+}
+
+/// One span per request, carrying the request id. With traces on it is a
+/// server span that continues the caller's `traceparent`, named after the
+/// matched route.
+fn request_span(service: &'static str, req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    if is_probe(req.uri().path()) {
+        return tracing::info_span!(
+            target: "shop::probe",
+            "request",
+            service,
+            method = %req.method(),
+            path = %req.uri().path(),
+            request_id = %id,
+        );
+    }
+    let span = tracing::info_span!(
+        "request",
+        service,
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+        user_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if crate::traces::enabled() {
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("", |m| m.as_str());
+        span.record("otel.name", format!("{} {route}", req.method()).trim_end());
+        span.record("otel.kind", "server");
+        if !route.is_empty() {
+            span.record("http.route", route);
+        }
+        crate::traces::continue_from_headers(&span, req.headers(), service);
+    }
+    span
 }
 
 /// The largest request body any part accepts (413 past it).

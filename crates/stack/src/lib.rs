@@ -17,6 +17,18 @@ use std::{
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The parts this process runs, each its own `service.name` in traces; the
+/// first also owns whatever starts outside every part.
+pub const PARTS: [&str; 7] = [
+    "gateway",
+    "web",
+    "users",
+    "products",
+    "orders",
+    "notifications",
+    "inbox",
+];
+
 struct Running {
     addr: SocketAddr,
     token: CancellationToken,

@@ -13,7 +13,7 @@ use shop_platform::{
 async fn main() -> anyhow::Result<()> {
     shop_platform::install_crypto_provider();
     let env = Env::from_process()?.shared();
-    let _log = telemetry::init(&LogSettings::from_env(&env)?);
+    let _log = telemetry::init(&LogSettings::from_env(&env)?, &shop_stack::PARTS);
     let stack = match shop_stack::Stack::start(&env).await {
         Ok(stack) => stack,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The test kit: starts the real platform on free ports with throwaway
 //! databases, and drops those databases afterwards.
 
+pub mod otlp;
 pub mod replicas;
 
 use anyhow::Context;

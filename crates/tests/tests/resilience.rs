@@ -93,6 +93,7 @@ async fn a_message_delivered_twice_produces_one_email() {
         event_type: "order.created".into(),
         subject: "Order #424242 confirmed".into(),
         body: envelope.to_string(),
+        ..Default::default()
     };
 
     publisher.publish(&event).await.expect("first delivery");

@@ -93,7 +93,30 @@ pub async fn run(
     Ok(())
 }
 
+/// Each message is handled in a consumer span whose parent is the
+/// publisher's span (OpenTelemetry's messaging conventions allow the
+/// creation context as the parent when one message is processed on its
+/// own, as here): one checkout is then one trace, from the click to the
+/// email and the toast.
 async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Delivery) {
+    let span = tracing::info_span!(
+        "process",
+        otel.name = "order-events process",
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "aws_sqs",
+        messaging.operation.type = "process",
+        messaging.destination.name = "notification-queue",
+        messaging.message.delivery_count = delivery.receive_count,
+        outcome = tracing::field::Empty,
+    );
+    shop_platform::traces::continue_from(&span, &delivery.trace, "notifications");
+    handle_and_ack_in(state, consumer, delivery)
+        .instrument(span)
+        .await;
+}
+
+async fn handle_and_ack_in(state: &AppState, consumer: &dyn Consumer, delivery: Delivery) {
     let handled = handle(state, &delivery.body).await;
     let outcome = match &handled {
         Ok(Outcome::Sent) => "sent",
@@ -102,6 +125,11 @@ async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Del
         Err(_) => "error",
     };
     metrics::counter!("notifications_events_total", "outcome" => outcome).increment(1);
+    let span = tracing::Span::current();
+    span.record("outcome", outcome);
+    if handled.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
     match handled {
         Ok(outcome) => {
             if let Err(e) = consumer.ack(&delivery.receipt).await {
@@ -156,7 +184,20 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
             }
         },
     };
-    let sent = state.mailer.send(&prepared.email).await;
+    let send = tracing::info_span!(
+        "smtp",
+        otel.name = "smtp send",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+    );
+    let sent = state
+        .mailer
+        .send(&prepared.email)
+        .instrument(send.clone())
+        .await;
+    if sent.is_err() {
+        send.record("otel.status_code", "ERROR");
+    }
     if let Err(e) = &sent {
         tracing::warn!(event_id = %prepared.event_id, error = format!("{e:#}"), "email failed");
     }
@@ -198,6 +239,7 @@ async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Resul
         message: ServerMessage::Notification {
             data: prepared.push.clone(),
         },
+        trace: shop_platform::traces::carrier(&tracing::Span::current()),
     };
     repo::notify_push(&mut tx, &serde_json::to_string(&push)?).await?;
     tx.commit().await?;

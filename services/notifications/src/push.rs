@@ -19,6 +19,10 @@ pub const CHANNEL: &str = "shop_push";
 pub struct Push {
     pub user_id: i64,
     pub message: ServerMessage,
+    /// The trace context of the event that caused it: the push is a span
+    /// of that trace, on whichever replica holds the sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<std::collections::HashMap<String, String>>,
 }
 
 /// Listens until cancelled; reconnects after a lost connection.
@@ -50,7 +54,20 @@ async fn relay(pool: &PgPool, hub: &Hub) -> Result<std::convert::Infallible, sql
         let n = listener.recv().await?;
         match serde_json::from_str::<Push>(n.payload()) {
             Ok(push) => {
+                let span = push.trace.as_ref().map(|carrier| {
+                    let span = tracing::info_span!(
+                        "push",
+                        otel.name = "toast push",
+                        user_id = push.user_id,
+                        sockets = tracing::field::Empty,
+                    );
+                    shop_platform::traces::continue_from(&span, carrier, "notifications");
+                    span
+                });
                 let sockets = hub.push(push.user_id, &push.message);
+                if let Some(span) = &span {
+                    span.record("sockets", sockets);
+                }
                 tracing::debug!(user_id = push.user_id, sockets, "pushed");
             }
             Err(e) => tracing::warn!(error = %e, "unreadable push"),

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 const BATCH: i64 = 50;
 const PARALLEL: usize = 16;
@@ -45,33 +46,59 @@ pub async fn publish_batch(
     publisher: &dyn Publisher,
     retry: Retry,
 ) -> Result<usize, Error> {
-    let rows: Vec<(i64, String, String, String, i32)> = sqlx::query_as(
+    let rows: Vec<(i64, String, String, String, i32, Option<String>)> = sqlx::query_as(
         "UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
          WHERE id IN (
              SELECT id FROM outbox
              WHERE published_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()
                AND (leased_until IS NULL OR leased_until <= now())
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, event_type, subject, body, attempts",
+         RETURNING id, event_type, subject, body, attempts, trace_context",
     )
     .bind(BATCH)
     .bind(LEASE.as_secs_f64())
     .fetch_all(pool)
     .await?;
     let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(rows)
-        .map(|(id, event_type, subject, body, attempts)| async move {
-            let event = OutgoingEvent {
-                event_type,
-                subject,
-                body,
-            };
-            let outcome =
-                match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&event)).await {
+        .map(
+            |(id, event_type, subject, body, attempts, trace)| async move {
+                // A producer span in the trace of the request that wrote the
+                // event; the consumer continues from it.
+                let span = tracing::info_span!(
+                    "publish",
+                    otel.name = "order-events publish",
+                    otel.kind = "producer",
+                    otel.status_code = tracing::field::Empty,
+                    messaging.system = "aws_sns",
+                    messaging.operation.type = "send",
+                    messaging.destination.name = "order-events",
+                    outbox_id = id,
+                    event_type = %event_type,
+                );
+                shop_platform::traces::continue_from(
+                    &span,
+                    &shop_platform::traces::carrier_from_json(trace.as_deref()),
+                    "orders",
+                );
+                let event = OutgoingEvent {
+                    event_type,
+                    subject,
+                    body,
+                    trace: shop_platform::traces::carrier(&span).unwrap_or_default(),
+                };
+                let outcome = match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&event))
+                    .instrument(span.clone())
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Err(anyhow::anyhow!("publishing timed out")),
                 };
-            (id, attempts, outcome)
-        })
+                if outcome.is_err() {
+                    span.record("otel.status_code", "ERROR");
+                }
+                (id, attempts, outcome)
+            },
+        )
         .buffer_unordered(PARALLEL)
         .collect()
         .await;

@@ -30,17 +30,22 @@ impl ProductsClient {
         })
     }
 
+    /// A call from inside one of the client spans below: the products
+    /// service continues the trace from that span.
     fn post(&self, path: &str, request_id: &RequestId) -> reqwest::RequestBuilder {
+        let mut trace = reqwest::header::HeaderMap::new();
+        shop_platform::traces::inject_headers(&tracing::Span::current(), &mut trace);
         self.http
             .post(format!("{}{path}", self.base))
             .header(INTERNAL_TOKEN_HEADER, self.token.expose_secret())
             .header(REQUEST_ID_HEADER, request_id.header_value())
+            .headers(trace)
     }
 
     /// Holds every line or none. `Error::Refused` carries the products
     /// service's answer; a timeout or failure means the reservation may or
     /// may not have happened.
-    #[tracing::instrument(skip_all, fields(order_id))]
+    #[tracing::instrument(skip_all, fields(order_id, otel.kind = "client"))]
     pub async fn reserve(
         &self,
         order_id: i64,
@@ -64,7 +69,7 @@ impl ProductsClient {
     }
 
     /// Makes the hold the order's for good. Idempotent.
-    #[tracing::instrument(skip_all, fields(order_id))]
+    #[tracing::instrument(skip_all, fields(order_id, otel.kind = "client"))]
     pub async fn confirm(&self, order_id: i64, request_id: &RequestId) -> Result<(), Error> {
         let resp = self
             .post(
@@ -79,7 +84,7 @@ impl ProductsClient {
 
     /// Returns an order's stock, or leaves the mark that refuses a late
     /// reservation. Idempotent.
-    #[tracing::instrument(skip_all, fields(order_id))]
+    #[tracing::instrument(skip_all, fields(order_id, otel.kind = "client"))]
     pub async fn release(&self, order_id: i64, request_id: &RequestId) -> anyhow::Result<()> {
         self.post(
             &format!("/internal/reservations/{order_id}/release"),

@@ -172,13 +172,22 @@ async fn insert_event<T: serde::Serialize>(
     event: &NewEvent<T>,
 ) -> Result<(), Error> {
     let body = serde_json::to_string(&event.envelope).map_err(anyhow::Error::from)?;
-    sqlx::query("INSERT INTO outbox (event_id, event_type, subject, body) VALUES ($1, $2, $3, $4)")
-        .bind(event.envelope.event_id)
-        .bind(&event.envelope.event_type)
-        .bind(&event.subject)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?;
+    // The relay's publish continues the trace of the request writing this
+    // (a context too large for its column is not kept: the order matters
+    // more than its trace).
+    let trace = shop_platform::traces::carrier_json(&tracing::Span::current())
+        .filter(|json| json.len() <= 8192);
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, subject, body, trace_context)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(event.envelope.event_id)
+    .bind(&event.envelope.event_type)
+    .bind(&event.subject)
+    .bind(body)
+    .bind(trace)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
