@@ -4,7 +4,8 @@
 //! (`shop`, next to this binary) on throwaway databases, on embedded
 //! defaults as `cargo xtask up` runs it, with nginx in front of its products
 //! service; then a second one with its events on moto for the order →
-//! email / push latency. With `--url` it targets a running gateway. It seeds users and stock,
+//! email / push latency, and a third that exports every span to an OTLP
+//! sink for the cost of tracing. With `--url` it targets a running gateway. It seeds users and stock,
 //! drives each scenario with goose, measures order → email and order → push
 //! latency, resident memory, and prints one table. Results go to
 //! `target/bench/<time>.json` and `target/bench/latest.json`.
@@ -14,6 +15,7 @@ mod load;
 mod platform;
 mod report;
 mod seed;
+mod traced;
 
 use anyhow::{Context, Result, bail};
 use std::{path::PathBuf, time::Duration};
@@ -111,7 +113,7 @@ async fn run(options: Options) -> Result<()> {
     let mut report = report::Report::new(&options);
     let platform = match &options.url {
         Some(url) => platform::Platform::external(url),
-        None => platform::Platform::start(&options, platform::Events::Embedded).await?,
+        None => platform::Platform::start(&options, platform::Events::Embedded, None).await?,
     };
     report.memory_before = platform.resident_memory();
     let outcome = scenarios(&options, &platform, &mut report).await;
@@ -129,7 +131,8 @@ async fn run(options: Options) -> Result<()> {
             report.skipped("notify", "needs the throwaway platform on moto (no --url)");
         } else {
             println!("shop-bench: order → email / push latency at 200 orders/s (events on moto)");
-            let platform = platform::Platform::start(&options, platform::Events::Moto).await?;
+            let platform =
+                platform::Platform::start(&options, platform::Events::Moto, None).await?;
             let outcome = async {
                 let seeded = seed::seed(&options, &platform, 8).await?;
                 let inbox = platform.inbox_url().context("the platform has no inbox")?;
@@ -140,6 +143,13 @@ async fn run(options: Options) -> Result<()> {
             report.notify = Some(outcome?);
         }
     }
+    if options.wants("traced") {
+        if options.url.is_some() {
+            report.skipped("traced", "needs the throwaway platform (no --url)");
+        } else {
+            traced(&options, &mut report).await?;
+        }
+    }
     if options.url.is_none() && options.wants("memory") {
         report.services_idle = platform::services_idle(&options).await?;
     }
@@ -147,6 +157,39 @@ async fn run(options: Options) -> Result<()> {
     let written = report.write(&options.out)?;
     println!("shop-bench: results in {}", written.display());
     Ok(())
+}
+
+/// The traced scenarios, on a platform of their own whose every request is
+/// sampled and exported.
+async fn traced(options: &Options, report: &mut report::Report) -> Result<()> {
+    let sink = traced::Sink::start().await?;
+    println!(
+        "shop-bench: tracing on, every request sampled, spans to {}",
+        sink.url
+    );
+    let platform =
+        platform::Platform::start(options, platform::Events::Embedded, Some(&sink.url)).await?;
+    let outcome = async {
+        let seeded = seed::seed(options, &platform, options.users.min(64)).await?;
+        for scenario in load::SCENARIOS {
+            if !traced::SCENARIOS.contains(&scenario.name) {
+                continue;
+            }
+            let host = platform.base_for(scenario.via).context("the gateway")?;
+            println!(
+                "shop-bench: {} traced ({}s)",
+                scenario.name, options.seconds
+            );
+            let mut result = load::run(options, scenario, &host, &seeded).await?;
+            result.name = format!("{}_traced", scenario.name);
+            report.load.push(result);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    platform.stop().await;
+    report.traced_exports = Some(sink.exports());
+    outcome
 }
 
 async fn scenarios(

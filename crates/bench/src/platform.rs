@@ -197,11 +197,16 @@ impl Platform {
     }
 
     /// Starts `shop` (release) and nginx; waits until both answer.
-    pub async fn start(options: &Options, events: Events) -> Result<Self> {
+    /// With `otlp`, every request is sampled and its spans exported there.
+    pub async fn start(options: &Options, events: Events, otlp: Option<&str>) -> Result<Self> {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let mut env = common_env(&tag);
         if events == Events::Moto {
             env.insert("AWS_ENDPOINT_URL".into(), moto_url());
+        }
+        if let Some(url) = otlp {
+            env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), url.to_owned());
+            env.insert("OTEL_TRACES_SAMPLER".into(), "always_on".into());
         }
         let mut ports = BTreeMap::new();
         for part in [

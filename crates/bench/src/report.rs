@@ -2,6 +2,7 @@
 //! it writes.
 
 use crate::{Options, latency::Notify, load::LoadResult, platform::WebLoad, seed::Oversell};
+
 use anyhow::Result;
 use serde::Serialize;
 use std::{
@@ -27,6 +28,8 @@ pub struct Report {
     pub memory_after: Option<u64>,
     pub services_idle: BTreeMap<String, u64>,
     pub web: Option<WebLoad>,
+    /// What the traced run's platform exported to the OTLP sink.
+    pub traced_exports: Option<crate::traced::Exports>,
     pub skipped: BTreeMap<String, String>,
 }
 
@@ -63,6 +66,7 @@ impl Report {
             memory_after: None,
             services_idle: BTreeMap::new(),
             web: None,
+            traced_exports: None,
             skipped: BTreeMap::new(),
         }
     }
@@ -135,6 +139,24 @@ impl Report {
                     verdict(r >= 0.9)
                 );
             }
+        }
+        for name in crate::traced::SCENARIOS {
+            let (Some(plain), Some(traced)) =
+                (self.rate(name), self.rate(&format!("{name}_traced")))
+            else {
+                continue;
+            };
+            let cost = 1.0 - traced / plain;
+            let exported = self.traced_exports.as_ref().map_or(0, |e| e.requests);
+            let _ = writeln!(
+                t,
+                "| tracing every request costs ≤ 10 % ({name}) | {:.0} → {:.0} req/s, {:+.1} % cost; {} OTLP exports | {} |",
+                plain,
+                traced,
+                cost * 100.0,
+                exported,
+                verdict(cost <= 0.10 && exported > 0)
+            );
         }
         if let Some(o) = &self.oversell {
             let ok = o.oversold == 0
