@@ -9,7 +9,8 @@
 //! | `localstack/localstack` | LocalStack 3.8 from PyPI (`SHOP_LOCALSTACK_PYTHON`, the interpreter of its virtualenv) on a free loopback port, its mounted folders linked under its own file-system root; once it is healthy its init scripts run a second time, to prove them idempotent |
 //! | `mailhog/mailhog` | maildev |
 //! | `prom/prometheus` | Debian's Prometheus with the mounted configuration, its targets moved to where the services run here |
-//! | `grafana/grafana` | not run: its mounted provisioning is checked (the datasource names a compose service, every dashboard parses and queries only series the platform exports; see the compose test) |
+//! | `grafana/grafana` | not run: its mounted provisioning is checked (every datasource names a compose service, every dashboard parses and queries only series the platform exports; see the compose test) |
+//! | `jaegertracing/all-in-one` | not run by the replay: its OTLP port is given an address, where the compose test runs its own OTLP receiver (`shop_testkit::otlp`) |
 //!
 //! Every `name:port` of another container in an environment value becomes
 //! `127.0.0.1:<free port>`, a service's `PORT` its free port and `HOST`
@@ -34,6 +35,9 @@ const MAILHOG_SMTP_PORT: u16 = 1025;
 const MAILHOG_WEB_PORT: u16 = 8025;
 pub const PROMETHEUS_PORT: u16 = 9090;
 const GRAFANA_PORT: u16 = 3000;
+/// Jaeger's OTLP/HTTP receiver and its UI.
+pub const JAEGER_OTLP_PORT: u16 = 4318;
+const JAEGER_UI_PORT: u16 = 16686;
 /// Where LocalStack looks for the scripts it runs once it is ready.
 const INIT_SCRIPTS: &str = "/etc/localstack/init/ready.d";
 /// Start-up budget of one service: a first start creates its database and
@@ -52,6 +56,7 @@ pub enum Kind {
     Mail,
     Metrics,
     Dashboards,
+    Traces,
 }
 
 impl Kind {
@@ -65,6 +70,7 @@ impl Kind {
             i if i.starts_with("mailhog/mailhog") => Self::Mail,
             i if i.starts_with("prom/prometheus") => Self::Metrics,
             i if i.starts_with("grafana/grafana") => Self::Dashboards,
+            i if i.starts_with("jaegertracing/all-in-one") => Self::Traces,
             other => bail!("the compose check does not know how to run `{name}` (image `{other}`)"),
         })
     }
@@ -287,6 +293,10 @@ impl Replay {
                 ],
                 Kind::Metrics => vec![(PROMETHEUS_PORT, format!("127.0.0.1:{}", free_port()?))],
                 Kind::Dashboards => vec![(GRAFANA_PORT, format!("127.0.0.1:{}", free_port()?))],
+                Kind::Traces => vec![
+                    (JAEGER_OTLP_PORT, format!("127.0.0.1:{}", free_port()?)),
+                    (JAEGER_UI_PORT, format!("127.0.0.1:{}", free_port()?)),
+                ],
                 Kind::Shop => {
                     let port = def
                         .env()
@@ -481,6 +491,9 @@ impl Replay {
                 self.wait_healthy(name).await
             }
             Kind::Dashboards => self.check_grafana(name),
+            // The services export to this address whether anything takes
+            // the spans or not; the compose test listens there.
+            Kind::Traces => Ok(()),
         }
     }
 
@@ -532,17 +545,25 @@ impl Replay {
     /// datasource points at a compose service, and the dashboards parse.
     fn check_grafana(&self, name: &str) -> Result<()> {
         let provisioning = self.mounted(name, "/etc/grafana/provisioning")?;
-        let sources = std::fs::read_to_string(provisioning.join("datasources/prometheus.yml"))?;
-        let sources: serde_norway::Value = serde_norway::from_str(&sources)?;
-        let url = sources["datasources"][0]["url"]
-            .as_str()
-            .context("a datasource url")?;
-        let target = url.trim_start_matches("http://").trim_end_matches('/');
-        let known = self
-            .addresses
-            .keys()
-            .any(|(service, port)| format!("{service}:{port}") == target);
-        ensure!(known, "grafana's datasource {url} is no compose service");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(provisioning.join("datasources"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+            .collect();
+        files.sort();
+        ensure!(!files.is_empty(), "grafana has no datasource");
+        for file in files {
+            let sources: serde_norway::Value =
+                serde_norway::from_str(&std::fs::read_to_string(&file)?)?;
+            let url = sources["datasources"][0]["url"]
+                .as_str()
+                .with_context(|| format!("{}: a datasource url", file.display()))?;
+            let target = url.trim_start_matches("http://").trim_end_matches('/');
+            let known = self
+                .addresses
+                .keys()
+                .any(|(service, port)| format!("{service}:{port}") == target);
+            ensure!(known, "grafana's datasource {url} is no compose service");
+        }
         for panel_source in crate::dashboards(&self.mounted(name, "/var/lib/grafana/dashboards")?)?
         {
             ensure!(

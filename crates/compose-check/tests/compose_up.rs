@@ -6,7 +6,8 @@ use anyhow::{Context, Result, bail, ensure};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use shop_browser_tests::Browser;
-use shop_compose_check::Replay;
+use shop_compose_check::{Replay, replay::JAEGER_OTLP_PORT};
+use shop_testkit::otlp::Receiver;
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
@@ -32,7 +33,15 @@ async fn compose_up_comes_up_and_serves_an_order_through_the_web_front() {
         Ok(replay) => replay,
         Err(e) => panic!("docker compose up, replayed natively, failed: {e:#}"),
     };
-    let outcome = check(&replay).await;
+    // Jaeger's place: the services send their spans here.
+    let jaeger = replay
+        .url("jaeger", JAEGER_OTLP_PORT)
+        .expect("the compose file runs jaeger");
+    let traces = Receiver::start_at(jaeger.trim_start_matches("http://"));
+    let outcome = match check(&replay).await {
+        Ok(()) => traced(&traces).await,
+        Err(e) => Err(e),
+    };
     let logs = replay.log_dir();
     let stopped = replay.down().await;
     if let Err(e) = outcome {
@@ -40,6 +49,37 @@ async fn compose_up_comes_up_and_serves_an_order_through_the_web_front() {
     }
     if let Err(e) = stopped {
         panic!("docker compose down: {e:#}");
+    }
+}
+
+/// The order's trace reached the compose file's OTLP endpoint from every
+/// container it crossed, the consumer's part through LocalStack included.
+async fn traced(traces: &Receiver) -> Result<()> {
+    let wanted = ["gateway", "orders", "products", "notifications"];
+    let started = Instant::now();
+    loop {
+        let spans = traces.spans();
+        let order = spans
+            .iter()
+            .find(|s| s.service == "orders" && s.name == "order-events publish");
+        if let Some(publish) = order {
+            let trace = traces.trace(&publish.trace_id);
+            let services: std::collections::BTreeSet<&str> =
+                trace.iter().map(|s| s.service.as_str()).collect();
+            if wanted.iter().all(|w| services.contains(w)) {
+                return Ok(());
+            }
+        }
+        ensure!(
+            started.elapsed() < DELIVERY_LIMIT,
+            "no checkout trace with spans of {wanted:?} within {}s; received from {:?}",
+            DELIVERY_LIMIT.as_secs(),
+            spans
+                .iter()
+                .map(|s| format!("{} {}", s.service, s.name))
+                .collect::<std::collections::BTreeSet<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -415,6 +415,21 @@ fn the_production_overlay_is_ready_for_a_cluster() {
             "{from} → {to} is not a flow the architecture has"
         );
     }
+    // Traces go to the operator's collector over OTLP/HTTP, sampled.
+    assert!(
+        config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            .as_str()
+            .is_some_and(|url| url.ends_with(":4318")),
+        "an OTLP/HTTP endpoint: {}",
+        config["data"]
+    );
+    for (part, _) in &PARTS[..5] {
+        assert!(
+            may_send_anywhere(&objects, part, 4318),
+            "{part} may export spans"
+        );
+    }
+    assert!(!may_send_anywhere(&objects, "shop-web", 4318));
     // The ingress controller reaches only the web front and the gateway.
     let from_ingress = |app: &str| {
         policies_for(&objects, app).iter().any(|p| {
@@ -473,13 +488,41 @@ fn the_dev_overlay_runs_one_of_each_with_its_own_dependencies() {
     }
     let config = generated(&objects, "ConfigMap", "shop-config");
     assert_eq!(config["data"]["SHOP_ENV"], "development");
-    for stand_in in ["postgres", "localstack", "mailhog"] {
+    for stand_in in ["postgres", "localstack", "mailhog", "jaeger"] {
         assert!(
             objects.iter().any(|o| o["metadata"]["name"] == stand_in
                 && (o["kind"] == "Deployment" || o["kind"] == "StatefulSet")),
             "dev runs {stand_in} in the cluster"
         );
     }
+    // Every part's spans reach the in-cluster Jaeger; the web front has none.
+    assert_eq!(
+        config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        "http://jaeger:4318"
+    );
+    for (part, _) in &PARTS[..5] {
+        assert!(
+            flow_allowed(&objects, part, "jaeger", 4318),
+            "{part} → jaeger (OTLP)"
+        );
+    }
+    assert!(!flow_allowed(&objects, "shop-web", "jaeger", 4318));
+}
+
+/// Whether `app`'s pods may send to `port` anywhere (a rule without `to`).
+fn may_send_anywhere(objects: &[Value], app: &str, port: u16) -> bool {
+    policies_for(objects, app).iter().any(|p| {
+        p["spec"]["egress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| {
+                rule["to"].is_null()
+                    && rule["ports"]
+                        .as_array()
+                        .is_some_and(|ports| ports.iter().any(|p| p["port"] == port))
+            })
+    })
 }
 
 #[test]

@@ -75,11 +75,18 @@ impl TraceSettings {
             None if signal.is_none() && general.is_none() => return Ok(None),
             None => {}
         }
-        for var in [
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ] {
-            if let Some(p) = env.get(var)
+        let protocols = [
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                env.get("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            ),
+        ];
+        for (var, value) in protocols {
+            if let Some(p) = value
                 && p != "http/protobuf"
             {
                 bail!(

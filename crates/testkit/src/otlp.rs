@@ -42,7 +42,13 @@ impl Receiver {
     /// Starts on a thread and runtime of its own, so it outlives any one
     /// test's runtime.
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        Self::start_at("127.0.0.1:0")
+    }
+
+    /// As [`Receiver::start`], on `address` (`host:port`).
+    pub fn start_at(address: &str) -> Self {
+        let listener = std::net::TcpListener::bind(address)
+            .unwrap_or_else(|e| panic!("the OTLP receiver cannot listen on {address}: {e}"));
         listener.set_nonblocking(true).expect("non-blocking");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         let receiver = Self {

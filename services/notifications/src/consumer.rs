@@ -109,6 +109,8 @@ async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Del
         messaging.destination.name = "notification-queue",
         messaging.message.delivery_count = delivery.receive_count,
         outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     shop_platform::traces::continue_from(&span, &delivery.trace, "notifications");
     handle_and_ack_in(state, consumer, delivery)

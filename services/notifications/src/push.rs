@@ -60,6 +60,8 @@ async fn relay(pool: &PgPool, hub: &Hub) -> Result<std::convert::Infallible, sql
                         otel.name = "toast push",
                         user_id = push.user_id,
                         sockets = tracing::field::Empty,
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty,
                     );
                     shop_platform::traces::continue_from(&span, carrier, "notifications");
                     span

@@ -74,6 +74,8 @@ pub async fn publish_batch(
                     messaging.destination.name = "order-events",
                     outbox_id = id,
                     event_type = %event_type,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
                 );
                 shop_platform::traces::continue_from(
                     &span,
