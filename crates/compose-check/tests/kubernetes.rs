@@ -285,10 +285,12 @@ fn flow_allowed(objects: &[Value], from: &str, to: &str, port: u16) -> bool {
             .into_iter()
             .flatten()
             .any(|rule| {
+                // A rule without `to` sends anywhere.
                 has_port(rule)
-                    && rule["to"]
-                        .as_array()
-                        .is_some_and(|peers| peers.iter().any(|peer| names_app(peer, to)))
+                    && (rule["to"].is_null()
+                        || rule["to"]
+                            .as_array()
+                            .is_some_and(|peers| peers.iter().any(|peer| names_app(peer, to))))
             })
     });
     let into = policies_for(objects, to).iter().any(|p| {

@@ -103,9 +103,9 @@ impl TraceSettings {
                 base.unwrap_or(DEFAULT_ENDPOINT).trim_end_matches('/')
             ),
         };
-        let uri: axum::http::Uri = endpoint
-            .parse()
-            .with_context(|| format!("the OTLP traces endpoint `{endpoint}` is not a URL"))?;
+        let uri: axum::http::Uri = endpoint.parse().with_context(|| {
+            format!("the OTLP traces endpoint `{endpoint}` must be an http(s) URL")
+        })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
             bail!("the OTLP traces endpoint `{endpoint}` must be an http(s) URL with a host");
         }
@@ -283,8 +283,17 @@ where
     });
     let exported = tracing_subscriber::filter::filter_fn(exported);
     Ok(Some(vec![
+        // Only what a span says itself: no source location, thread or
+        // target attributes, no busy/idle timing at every poll, and no
+        // OpenTelemetry context attached to the thread at every poll (a
+        // span's parent is its tracing parent). Each costs time per span.
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
             .with_filter(exported)
             .boxed(),
         QuerySpans.with_filter(queries).boxed(),
