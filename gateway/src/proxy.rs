@@ -118,11 +118,7 @@ pub async fn forward(
             "forward",
             otel.name = format!("{} {}", req.method(), upstream.name),
             otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
             upstream = %upstream.name,
-            http.request.method = %req.method(),
-            url.full = %req.uri(),
-            http.response.status_code = tracing::field::Empty,
         );
         shop_platform::traces::inject_headers(&span, req.headers_mut());
         span
@@ -134,15 +130,8 @@ pub async fn forward(
     };
     if let Some(span) = &span {
         match &answer {
-            Ok(Ok(resp)) => {
-                span.record("http.response.status_code", resp.status().as_u16());
-                if resp.status().is_server_error() {
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
-            _ => {
-                span.record("otel.status_code", "ERROR");
-            }
+            Ok(Ok(resp)) => shop_platform::traces::record_status(span, resp.status()),
+            _ => shop_platform::traces::record_error(span, "the upstream did not answer"),
         }
     }
     match answer {

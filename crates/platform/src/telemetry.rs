@@ -209,13 +209,7 @@ pub fn http_layers(router: Router, service: &'static str, timeout: Duration) -> 
                 .make_span_with(move |req: &Request| request_span(service, req))
                 .on_response(
                     move |resp: &Response, latency: Duration, span: &tracing::Span| {
-                        if crate::traces::enabled() {
-                            let status = resp.status();
-                            span.record("http.response.status_code", status.as_u16());
-                            if status.is_server_error() {
-                                span.record("otel.status_code", "ERROR");
-                            }
-                        }
+                        crate::traces::record_status(span, resp.status());
                         DefaultOnResponse::new()
                             .level(access_level(service))
                             .on_response(resp, latency, span);
@@ -267,9 +261,6 @@ fn request_span(service: &'static str, req: &Request) -> tracing::Span {
         span_id = tracing::field::Empty,
         otel.name = tracing::field::Empty,
         otel.kind = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
     );
     if crate::traces::enabled() {
         let route = req
@@ -278,10 +269,12 @@ fn request_span(service: &'static str, req: &Request) -> tracing::Span {
             .map_or("", |m| m.as_str());
         span.record("otel.name", format!("{} {route}", req.method()).trim_end());
         span.record("otel.kind", "server");
-        if !route.is_empty() {
-            span.record("http.route", route);
-        }
         crate::traces::continue_from_headers(&span, req.headers(), service);
+        if !route.is_empty() {
+            // Straight to the exported span, not a field: log lines need
+            // not carry it.
+            crate::traces::set_attribute(&span, "http.route", route.to_owned());
+        }
     }
     span
 }

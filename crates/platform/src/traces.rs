@@ -242,9 +242,13 @@ where
         exporters.push((*part, name, exporter));
     }
     let batch = BatchSpanProcessor::builder(ByPart { exporters })
+        // Large batches: one export request carries up to 2,048 spans, and
+        // 16,384 may wait (past that, new spans are dropped, never waited for).
         .with_batch_config(
             BatchConfigBuilder::default()
                 .with_scheduled_delay(settings.schedule_delay)
+                .with_max_queue_size(16_384)
+                .with_max_export_batch_size(2_048)
                 .build(),
         )
         .build();
@@ -347,6 +351,37 @@ fn adopt(span: &tracing::Span, cx: Context, part: &'static str) {
     if ids.is_valid() {
         span.record("trace_id", tracing::field::display(ids.trace_id()));
         span.record("span_id", tracing::field::display(ids.span_id()));
+    }
+}
+
+/// Sets an attribute on `span`'s exported span only (log lines do not
+/// carry it).
+pub fn set_attribute(
+    span: &tracing::Span,
+    key: &'static str,
+    value: impl Into<opentelemetry::Value>,
+) {
+    if PIPELINE.get().is_some() {
+        span.set_attribute(key, value);
+    }
+}
+
+/// Records an HTTP answer's status on `span` (a server or client span):
+/// `http.response.status_code`, and an error status for a 5xx.
+pub fn record_status(span: &tracing::Span, status: axum::http::StatusCode) {
+    if PIPELINE.get().is_none() {
+        return;
+    }
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+    }
+}
+
+/// Marks `span`'s exported span as failed.
+pub fn record_error(span: &tracing::Span, why: &str) {
+    if PIPELINE.get().is_some() {
+        span.set_status(opentelemetry::trace::Status::error(why.to_owned()));
     }
 }
 
