@@ -349,8 +349,8 @@ fn adopt(span: &tracing::Span, cx: Context, part: &'static str) {
     let cx = span.context();
     let ids = cx.span().span_context().clone();
     if ids.is_valid() {
-        span.record("trace_id", tracing::field::display(ids.trace_id()));
-        span.record("span_id", tracing::field::display(ids.span_id()));
+        span.record("trace_id", hex(&ids.trace_id().to_bytes()).as_str());
+        span.record("span_id", hex(&ids.span_id().to_bytes()).as_str());
     }
 }
 
@@ -383,6 +383,18 @@ pub fn record_error(span: &tracing::Span, why: &str) {
     if PIPELINE.get().is_some() {
         span.set_status(opentelemetry::trace::Status::error(why.to_owned()));
     }
+}
+
+/// Lower-case hex, as W3C trace context writes ids (cheaper than `Display`
+/// through the formatting machinery, per span).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Writes the context of `span` into outgoing request headers, replacing
