@@ -178,7 +178,8 @@ async fn forward_ws(State(state): State<WebState>, ws: WebSocketUpgrade, req: Re
     );
     // The gateway closes the socket when its session ends; the web front
     // relays that close.
-    let forever = Box::pin(futures::future::pending());
+    let forever: futures::future::BoxFuture<'static, (u16, &'static str)> =
+        Box::pin(futures::future::pending());
     proxy::websocket(ws, "gateway", &url, &outermost(req.headers()), &[], forever).await
 }
 
