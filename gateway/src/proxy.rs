@@ -180,6 +180,7 @@ pub async fn websocket(
     upstream_url: &str,
     headers: &HeaderMap,
     extra: &[(header::HeaderName, header::HeaderValue)],
+    ended: futures::future::BoxFuture<'static, (u16, &'static str)>,
 ) -> Response {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = match upstream_url.into_client_request() {
@@ -239,18 +240,21 @@ pub async fn websocket(
     };
     ws.max_message_size(MAX_WS_FRAME_BYTES)
         .max_frame_size(MAX_WS_FRAME_BYTES)
-        .on_upgrade(move |client| relay_websocket(client, upstream))
+        .on_upgrade(move |client| relay_websocket(client, upstream, ended))
 }
 
 /// Relays both ways until either side ends. A client message over
 /// [`MAX_CLIENT_MESSAGE_BYTES`] (or past the frame limit) closes the client
 /// with 1009 here, before it reaches the service; the upstream's close code
-/// (1009, 1012 restart, 1000 idle) reaches the client.
+/// (1009, 1012 restart, 1000 idle) reaches the client. When `ended`
+/// resolves (the session was revoked or its token expired) the client is
+/// closed with its code and reason, whatever the upstream does.
 async fn relay_websocket(
     client: axum::extract::ws::WebSocket,
     upstream: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
+    ended: futures::future::BoxFuture<'static, (u16, &'static str)>,
 ) {
     use axum::extract::ws::{CloseFrame as AClose, Message as A};
     use futures::{SinkExt, StreamExt};
@@ -323,6 +327,10 @@ async fn relay_websocket(
         tokio::select! {
             verdict = to_upstream => verdict,
             () = to_client => None,
+            (code, reason) = ended => Some(A::Close(Some(AClose {
+                code,
+                reason: reason.into(),
+            }))),
         }
     };
     match verdict {

@@ -24,6 +24,8 @@ use crate::{
 const PING_EVERY_MS: u32 = 30_000;
 const FIRST_RETRY_MS: f64 = 1_000.0;
 const LONGEST_RETRY_MS: f64 = 30_000.0;
+/// The close code of a socket whose session ended (policy violation).
+const SESSION_ENDED: u16 = 1008;
 
 /// Starts following the session: connects while someone is signed in.
 pub fn start(session: Session, toasts: Toasts) {
@@ -125,13 +127,15 @@ fn connect(link: &Shared, ctx: &Ctx) {
     });
     let close = Closure::<dyn FnMut(CloseEvent)>::new({
         let (link, ctx) = (link.clone(), ctx.clone());
-        move |_: CloseEvent| {
+        move |e: CloseEvent| {
             if link.borrow().generation != generation {
                 return;
             }
-            if !opened.get() {
-                // Refused before opening: perhaps the session ended. If it
-                // did, the session turns to guest and that stops the retries.
+            if !opened.get() || e.code() == SESSION_ENDED {
+                // Refused before opening, or closed because the session
+                // ended (a logout elsewhere, a deactivation, an expired
+                // token). If it did end, the session turns to guest, which
+                // signs this tab out and stops the retries.
                 let session = ctx.session;
                 spawn_local(async move {
                     session.refresh().await;

@@ -9,7 +9,7 @@ mod verify;
 
 pub use extract::{AdminUser, Auth, CurrentUser, SESSION_COOKIE, token_from_parts};
 pub use keys::{Jwk, JwkSet, SigningKey};
-pub use revocation::{FEED_OVERLAP, RevocationBatch, Revocations, RevokedToken};
+pub use revocation::{FEED_OVERLAP, RevocationBatch, Revocations, RevokedToken, SessionEnd};
 pub use verify::{AuthError, Verifier};
 
 use futures::future::BoxFuture;
@@ -41,6 +41,9 @@ pub struct Identity {
     pub session: String,
     /// The verified token, to pass on to other services.
     pub token: String,
+    /// When the token expires (`exp`, Unix seconds): an open socket is
+    /// closed then.
+    pub expires_at: i64,
 }
 
 impl Identity {

@@ -40,6 +40,8 @@ struct State {
     followed: AtomicBool,
     /// Whether the feed has answered once.
     synced: watch::Sender<bool>,
+    /// Bumped by every change to `revoked`: open sockets look again.
+    changed: watch::Sender<u64>,
 }
 
 impl Default for State {
@@ -48,6 +50,7 @@ impl Default for State {
             revoked: RwLock::default(),
             followed: AtomicBool::new(false),
             synced: watch::channel(false).0,
+            changed: watch::channel(0).0,
         }
     }
 }
@@ -88,7 +91,44 @@ impl Revocations {
             // Kept a minute past expiry: verification allows 30 s of leeway.
             set.retain(|_, exp| *exp + 60 > now);
         }
+        if !batch.revoked.is_empty() {
+            self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         self.inner.synced.send_replace(true);
+    }
+
+    /// Refuses one session here and now, before the feed reports it: the
+    /// process that forwarded a logout knows first.
+    pub fn revoke_now(&self, jti: &str, exp: i64) {
+        if let Ok(mut set) = self.inner.revoked.write() {
+            set.insert(jti.to_owned(), exp);
+        }
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Resolves when `session` is revoked here (a logout, a deactivation)
+    /// or its token expires at `expires_at` (Unix seconds): an open socket
+    /// waits on this and is closed with the answer.
+    pub async fn ended(&self, session: &str, expires_at: i64) -> SessionEnd {
+        let mut changes = self.inner.changed.subscribe();
+        let left = u64::try_from(expires_at.saturating_sub(Utc::now().timestamp())).unwrap_or(0);
+        let expiry = tokio::time::sleep(Duration::from_secs(left));
+        tokio::pin!(expiry);
+        loop {
+            if self.is_revoked(session) {
+                return SessionEnd::Revoked;
+            }
+            tokio::select! {
+                () = &mut expiry => return SessionEnd::Expired,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // No more changes can come; only expiry is left.
+                        (&mut expiry).await;
+                        return SessionEnd::Expired;
+                    }
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -158,6 +198,27 @@ impl Revocations {
     }
 }
 
+/// Why an open socket's session is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Logged out, or the account was deactivated.
+    Revoked,
+    Expired,
+}
+
+impl SessionEnd {
+    /// The WebSocket close code: 1008, policy violation (RFC 6455 §7.4.1).
+    pub const CLOSE_CODE: u16 = 1008;
+
+    /// The close frame's reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Revoked => "session ended",
+            Self::Expired => "token expired",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +247,25 @@ mod tests {
         // Batches overlap: applying one twice changes nothing.
         r.apply(&batch(&[("live", now + 600)]));
         assert_eq!(r.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_when_revoked_or_expired() {
+        let r = Revocations::default();
+        let now = Utc::now().timestamp();
+        let waiting = tokio::spawn({
+            let r = r.clone();
+            async move { r.ended("s1", now + 600).await }
+        });
+        // Another session's end wakes the waiter, which keeps waiting.
+        r.apply(&batch(&[("s2", now + 600)]));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        r.apply(&batch(&[("s1", now + 600)]));
+        assert_eq!(waiting.await.unwrap(), SessionEnd::Revoked);
+        r.revoke_now("s3", now + 600);
+        assert_eq!(r.ended("s3", now + 600).await, SessionEnd::Revoked);
+        assert_eq!(r.ended("s4", now - 1).await, SessionEnd::Expired);
     }
 
     #[tokio::test]

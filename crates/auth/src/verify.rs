@@ -47,7 +47,8 @@ struct Inner {
     keys: RwLock<HashMap<String, Cached>>,
     /// How long a fetched key is trusted without being published again.
     lifetime: RwLock<Duration>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// The last fetch; held while one is in flight.
+    last_fetch: Mutex<Option<Fetch>>,
     validation: Validation,
     revocations: Revocations,
     /// Tokens whose signature checked out, with their key id and claims:
@@ -215,6 +216,7 @@ impl Verifier {
             role: claims.role,
             session: claims.jti,
             token: token.to_owned(),
+            expires_at: claims.exp,
         })
     }
 
@@ -229,69 +231,110 @@ impl Verifier {
             .then(|| cached.key.clone())
     }
 
+    /// The key `kid` names. A known key is answered at once, even one due
+    /// for a look at the issuer (which then happens in the background): a
+    /// slow or unreachable users service never holds up a request whose key
+    /// is known. An unknown `kid` waits for the one fetch in flight; fetches
+    /// — failed ones too — are at most one per [`REFETCH_INTERVAL`], so a
+    /// flood of made-up `kid`s costs one fetch.
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
         if let Some(k) = self.fresh(kid).await {
             return Ok(k);
         }
-        let Source::Remote { url, http } = &self.inner.source else {
+        if !matches!(self.inner.source, Source::Remote { .. }) {
             return Err(AuthError::Invalid);
+        }
+        let known = self.inner.keys.read().await.get(kid).map(|c| c.key.clone());
+        if let Some(key) = known {
+            // Until the issuer says otherwise (a withdrawn key is dropped by
+            // the refresh), a key it published stays usable.
+            let verifier = self.clone();
+            tokio::spawn(async move {
+                let _ = verifier.refresh(false).await;
+            });
+            return Ok(key);
+        }
+        let refreshed = self.refresh(true).await;
+        match self.fresh(kid).await {
+            Some(k) => Ok(k),
+            None => Err(refreshed.err().unwrap_or(AuthError::Invalid)),
+        }
+    }
+
+    /// Fetches the published keys, unless a fetch began within
+    /// [`REFETCH_INTERVAL`]. `wait`: queue behind a fetch in flight, else
+    /// leave it to that one. `Err(KeysUnavailable)` when the last fetch
+    /// failed.
+    async fn refresh(&self, wait: bool) -> Result<(), AuthError> {
+        let Source::Remote { url, http } = &self.inner.source else {
+            return Ok(());
         };
+        let mut last = if wait {
+            self.inner.last_fetch.lock().await
+        } else {
+            match self.inner.last_fetch.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(()),
+            }
+        };
+        if let Some(fetch) = *last
+            && fetch.at.elapsed() < REFETCH_INTERVAL
         {
-            let mut last = self.inner.last_fetch.lock().await;
-            // Another request may have refreshed while this one waited.
-            if let Some(k) = self.fresh(kid).await {
-                return Ok(k);
-            }
-            if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
-                return Err(AuthError::Invalid);
-            }
-            *last = Some(Instant::now());
-            let fetched = async {
-                let resp = http.get(url).send().await?.error_for_status()?;
-                let lifetime = max_age(resp.headers());
-                resp.json::<JwkSet>().await.map(|set| (set, lifetime))
-            }
-            .await;
-            match fetched {
-                Ok((set, lifetime)) => {
-                    // Never shorter than the refetch interval, or a key could
-                    // go stale between two allowed fetches.
-                    let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME).max(REFETCH_INTERVAL);
-                    *self.inner.lifetime.write().await = lifetime;
-                    let now = Instant::now();
-                    let mut keys = self.inner.keys.write().await;
-                    for (kid, key) in decoding_keys(&set) {
-                        keys.insert(
-                            kid,
-                            Cached {
-                                key,
-                                seen: Some(now),
-                            },
-                        );
-                    }
-                    // Keys no longer published are kept for one lifetime.
-                    keys.retain(|_, c| c.seen.is_none_or(|seen| seen.elapsed() <= lifetime));
-                    tracing::info!(
-                        published = set.keys.len(),
-                        trusted = keys.len(),
-                        "fetched signing keys"
+            return if fetch.failed {
+                Err(AuthError::KeysUnavailable)
+            } else {
+                Ok(())
+            };
+        }
+        let fetched = async {
+            let resp = http.get(url).send().await?.error_for_status()?;
+            let lifetime = max_age(resp.headers());
+            resp.json::<JwkSet>().await.map(|set| (set, lifetime))
+        }
+        .await;
+        *last = Some(Fetch {
+            at: Instant::now(),
+            failed: fetched.is_err(),
+        });
+        match fetched {
+            Ok((set, lifetime)) => {
+                // Never shorter than the refetch interval, or a key could
+                // go stale between two allowed fetches.
+                let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME).max(REFETCH_INTERVAL);
+                *self.inner.lifetime.write().await = lifetime;
+                let now = Instant::now();
+                let mut keys = self.inner.keys.write().await;
+                for (kid, key) in decoding_keys(&set) {
+                    keys.insert(
+                        kid,
+                        Cached {
+                            key,
+                            seen: Some(now),
+                        },
                     );
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, url, "cannot fetch signing keys");
-                    // Let the next request try again instead of waiting out the interval.
-                    *last = None;
-                    // The issuer is unreachable, not rotating: a key it
-                    // published stays usable until it can say otherwise.
-                    if let Some(c) = self.inner.keys.read().await.get(kid) {
-                        return Ok(c.key.clone());
-                    }
-                    return Err(AuthError::KeysUnavailable);
-                }
+                // Keys no longer published are kept for one lifetime.
+                keys.retain(|_, c| c.seen.is_none_or(|seen| seen.elapsed() <= lifetime));
+                tracing::info!(
+                    published = set.keys.len(),
+                    trusted = keys.len(),
+                    "fetched signing keys"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, url, "cannot fetch signing keys");
+                Err(AuthError::KeysUnavailable)
             }
         }
-        self.fresh(kid).await.ok_or(AuthError::Invalid)
     }
+}
+
+/// When the keys were last fetched, and whether that failed.
+#[derive(Debug, Clone, Copy)]
+struct Fetch {
+    at: Instant,
+    failed: bool,
 }
 
 #[cfg(test)]
@@ -449,6 +492,94 @@ mod tests {
         published.lock().unwrap().keys = vec![new.public_jwk()];
         let new_token = new.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
         (verifier, old_token, new_token)
+    }
+
+    /// An issuer that answers (0), fails with 500 (1) or takes 4 s (2) as
+    /// `mode` says, counting what it is asked.
+    async fn unsteady_issuer(
+        keys: JwkSet,
+    ) -> (
+        String,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<std::sync::atomic::AtomicU8>,
+    ) {
+        use axum::{Json, http::StatusCode, response::IntoResponse, routing::get};
+        use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mode = Arc::new(AtomicU8::new(0));
+        let (h, m) = (hits.clone(), mode.clone());
+        let app = axum::Router::new().route(
+            "/jwks",
+            get(move || {
+                let (keys, h, m) = (keys.clone(), h.clone(), m.clone());
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    match m.load(Ordering::SeqCst) {
+                        1 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                        2 => {
+                            tokio::time::sleep(Duration::from_secs(4)).await;
+                            Json(keys).into_response()
+                        }
+                        _ => ([(axum::http::header::CACHE_CONTROL, "max-age=0")], Json(keys))
+                            .into_response(),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, hits, mode)
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_key_ids_costs_one_fetch_even_while_the_issuer_fails() {
+        use std::sync::atomic::Ordering;
+        let rules = TokenRules::default();
+        let (url, hits, mode) = unsteady_issuer(JwkSet { keys: vec![] }).await;
+        mode.store(1, Ordering::SeqCst);
+        let verifier = Verifier::remote(url, &rules).unwrap();
+        let tokens: Vec<String> = (0..30)
+            .map(|_| {
+                SigningKey::generate()
+                    .unwrap()
+                    .issue(&rules, 7, "a@b.co", Role::Customer, 600)
+                    .unwrap()
+            })
+            .collect();
+        let answers =
+            futures::future::join_all(tokens.iter().map(|t| verifier.verify_signature(t))).await;
+        assert!(answers.iter().all(Result::is_err));
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch for the whole flood");
+    }
+
+    #[tokio::test]
+    async fn a_slow_issuer_never_holds_up_a_token_whose_key_is_known() {
+        use std::sync::atomic::Ordering;
+        let rules = TokenRules::default();
+        let key = SigningKey::generate().unwrap();
+        let (url, hits, mode) = unsteady_issuer(JwkSet {
+            keys: vec![key.public_jwk()],
+        })
+        .await;
+        let verifier = Verifier::remote(url, &rules).unwrap();
+        let token = key.issue(&rules, 7, "a@b.co", Role::Customer, 600).unwrap();
+        assert!(verifier.verify_signature(&token).await.is_ok());
+        // From now on the issuer takes 4 s; the key's lifetime (max-age=0:
+        // the refetch interval) runs out and it is asked again.
+        mode.store(2, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while hits.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the issuer was never asked again");
+            let started = Instant::now();
+            assert!(verifier.verify_signature(&token).await.is_ok());
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "a known key waited {:?} for the issuer",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]

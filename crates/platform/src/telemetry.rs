@@ -335,9 +335,29 @@ async fn errors_as_json(resp: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// Whether `req` asks to become a WebSocket on a WebSocket route: only
+/// those live past the request timeout, for as long as the socket is open.
+/// Anything else claiming an `Upgrade` (a drip-fed login, say) is timed
+/// like every request, its body read included.
+fn is_websocket_upgrade(req: &Request) -> bool {
+    use axum::http::header;
+    let has = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    req.method() == axum::http::Method::GET
+        && req.uri().path().starts_with("/ws/")
+        && has(header::UPGRADE, "websocket")
+        && has(header::CONNECTION, "upgrade")
+        && req.headers().contains_key(header::SEC_WEBSOCKET_KEY)
+}
+
 async fn enforce_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    // WebSocket upgrades live for as long as the socket is open.
-    if req.headers().contains_key(axum::http::header::UPGRADE) {
+    if is_websocket_upgrade(&req) {
         return next.run(req).await;
     }
     match tokio::time::timeout(limit, next.run(req)).await {
@@ -396,6 +416,13 @@ mod tests {
                     "late"
                 }),
             )
+            .route(
+                "/ws/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
             .route("/panic", get(|| async { explode() }));
         http_layers(router, "test", Duration::from_millis(100))
     }
@@ -424,6 +451,27 @@ mod tests {
             .unwrap();
         let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    }
+
+    #[tokio::test]
+    async fn only_a_websocket_upgrade_on_a_websocket_route_skips_the_timeout() {
+        let slow_for = |req: Request| async move {
+            let resp = app().oneshot(req).await.unwrap();
+            resp.status()
+        };
+        let upgrade = |path: &str, upgrade: &str| {
+            Request::get(path)
+                .header("upgrade", upgrade)
+                .header("connection", "Upgrade")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                .body(Body::empty())
+                .unwrap()
+        };
+        // Claiming an upgrade elsewhere, or another protocol, is timed.
+        assert_eq!(slow_for(upgrade("/slow", "websocket")).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(slow_for(upgrade("/ws/slow", "h2c")).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(is_websocket_upgrade(&upgrade("/ws/notifications", "websocket")));
+        assert!(!is_websocket_upgrade(&upgrade("/users/login", "websocket")));
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use axum::{
     Router,
     extract::{Request, State, WebSocketUpgrade},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     response::Response,
     routing::{any, get},
 };
@@ -141,7 +141,8 @@ async fn cache_by_version(req: Request, next: axum::middleware::Next) -> Respons
     response
 }
 
-async fn forward_api(State(state): State<WebState>, req: Request) -> Response {
+async fn forward_api(State(state): State<WebState>, mut req: Request) -> Response {
+    *req.headers_mut() = outermost(req.headers());
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -175,5 +176,19 @@ async fn forward_ws(State(state): State<WebState>, ws: WebSocketUpgrade, req: Re
         state.gateway.url().replacen("http", "ws", 1),
         path_and_query
     );
-    proxy::websocket(ws, "gateway", &url, req.headers(), &[]).await
+    // The gateway closes the socket when its session ends; the web front
+    // relays that close.
+    let forever: futures::future::BoxFuture<'static, (u16, &'static str)> =
+        Box::pin(futures::future::pending());
+    proxy::websocket(ws, "gateway", &url, &outermost(req.headers()), &[], forever).await
+}
+
+/// The web front is the outermost hop: what a client claims about the host
+/// and scheme it reached is dropped, and the host the browser used is
+/// passed on from `Host`.
+fn outermost(headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(proxy::FORWARDED_HOST);
+    headers.remove("x-forwarded-proto");
+    headers
 }

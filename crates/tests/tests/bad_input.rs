@@ -450,6 +450,16 @@ fn orders_cases(customer: &str, product: i64, dear: [i64; 2]) -> Vec<Case> {
             json!(["body", "payment", "card_number"]),
         ),
         order(
+            "card number of letters",
+            json!({"items": [{"product_id": product, "quantity": 1}], "payment": {"card_number": "abcd efgh ijkl"}}),
+            json!(["body", "payment", "card_number"]),
+        ),
+        order(
+            "card number with a doubled separator",
+            json!({"items": [{"product_id": product, "quantity": 1}], "payment": {"card_number": "4242  4242"}}),
+            json!(["body", "payment", "card_number"]),
+        ),
+        order(
             "card number too long",
             json!({"items": [{"product_id": product, "quantity": 1}], "payment": {"card_number": "4".repeat(65)}}),
             json!(["body", "payment", "card_number"]),

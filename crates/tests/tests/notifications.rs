@@ -5,12 +5,15 @@ use serde_json::Value;
 use shop_testkit::{Shop, TestStack, emails_to, eventually, smtp_url, switch_to, unique_tag};
 use std::{sync::atomic::Ordering, time::Duration};
 
+/// The user's first notification once it has settled (sent or failed; a
+/// notification being sent is listed as `sending` meanwhile).
 async fn wait_for_notification(t: &TestStack, token: &str) -> Value {
     eventually(Duration::from_secs(10), || async {
         let (_, list) = t.get_as(token, "/notifications").await;
         list["notifications"]
             .as_array()
             .and_then(|n| n.first().cloned())
+            .filter(|n| n["status"] != "sending")
     })
     .await
     .expect("a notification is recorded")
@@ -72,8 +75,10 @@ async fn users_see_their_own_notifications_and_admins_see_all() {
     t.finish().await;
 }
 
-#[tokio::test]
-async fn a_failed_email_is_recorded_and_an_admin_retry_sends_it() {
+/// A platform whose mail server was down for one order: its notification
+/// failed. Returns the platform, the switch in front of the mail server
+/// (down), an admin's token, the buyer's email and the notification.
+async fn a_failed_email() -> (TestStack, shop_testkit::Switch, String, String, Value) {
     let smtp = smtp_url();
     let target = smtp
         .trim_start_matches("smtp://")
@@ -93,6 +98,21 @@ async fn a_failed_email_is_recorded_and_an_admin_retry_sends_it() {
 
     let failed = wait_for_notification(&t, &buyer).await;
     assert_eq!(failed["status"], "failed");
+    (t, relay, admin, email, failed)
+}
+
+async fn retry(t: &TestStack, admin: &str, id: &Value) -> reqwest::Response {
+    t.client
+        .post(format!("{}/notifications/retry/{id}", t.gateway()))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn a_failed_email_is_recorded_and_an_admin_retry_sends_it() {
+    let (t, relay, admin, email, failed) = a_failed_email().await;
     assert!(
         failed["error_message"]
             .as_str()
@@ -100,21 +120,187 @@ async fn a_failed_email_is_recorded_and_an_admin_retry_sends_it() {
     );
 
     relay.up.store(true, Ordering::SeqCst);
-    let r = t
-        .client
-        .post(format!(
-            "{}/notifications/retry/{}",
-            t.gateway(),
-            failed["id"]
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("answered");
+    let r = retry(&t, &admin, &failed["id"]).await;
     assert_eq!(r.status(), 200);
     let retried: Value = r.json().await.expect("json");
     assert_eq!(retried["status"], "sent");
     assert!(retried["error_message"].is_null());
     assert_eq!(emails_to(&email).await.len(), 1);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn two_admins_retrying_at_once_send_one_email() {
+    let (t, relay, admin, email, failed) = a_failed_email().await;
+    relay.up.store(true, Ordering::SeqCst);
+    let (a, b) = tokio::join!(
+        retry(&t, &admin, &failed["id"]),
+        retry(&t, &admin, &failed["id"])
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400], "one retry sends, the other is refused");
+    // Settled: the winner recorded `sent`; only then is the count final.
+    let db = t.db("notifications").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
+        .bind(failed["id"].as_i64().expect("an id"))
+        .fetch_one(&db)
+        .await
+        .expect("the row");
+    assert_eq!(status, "sent");
+    assert_eq!(emails_to(&email).await.len(), 1, "one email, not two");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_email_left_sending_is_listed_and_retryable_once_its_claim_is_over() {
+    let (t, relay, admin, email, failed) = a_failed_email().await;
+    relay.up.store(true, Ordering::SeqCst);
+    let id = failed["id"].as_i64().expect("an id");
+    let db = t.db("notifications").await;
+    // Its sender died mid-send: still claimed for a while, then not.
+    let claim = |secs: f64| {
+        sqlx::query(
+            "UPDATE notifications SET status = 'sending', error_message = NULL,
+                    claimed_until = now() + make_interval(secs => $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(secs)
+        .execute(&db)
+    };
+    claim(30.0).await.expect("claimed");
+    let (_, listed) = t
+        .get_as(&admin, &format!("/notifications?status=sending&recipient={email}"))
+        .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["notifications"][0]["status"], "sending");
+    assert_eq!(
+        retry(&t, &admin, &failed["id"]).await.status(),
+        400,
+        "not while its sender may still be sending"
+    );
+    claim(-1.0).await.expect("claim over");
+    let r = retry(&t, &admin, &failed["id"]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(emails_to(&email).await.len(), 1);
+    t.finish().await;
+}
+
+/// An SMTP server for one test: it takes mail like any other, except that
+/// for a recipient whose address starts with `stall` it reads the message
+/// and then never answers.
+async fn stalling_smtp_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let url = format!("smtp://{}", listener.local_addr().expect("bound"));
+    let delivered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = delivered.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 stall.test ESMTP\r\n").await;
+                let mut stall = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let answer: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 stall.test\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        stall |= upper.contains("<STALL");
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        while let Ok(Some(body)) = lines.next_line().await {
+                            if body == "." {
+                                break;
+                            }
+                        }
+                        if stall {
+                            // Holds the connection and says nothing more.
+                            std::future::pending::<()>().await;
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    if write.write_all(answer).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url, delivered)
+}
+
+#[tokio::test]
+async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() {
+    let (smtp, delivered) = stalling_smtp_server().await;
+    let t = TestStack::start_with(&[
+        ("SMTP_URL", smtp.as_str()),
+        ("SMTP_SEND_DEADLINE_MS", "1000"),
+        ("CONSUMER_CONCURRENCY", "2"),
+    ])
+    .await;
+    let tag = unique_tag();
+    let admin = t.admin_token().await;
+    let product = t
+        .create_product(&admin, &format!("STL-{tag}"), "1.00", 10)
+        .await;
+    // As many stalled emails as the consumer handles at once, then one
+    // that the server takes.
+    let mut stalled = Vec::new();
+    for n in 0..2 {
+        let token = t
+            .sign_up(&format!("stall{n}-{tag}@example.com"), &format!("stall{n}{tag}"))
+            .await;
+        let (status, order) = t.order(&token, &[(product, 1)]).await;
+        assert_eq!(status, 201);
+        stalled.push(order["id"].as_i64().expect("an id"));
+    }
+    let token = t
+        .sign_up(&format!("fine-{tag}@example.com"), &format!("fine{tag}"))
+        .await;
+    let (_, order) = t.order(&token, &[(product, 1)]).await;
+    let fine = order["id"].as_i64().expect("an id");
+
+    let db = t.db("notifications").await;
+    let status_of = |order: i64| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT status FROM notifications WHERE order_id = $1",
+            )
+            .bind(order)
+            .fetch_all(&db)
+            .await
+            .expect("notifications")
+        }
+    };
+    let sent = eventually(Duration::from_secs(10), || async {
+        (status_of(fine).await == ["sent"]).then_some(())
+    })
+    .await;
+    assert!(sent.is_some(), "the other email waited behind stalled ones");
+    for order in &stalled {
+        let failed = eventually(Duration::from_secs(10), || async {
+            (status_of(*order).await == ["failed"]).then_some(())
+        })
+        .await;
+        assert!(
+            failed.is_some(),
+            "order {order}: {:?}, not one failed notification",
+            status_of(*order).await
+        );
+    }
+    assert_eq!(delivered.load(Ordering::SeqCst), 1, "one email reached the server");
     t.finish().await;
 }

@@ -51,16 +51,32 @@ async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_bac
     );
 
     sns.up.store(true, Ordering::SeqCst);
-    let delivered = eventually(Duration::from_secs(30), || async {
-        let n = emails_to(&email).await.len();
-        (n >= 3).then_some(n)
+    // Settled: every event published and every notification recorded sent;
+    // only then is the count of emails final, so a repeat would show.
+    let orders_db = t.db("orders").await;
+    let notifications_db = t.db("notifications").await;
+    let settled = eventually(Duration::from_secs(30), || async {
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&orders_db)
+                .await
+                .ok()?;
+        let sent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'sent'")
+                .fetch_one(&notifications_db)
+                .await
+                .ok()?;
+        (waiting == 0 && sent == 3).then_some(())
     })
     .await;
+    assert!(settled.is_some(), "the events never settled once SNS was back");
     assert_eq!(
-        delivered,
-        Some(3),
-        "every event is delivered once SNS is back"
+        emails_to(&email).await.len(),
+        3,
+        "every event is delivered once SNS is back, and once only"
     );
+    orders_db.close().await;
+    notifications_db.close().await;
     t.finish().await;
 }
 
@@ -147,6 +163,7 @@ async fn products_down_is_503_and_leaves_no_order_behind() {
             .fetch_all(&orders_db)
             .await
             .expect("orders");
+    assert_eq!(rows.len(), 1, "the one checkout left its row: {rows:?}");
     assert!(
         rows.iter()
             .all(|(status, abandoned)| status == "pending" && *abandoned),

@@ -406,3 +406,148 @@ async fn sign_in_failures_and_registrations_are_limited_per_client_address() {
     assert_eq!(addresses, ["127.0.0.1", "203.0.113.5"]);
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_client_s_x_forwarded_host_is_believed_only_from_a_trusted_proxy() {
+    // The test client (127.0.0.1) is no trusted proxy here.
+    let t = TestStack::start_with(&[("TRUSTED_PROXIES", "192.0.2.1/32")]).await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("xfh-{tag}@example.com"), &format!("xfh-{tag}"))
+        .await;
+    let gateway = t.gateway();
+    let host = gateway.trim_start_matches("http://").to_owned();
+    // A page on another site posts with the shop's cookie and claims, in
+    // X-Forwarded-Host, to have reached the host it names.
+    let forged = t
+        .client
+        .post(format!("{gateway}/users/logout"))
+        .header("cookie", format!("shop_session={token}"))
+        .header("origin", "https://evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(forged.status(), 403, "a foreign page's write is refused");
+    let body: serde_json::Value = forged.json().await.expect("an error body");
+    assert!(body["detail"].is_string(), "{body}");
+    // The session is still alive.
+    let (status, _) = t.get_as(&token, "/users/me").await;
+    assert_eq!(status, 200);
+    // The shop's own page still signs out with its cookie.
+    let own = t
+        .client
+        .post(format!("{gateway}/users/logout"))
+        .header("cookie", format!("shop_session={token}"))
+        .header("origin", format!("http://{host}"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(own.status(), 204);
+    t.finish().await;
+}
+
+/// Sign-in attempts for one account from one client address, answered by
+/// the gateway with the address in `X-Forwarded-For` (the test client is a
+/// trusted proxy of the default `TRUSTED_PROXIES`).
+async fn sign_in_from(t: &TestStack, from: &str, email: &str, password: &str) -> u16 {
+    t.client()
+        .post(format!("{}/users/login", t.gateway()))
+        .header("x-forwarded-for", from)
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_are_checked_no_more_than_the_limit() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let email = format!("burst-{tag}@example.com");
+    t.sign_up(&email, &format!("burst-{tag}")).await;
+    let unknown = format!("nobody-{tag}@example.com");
+    for target in [&email, &unknown] {
+        let answers = futures::future::join_all(
+            (0..24).map(|_| sign_in_from(&t, "203.0.113.40", target, "wrong-password")),
+        )
+        .await;
+        let checked = answers.iter().filter(|s| **s == 401).count();
+        let throttled = answers.iter().filter(|s| **s == 429).count();
+        assert_eq!(
+            (checked, throttled),
+            (5, 19),
+            "{target}: 24 guesses at once: {answers:?}"
+        );
+    }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn guesses_from_elsewhere_do_not_lock_the_owner_out() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let email = format!("owner-{tag}@example.com");
+    t.sign_up(&email, &format!("owner-{tag}")).await;
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&t, "203.0.113.50", &email, "wrong-password").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_from(&t, "203.0.113.50", &email, "wrong-password").await,
+        429,
+        "the guessing address is throttled"
+    );
+    assert_eq!(
+        sign_in_from(&t, "198.51.100.60", &email, "correct-horse").await,
+        200,
+        "the owner, elsewhere, still signs in"
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_drip_fed_request_claiming_an_upgrade_is_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestStack::start_with(&[("REQUEST_TIMEOUT_SECS", "2")]).await;
+    let address = t.gateway().trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(
+            b"POST /users/login HTTP/1.1\r\nHost: shop\r\nUpgrade: websocket\r\n\
+              Connection: upgrade\r\nContent-Type: application/json\r\n\
+              Content-Length: 4096\r\n\r\n{",
+        )
+        .await
+        .expect("sent");
+    // The client sends its body a byte at a time, slowly, for as long as
+    // the connection lets it.
+    let dripping = tokio::spawn(async move {
+        while write.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    let mut head = Vec::new();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(8), async {
+        let mut buf = [0u8; 512];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    dripping.abort();
+    assert!(answered.is_ok(), "still open after 8 s with a 2 s request timeout");
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    t.finish().await;
+}

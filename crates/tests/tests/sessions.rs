@@ -53,12 +53,25 @@ fn customer_targets(t: &TestStack) -> Vec<Target> {
 
 /// The status each target answers for `token`.
 async fn statuses(t: &TestStack, targets: &[Target], token: &str, carrier: Carrier) -> Vec<u16> {
+    refusals(t, targets, token, carrier)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
+}
+
+/// What each target says about `token`: its status and its `detail`.
+async fn refusals(
+    t: &TestStack,
+    targets: &[Target],
+    token: &str,
+    carrier: Carrier,
+) -> Vec<(u16, String)> {
     let mut out = Vec::new();
     for (_, method, url) in targets {
         let mut req = t.client().request(method.clone(), url);
         req = match carrier {
             Carrier::Bearer => req.bearer_auth(token),
-            // A cookie write needs our Origin, as a browser on the shop sends.
             Carrier::Cookie => req
                 .header(header::COOKIE, format!("shop_session={token}"))
                 .header(header::ORIGIN, "http://localhost:8080"),
@@ -66,7 +79,10 @@ async fn statuses(t: &TestStack, targets: &[Target], token: &str, carrier: Carri
         if *method == Method::POST {
             req = req.json(&serde_json::json!({"items": [{"product_id": 999_999, "quantity": 1}]}));
         }
-        out.push(req.send().await.expect("answered").status().as_u16());
+        let resp = req.send().await.expect("answered");
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        out.push((status, body["detail"].as_str().unwrap_or_default().to_owned()));
     }
     out
 }
@@ -75,15 +91,21 @@ async fn statuses(t: &TestStack, targets: &[Target], token: &str, carrier: Carri
 /// both ways of carrying it; returns how long that took.
 async fn refused_everywhere(t: &TestStack, targets: &[Target], token: &str) -> Duration {
     let started = Instant::now();
+    // "Session has ended", not any 401: an account filter or a bad token
+    // would give a 401 too, and must not pass for the session's end.
     let done = eventually(Duration::from_secs(5), || async {
-        let bearer = statuses(t, targets, token, Carrier::Bearer).await;
-        let cookie = statuses(t, targets, token, Carrier::Cookie).await;
-        (bearer.iter().chain(&cookie).all(|s| *s == 401)).then_some(())
+        let bearer = refusals(t, targets, token, Carrier::Bearer).await;
+        let cookie = refusals(t, targets, token, Carrier::Cookie).await;
+        (bearer
+            .iter()
+            .chain(&cookie)
+            .all(|(s, detail)| *s == 401 && detail == "Session has ended"))
+        .then_some(())
     })
     .await;
     let took = started.elapsed();
     if done.is_none() {
-        let bearer = statuses(t, targets, token, Carrier::Bearer).await;
+        let bearer = refusals(t, targets, token, Carrier::Bearer).await;
         let names: Vec<_> = targets.iter().map(|t| &t.0).zip(bearer).collect();
         panic!("still accepted after 5 s: {names:?}");
     }

@@ -170,3 +170,102 @@ async fn a_silent_socket_is_closed_and_a_pinging_one_stays_open() {
     assert!(pongs >= 5, "{pongs} pongs");
     t.finish().await;
 }
+
+/// `REVOCATION_POLL_MS` of the test platforms (the default) and the second
+/// the rule allows on top of it.
+const SESSION_END_LIMIT: Duration = Duration::from_millis(1000 + 1000);
+
+async fn user_id(t: &TestStack, token: &str) -> i64 {
+    let (status, me) = t.get_as(token, "/users/me").await;
+    assert_eq!(status, 200);
+    me["id"].as_i64().expect("an id")
+}
+
+fn ended_with(frame: Option<CloseFrame>, reason: &str, via: &str) {
+    let frame = frame.unwrap_or_else(|| panic!("via {via}: no close frame in time"));
+    assert_eq!(u16::from(frame.code), 1008, "via {via}: {frame:?}");
+    assert_eq!(frame.reason.as_str(), reason, "via {via}");
+}
+
+#[tokio::test]
+async fn a_logout_closes_the_session_s_sockets_and_the_gateway_refuses_it_at_once() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("out-{tag}@example.com"), &format!("out{tag}"))
+        .await;
+    let direct = t.stack.url("notifications").expect("running");
+    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
+    let mut at_the_service = open(&direct, &token).await.expect("opens");
+
+    let out = t
+        .client
+        .post(format!("{}/users/logout", t.gateway()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 204);
+    // The gateway that forwarded the logout knows at once; no poll to wait.
+    let (status, _) = t.get_as(&token, "/orders").await;
+    assert_eq!(status, 401, "the logged-out token is refused at once");
+
+    let (a, b) = tokio::join!(
+        closed_with(&mut through_gateway, SESSION_END_LIMIT),
+        closed_with(&mut at_the_service, SESSION_END_LIMIT),
+    );
+    ended_with(a, "session ended", "the gateway");
+    ended_with(b, "session ended", "the service");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn deactivating_an_account_closes_its_sockets() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let admin = t.admin_token().await;
+    let token = t
+        .sign_up(&format!("gone-{tag}@example.com"), &format!("gone{tag}"))
+        .await;
+    let id = user_id(&t, &token).await;
+    let direct = t.stack.url("notifications").expect("running");
+    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
+    let mut at_the_service = open(&direct, &token).await.expect("opens");
+
+    let off = t
+        .client
+        .post(format!("{}/users/{id}/deactivate", t.gateway()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("deactivate");
+    assert!(off.status().is_success(), "deactivate: {}", off.status());
+    let (a, b) = tokio::join!(
+        closed_with(&mut through_gateway, SESSION_END_LIMIT),
+        closed_with(&mut at_the_service, SESSION_END_LIMIT),
+    );
+    ended_with(a, "session ended", "the gateway");
+    ended_with(b, "session ended", "the service");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_token_expires() {
+    let t = TestStack::start_with(&[("ACCESS_TOKEN_TTL_SECS", "3")]).await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(&format!("late-{tag}@example.com"), &format!("late{tag}"))
+        .await;
+    let direct = t.stack.url("notifications").expect("running");
+    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
+    let mut at_the_service = open(&direct, &token).await.expect("opens");
+    // Within the token's three seconds and one more.
+    let limit = Duration::from_secs(4);
+    let (a, b) = tokio::join!(
+        closed_with(&mut through_gateway, limit),
+        closed_with(&mut at_the_service, limit),
+    );
+    ended_with(a, "token expired", "the gateway");
+    ended_with(b, "token expired", "the service");
+    t.finish().await;
+}

@@ -77,3 +77,66 @@ async fn stock_is_adjusted_by_units_never_below_what_is_there() {
     assert_eq!(status, 404);
     t.finish().await;
 }
+
+/// Waits until some statement on the products database waits for a lock.
+async fn someone_waits_for_a_lock(pool: &sqlx::PgPool) {
+    shop_testkit::eventually(std::time::Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (waiting > 0).then_some(())
+    })
+    .await
+    .expect("the edit waits for the row");
+}
+
+#[tokio::test]
+async fn an_edit_racing_a_deactivation_never_brings_the_product_back() {
+    let t = TestStack::start().await;
+    let admin = t.admin_token().await;
+    let product = t
+        .create_product(&admin, &format!("RACE-{}", shop_testkit::unique_tag()), "3.00", 5)
+        .await;
+    let pool = t.db("products").await;
+    // The deactivation holds the row while an edit arrives.
+    let mut deactivation = t.lock_product(&pool, product).await;
+    let edit = tokio::spawn({
+        let (client, url, admin) = (
+            t.client().clone(),
+            format!("{}/products/{product}", t.gateway()),
+            admin.clone(),
+        );
+        async move {
+            client
+                .patch(url)
+                .bearer_auth(admin)
+                .json(&json!({"name": "Renamed while deleted"}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    });
+    someone_waits_for_a_lock(&pool).await;
+    sqlx::query("UPDATE products SET is_active = FALSE WHERE id = $1")
+        .bind(product)
+        .execute(&mut *deactivation)
+        .await
+        .expect("deactivated");
+    deactivation.commit().await.expect("committed");
+    assert_eq!(edit.await.expect("the edit ran"), 200);
+    let (active, name): (bool, String) =
+        sqlx::query_as("SELECT is_active, name FROM products WHERE id = $1")
+            .bind(product)
+            .fetch_one(&pool)
+            .await
+            .expect("the row");
+    assert!(!active, "the edit undid the deactivation");
+    assert_eq!(name, "Renamed while deleted", "the edit itself is kept");
+    t.finish().await;
+}

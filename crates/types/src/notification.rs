@@ -26,6 +26,10 @@ impl NotificationType {
 pub enum NotificationStatus {
     Sent,
     Failed,
+    /// Claimed by a sender that has not recorded how it went; a sender that
+    /// died leaves it so until its claim runs out, after which an admin may
+    /// retry it.
+    Sending,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

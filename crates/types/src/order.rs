@@ -114,15 +114,15 @@ pub struct OrderLineRequest {
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
-    /// The simulated payment declines `4000000000000002` (spaces and dashes
-    /// aside) and approves anything else.
+    /// Digits, optionally grouped by single spaces or dashes. The simulated
+    /// payment declines `4000000000000002` and approves any other number.
     #[cfg_attr(feature = "server", schema(schema_with = card_number_schema))]
     pub card_number: String,
 }
 
 #[cfg(feature = "server")]
 fn card_number_schema() -> utoipa::openapi::Object {
-    crate::text::schema(1, 64, crate::text::SINGLE_LINE)
+    crate::text::schema(1, 64, crate::text::CARD_NUMBER)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

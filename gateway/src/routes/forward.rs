@@ -88,12 +88,27 @@ fn upstream<'a>(state: &'a AppState, path: &str) -> Option<&'a proxy::Upstream> 
     }
 }
 
+/// What the client said about the host and scheme it reached is believed
+/// only from a trusted proxy (the web front), like `X-Forwarded-For`; from
+/// anyone else the gateway is the edge and the request's own `Host` counts.
+fn distrust_forwarded_host(parts: &mut axum::http::request::Parts, state: &AppState) {
+    let trusted = client::peer(&parts.extensions)
+        .is_some_and(|peer| state.trusted_proxies.iter().any(|net| net.contains(&peer)));
+    if !trusted {
+        parts.headers.remove(proxy::FORWARDED_HOST);
+        parts.headers.remove(FORWARDED_PROTO);
+    }
+}
+
+pub const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 // The request span (platform::telemetry) already names the path.
 async fn forward(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     for h in IDENTITY_HEADERS {
         parts.headers.remove(h);
     }
+    distrust_forwarded_host(&mut parts, &state);
     // The client's address, for the services' per-address limits: worked
     // out here, never taken from the client.
     parts.headers.remove(client::CLIENT_ADDRESS);
@@ -104,6 +119,8 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     let need = access(&parts.method, parts.uri.path());
+    let mut identity = None;
+    let logout = parts.method == Method::POST && parts.uri.path().trim_end_matches('/') == "/users/logout";
     // Public paths are forwarded as they are: a token there is checked, if
     // at all, by the service that needs it.
     if need != Access::Public {
@@ -115,6 +132,7 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
             return ApiError::Forbidden("Admin privileges required".into()).into_response();
         }
         add_identity(&mut parts.headers, &id);
+        identity = Some(id);
     }
     let Some(upstream) = upstream(&state, parts.uri.path()) else {
         return ApiError::not_found("Not Found").into_response();
@@ -125,14 +143,28 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let req = Request::from_parts(parts, body);
-    proxy::forward(
+    let resp = proxy::forward(
         &state.proxy,
         upstream,
         req,
         &path_and_query,
         state.request_timeout,
     )
-    .await
+    .await;
+    // The users service ended this session: this gateway refuses the token
+    // from now on, and closes its sockets, without waiting for the feed
+    // (which tells the other processes within REVOCATION_POLL_MS).
+    if logout
+        && resp.status().is_success()
+        && let Some(id) = &identity
+    {
+        state
+            .auth
+            .verifier
+            .revocations()
+            .revoke_now(&id.session, id.expires_at);
+    }
+    resp
 }
 
 fn add_identity(headers: &mut axum::http::HeaderMap, id: &Identity) {
@@ -147,6 +179,7 @@ fn add_identity(headers: &mut axum::http::HeaderMap, id: &Identity) {
 /// upgrade), then relayed to the notifications service.
 async fn websocket(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
+    distrust_forwarded_host(&mut parts, &state);
     let identity = match state.auth.authenticate_socket(&parts).await {
         Ok(id) => id,
         Err(e) => return e.into_response(),
@@ -165,12 +198,22 @@ async fn websocket(State(state): State<AppState>, req: Request) -> Response {
         .into_iter()
         .map(|v| (axum::http::header::AUTHORIZATION, v))
         .collect();
+    // The socket lives as long as its session: a logout, a deactivation or
+    // the token's expiry closes it here too.
+    let revocations = state.auth.verifier.revocations().clone();
+    let ended = Box::pin(async move {
+        let why = revocations
+            .ended(&identity.session, identity.expires_at)
+            .await;
+        (shop_auth::SessionEnd::CLOSE_CODE, why.reason())
+    });
     proxy::websocket(
         ws,
         "notification-service",
         &format!("{base}/ws/notifications"),
         &parts.headers,
         &extra,
+        ended,
     )
     .await
 }

@@ -27,6 +27,10 @@ pub struct Config {
     pub concurrency: usize,
     /// `WS_MAX_SOCKETS_PER_USER` (10) and `WS_IDLE_SECS` (90).
     pub sockets: crate::SocketLimits,
+    /// `SMTP_SEND_DEADLINE_MS`: the longest one whole SMTP exchange may
+    /// take; by default a third of [`crate::consumer::SENDING_LEASE`], and
+    /// never half of it or more.
+    pub send_deadline: std::time::Duration,
 }
 
 impl Config {
@@ -40,7 +44,19 @@ impl Config {
                 MailSettings::Directory(PathBuf::from(env.get("MAIL_DIR").unwrap_or(".shop/mail")))
             }
         };
+        let lease = crate::consumer::SENDING_LEASE;
+        let send_deadline = std::time::Duration::from_millis(env.parse_or(
+            "SMTP_SEND_DEADLINE_MS",
+            u64::try_from((lease / 3).as_millis()).unwrap_or(15_000),
+        )?);
+        if send_deadline.is_zero() || send_deadline >= lease / 2 {
+            anyhow::bail!(
+                "SMTP_SEND_DEADLINE_MS must be above 0 and below {} ms, half the sending lease",
+                (lease / 2).as_millis()
+            );
+        }
         Ok(Self {
+            send_deadline,
             service: ServiceSettings::from_env(env, crate::NAME, crate::DEFAULT_PORT)?,
             auth: AuthSettings::from_env(env)?,
             events: EventsSettings::from_env(env, crate::NAME)?,

@@ -28,7 +28,9 @@ pub enum Outcome {
 
 /// How long a handler may take to send before another delivery of the same
 /// message takes its claim over: shorter than the queue's visibility timeout
-/// (60 s), longer than the mailer's own timeout (10 s).
+/// (60 s), and at least twice the whole SMTP exchange's deadline
+/// (`SMTP_SEND_DEADLINE_MS`, a third of this by default), so a send that
+/// ran out of time has recorded its outcome long before anyone may take over.
 pub const SENDING_LEASE: Duration = Duration::from_secs(45);
 
 /// What a failed notification says; the mail server's own error is logged.
@@ -204,7 +206,7 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
         tracing::warn!(event_id = %prepared.event_id, error = format!("{e:#}"), "email failed");
     }
     let error = sent.is_err().then(|| DELIVERY_FAILED.to_owned());
-    repo::set_outcome(&state.pool, id, error).await?;
+    record_outcome(state, id, error).await?;
     tracing::info!(event_id = %prepared.event_id, email_sent = sent.is_ok(), "event handled");
     Ok(if sent.is_ok() {
         Outcome::Sent
@@ -252,10 +254,14 @@ async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Resul
 /// records the outcome.
 pub async fn retry(state: &AppState, id: i64) -> Result<repo::Row, crate::error::Error> {
     use crate::error::Error;
-    let row = repo::get(&state.pool, id).await?.ok_or(Error::NotFound)?;
-    if row.status != "failed" {
-        return Err(Error::NotRetryable);
-    }
+    // Claimed first, in one statement: of two admins retrying at once, one
+    // sends and the other is told it is not retryable.
+    let Some(row) = repo::claim_retry(&state.pool, id, SENDING_LEASE).await? else {
+        return Err(match repo::get(&state.pool, id).await? {
+            Some(_) => Error::NotRetryable,
+            None => Error::NotFound,
+        });
+    };
     let email = crate::mailer::Email {
         to: row.recipient_email.clone(),
         subject: row.subject.clone(),
@@ -273,5 +279,28 @@ pub async fn retry(state: &AppState, id: i64) -> Result<repo::Row, crate::error:
             Some(DELIVERY_FAILED.to_owned())
         }
     };
-    Ok(repo::set_outcome(&state.pool, id, error).await?)
+    Ok(record_outcome(state, id, error).await?)
+}
+
+/// Records how a send went, retrying a failed write for a while: a send the
+/// server accepted must not stay `sending`, or its claim would run out and
+/// the email go out a second time. Gives up after a third of the claim.
+async fn record_outcome(
+    state: &AppState,
+    id: i64,
+    error: Option<String>,
+) -> Result<repo::Row, sqlx::Error> {
+    let give_up = tokio::time::Instant::now() + SENDING_LEASE / 3;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match repo::set_outcome(&state.pool, id, error.clone()).await {
+            Ok(row) => return Ok(row),
+            Err(e) if tokio::time::Instant::now() + wait < give_up => {
+                tracing::warn!(notification_id = id, error = %e, "recording an email's outcome failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

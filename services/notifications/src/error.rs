@@ -7,7 +7,7 @@ use shop_platform::ApiError;
 pub enum Error {
     #[error("Notification not found")]
     NotFound,
-    #[error("Only failed notifications can be retried")]
+    #[error("Only failed notifications, or ones whose sender stopped, can be retried")]
     NotRetryable,
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -82,7 +82,7 @@ pub async fn build(config: Config) -> Result<Service> {
     let state = AppState {
         pool,
         auth: config.auth.auth()?,
-        mailer: Mailer::from_settings(&config.mail, &config.mail_from)?,
+        mailer: Mailer::from_settings(&config.mail, &config.mail_from, config.send_deadline)?,
         hub: Arc::new(hub::Hub::default()),
         sockets: CancellationToken::new(),
         socket_limits: config.sockets,

@@ -27,6 +27,9 @@ pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         from: Mailbox,
+        /// The whole exchange, connection to the server's last answer:
+        /// lettre's own timeout bounds each network step, not their sum.
+        deadline: Duration,
     },
     Directory {
         dir: PathBuf,
@@ -46,7 +49,7 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    pub fn from_settings(settings: &MailSettings, from: &str) -> Result<Self> {
+    pub fn from_settings(settings: &MailSettings, from: &str, deadline: Duration) -> Result<Self> {
         let from: Mailbox = from
             .parse()
             .with_context(|| format!("MAIL_FROM `{from}` is not an address"))?;
@@ -54,10 +57,11 @@ impl Mailer {
             MailSettings::Smtp(url) => Self::Smtp {
                 transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .with_context(|| format!("SMTP_URL `{url}`"))?
-                    .timeout(Some(Duration::from_secs(10)))
+                    .timeout(Some(deadline.min(Duration::from_secs(10))))
                     .pool_config(PoolConfig::new().max_size(16))
                     .build(),
                 from,
+                deadline,
             },
             MailSettings::Directory(dir) => Self::Directory {
                 dir: dir.clone(),
@@ -69,10 +73,21 @@ impl Mailer {
     /// Sends one email; the error says why it failed (stored on the notification).
     pub async fn send(&self, email: &Email) -> Result<()> {
         match self {
-            Self::Smtp { transport, from } => {
-                transport
-                    .send(build(from, email)?)
+            Self::Smtp {
+                transport,
+                from,
+                deadline,
+            } => {
+                // A server that accepts and then stops answering (mid-DATA,
+                // say) holds only this email, and only this long.
+                tokio::time::timeout(*deadline, transport.send(build(from, email)?))
                     .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "the mail server did not finish within {} ms",
+                            deadline.as_millis()
+                        )
+                    })?
                     .context("SMTP delivery failed")?;
             }
             Self::Directory { dir, from } => {

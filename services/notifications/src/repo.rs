@@ -37,10 +37,10 @@ impl Row {
             subject: self.subject,
             order_id: self.order_id,
             user_id: self.user_id,
-            status: if self.status == "sent" {
-                NotificationStatus::Sent
-            } else {
-                NotificationStatus::Failed
+            status: match self.status.as_str() {
+                "sent" => NotificationStatus::Sent,
+                "sending" => NotificationStatus::Sending,
+                _ => NotificationStatus::Failed,
             },
             error_message: self.error_message,
             created_at: self.created_at,
@@ -167,8 +167,9 @@ pub struct Filter {
 }
 
 fn where_clause<'a>(qb: &mut QueryBuilder<'a, Postgres>, f: &'a Filter) {
-    // A notification still being sent is not listed until it settles.
-    qb.push(" WHERE status <> 'sending'");
+    // Those still being sent are listed too: one whose sender died stays
+    // `sending` until an admin retries it.
+    qb.push(" WHERE TRUE");
     if let Some(u) = f.user_id {
         qb.push(" AND user_id = ").push_bind(u);
     }
@@ -206,6 +207,27 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Row>, sqlx::Error> {
         "SELECT {COLUMNS} FROM notifications WHERE id = $1"
     ))
     .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Claims a notification for a retry: a failed one, or one left `sending`
+/// by a sender whose claim ran out. `None` when it is neither — sent, or
+/// being sent right now (two admins retrying at once: one sends).
+pub async fn claim_retry(
+    pool: &PgPool,
+    id: i64,
+    lease: std::time::Duration,
+) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE notifications SET status = 'sending', error_message = NULL,
+                claimed_until = now() + make_interval(secs => $2)
+         WHERE id = $1
+           AND (status = 'failed' OR (status = 'sending' AND claimed_until <= now()))
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(lease.as_secs_f64())
     .fetch_optional(pool)
     .await
 }

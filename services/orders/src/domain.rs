@@ -52,6 +52,11 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
                 loc,
                 "card_number must be 1 to 64 characters",
             ));
+        } else if !shop_types::text::is_card_number(&card.card_number) {
+            errors.push(FieldError::value_error(
+                loc,
+                "card_number must be digits, grouped by single spaces or dashes",
+            ));
         }
     }
     if !errors.is_empty() {

@@ -159,17 +159,49 @@ pub async fn update(
     p: &ValidProduct,
     stock: Option<i32>,
 ) -> Result<Option<Product>, Error> {
-    let sql = format!(
-        "UPDATE products SET name = $1, description = $2, price = $3,
-                stock_quantity = COALESCE($4, stock_quantity),
-                sku = $5, category = $6, is_active = $7, updated_at = now()
-         WHERE id = $8 RETURNING {COLUMNS}"
-    );
-    let row = bind_fields(sqlx::query_as(&sql), p, stock)
+    let row = bind_fields(sqlx::query_as(&update_sql()), p, stock)
         .bind(id)
         .fetch_optional(pool)
         .await
         .map_err(map_write_error)?;
+    Ok(row.map(ProductRow::into_product))
+}
+
+fn update_sql() -> String {
+    format!(
+        "UPDATE products SET name = $1, description = $2, price = $3,
+                stock_quantity = COALESCE($4, stock_quantity),
+                sku = $5, category = $6, is_active = $7, updated_at = now()
+         WHERE id = $8 RETURNING {COLUMNS}"
+    )
+}
+
+/// Changes some fields of a product: `change` gets the row as it is, under
+/// its lock, and returns what to write. A concurrent write (a deactivation,
+/// another edit) is either seen by `change` or waits for this one: no field
+/// the caller did not give is ever written back over a newer value.
+pub async fn update_with(
+    pool: &PgPool,
+    id: i64,
+    stock: Option<i32>,
+    change: impl FnOnce(ValidProduct) -> Result<ValidProduct, Error>,
+) -> Result<Option<Product>, Error> {
+    let mut tx = pool.begin().await?;
+    let current: Option<ProductRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let p = change(current.into_valid())?;
+    let row = bind_fields(sqlx::query_as(&update_sql()), &p, stock)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+    tx.commit().await?;
     Ok(row.map(ProductRow::into_product))
 }
 

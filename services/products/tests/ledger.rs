@@ -92,6 +92,27 @@ async fn a_release_waits_for_a_reservation_in_flight_and_undoes_it(pool: PgPool)
         let pool = pool.clone();
         async move { reservations::release(&pool, 8).await }
     });
+    // The release must wait for the reservation in flight, not pass it by:
+    // it too is waiting on a lock before the buyer lets go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            !releasing.is_finished(),
+            "the release finished while the reservation was still in flight"
+        );
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+             WHERE NOT l.granted AND a.datname = current_database()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the release never waited");
+        tokio::task::yield_now().await;
+    }
     blocker.commit().await.unwrap();
 
     let reserved = reserving.await.unwrap();

@@ -1,6 +1,7 @@
 //! Password guessing and sign-up floods, throttled. Failed sign-ins are
-//! limited per account ([`Limits::failures_per_account`] within [`WINDOW`])
-//! and per client address ([`Limits::failures_per_address`]); registrations
+//! limited per account and client address pair
+//! ([`Limits::failures_per_account`] within [`WINDOW`]) and per client
+//! address over all accounts ([`Limits::failures_per_address`]); registrations
 //! per address ([`Limits::registrations_per_address`] within
 //! [`REGISTRATION_WINDOW`]). Past a limit the answer is 429 with
 //! `Retry-After`, until the oldest counted attempt leaves its window. Checks
@@ -41,24 +42,47 @@ fn throttled(what: &'static str, retry_after: Option<f64>) -> Error {
     }
 }
 
-/// `Err(Error::Throttled)` while the account or the address has used up its
-/// failed sign-ins.
-pub async fn check(
+/// Admits one sign-in attempt, or refuses it with `Error::Throttled` while
+/// this account from this address, or this address for any account, has
+/// used up its failures. An admitted attempt is recorded as a failure
+/// before its password is checked, in one transaction serialised per
+/// address and per pair, so however many arrive at once — on any number of
+/// replicas — no more than the limits are ever checked; [`succeeded`] takes
+/// the record back. Unknown emails are admitted and counted alike: the
+/// answers and their timing say nothing about which accounts exist. The
+/// owner signing in from another address is never locked out by guesses
+/// from elsewhere; [`Limits::failures_per_address`] caps one address over
+/// every account.
+pub async fn admit_attempt(
     pool: &PgPool,
     email: &str,
     address: IpAddr,
     limits: Limits,
-) -> Result<(), Error> {
+) -> Result<Attempt, Error> {
+    let address_text = address.to_string();
+    let mut tx = pool.begin().await?;
+    // Always the address first, then the pair: no two attempts wait on
+    // each other in opposite orders.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('login-address:' || $1, 0)),
+                pg_advisory_xact_lock(hashtextextended('login-pair:' || $1 || ' ' || $2, 0))",
+    )
+    .bind(&address_text)
+    .bind(email)
+    .execute(&mut *tx)
+    .await?;
     let (failures, retry_after): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT count(*), EXTRACT(EPOCH FROM min(failed_at) + make_interval(secs => $3) - now())::FLOAT8
+        "SELECT count(*), EXTRACT(EPOCH FROM min(failed_at) + make_interval(secs => $4) - now())::FLOAT8
          FROM (SELECT failed_at FROM login_failures
-               WHERE email = $1 AND failed_at > now() - make_interval(secs => $3)
-               ORDER BY failed_at DESC LIMIT $2) recent",
+               WHERE email = $1 AND address = $2::inet
+                 AND failed_at > now() - make_interval(secs => $4)
+               ORDER BY failed_at DESC LIMIT $3) recent",
     )
     .bind(email)
+    .bind(&address_text)
     .bind(limits.failures_per_account)
     .bind(WINDOW.as_secs_f64())
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     if failures >= limits.failures_per_account {
         return Err(throttled("failed sign-in attempts", retry_after));
@@ -69,10 +93,10 @@ pub async fn check(
                WHERE address = $1::inet AND failed_at > now() - make_interval(secs => $3)
                ORDER BY failed_at DESC LIMIT $2) recent",
     )
-    .bind(address.to_string())
+    .bind(&address_text)
     .bind(limits.failures_per_address)
     .bind(WINDOW.as_secs_f64())
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     if failures >= limits.failures_per_address {
         return Err(throttled(
@@ -80,25 +104,41 @@ pub async fn check(
             retry_after,
         ));
     }
-    Ok(())
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO login_failures (email, address) VALUES ($1, $2::inet) RETURNING id",
+    )
+    .bind(email)
+    .bind(&address_text)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Attempt { id })
 }
 
-pub async fn record_failure(pool: &PgPool, email: &str, address: IpAddr) -> Result<(), Error> {
-    sqlx::query("INSERT INTO login_failures (email, address) VALUES ($1, $2::inet)")
-        .bind(email)
-        .bind(address.to_string())
-        .execute(pool)
-        .await?;
-    Ok(())
+/// An admitted sign-in attempt, counted as a failure until it succeeds.
+#[derive(Debug)]
+#[must_use = "a successful attempt must be taken back with `succeeded`"]
+pub struct Attempt {
+    id: i64,
 }
 
-/// A successful sign-in starts the account afresh (not the address: an
-/// attacker must not reset it with an account of their own).
-pub async fn clear(pool: &PgPool, email: &str) -> Result<(), Error> {
-    sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(email)
-        .execute(pool)
-        .await?;
+/// The attempt succeeded: it and the pair's earlier failures are forgotten
+/// (not the address's elsewhere: an attacker must not reset those with an
+/// account of their own).
+pub async fn succeeded(
+    pool: &PgPool,
+    attempt: Attempt,
+    email: &str,
+    address: IpAddr,
+) -> Result<(), Error> {
+    sqlx::query(
+        "DELETE FROM login_failures WHERE id = $1 OR (email = $2 AND address = $3::inet)",
+    )
+    .bind(attempt.id)
+    .bind(email)
+    .bind(address.to_string())
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -289,6 +289,11 @@ pub fn steps(order: &Order, emails: &[Notification]) -> Vec<Step> {
                         label: format!("{what} email could not be delivered"),
                         at: n.created_at,
                     },
+                    NotificationStatus::Sending => Step {
+                        key: "email-sending",
+                        label: format!("{what} email is being sent"),
+                        at: n.created_at,
+                    },
                 }
             }),
     );

@@ -57,11 +57,11 @@ pub async fn list(
     let page_size = int_param("page_size", p.page_size.as_deref(), 1, 100)?.unwrap_or(20);
     let status = match p.status.as_deref() {
         None => None,
-        Some(s @ ("sent" | "failed")) => Some(s.to_owned()),
+        Some(s @ ("sent" | "failed" | "sending")) => Some(s.to_owned()),
         Some(_) => {
             return Err(ApiError::invalid_field(
                 &["query", "status"],
-                "status must be sent or failed",
+                "status must be sent, failed or sending",
             ));
         }
     };
@@ -108,15 +108,13 @@ pub async fn get_one(
 ) -> Result<Json<Notification>> {
     let row = repo::get(&state.pool, id)
         .await?
-        // Still being sent: not listed yet, so not shown either.
-        .filter(|n| n.status != "sending")
         .filter(|n| user.is_admin() || n.user_id == Some(user.user_id))
         .ok_or_else(not_found)?;
     Ok(Json(row.into_notification()))
 }
 
 #[utoipa::path(post, path = "/notifications/retry/{id}", tag = "notifications",
-    responses((status = 200, body = Notification), (status = 400, description = "Not a failed notification"),
+    responses((status = 200, body = Notification), (status = 400, description = "Neither failed nor left `sending` by a sender whose claim ran out (a retry running now included)"),
         (status = 403, description = "Admins only"), (status = 404)),
     security(("bearer" = []), ("cookie" = [])))]
 #[tracing::instrument(skip_all, fields(notification_id = id))]

@@ -17,7 +17,7 @@ use axum::{
     routing::get,
 };
 use futures::{SinkExt, StreamExt};
-use shop_auth::Identity;
+use shop_auth::{Identity, SessionEnd};
 use shop_platform::ApiError;
 use shop_types::{ClientMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES, ServerMessage};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for SocketUser {
 #[utoipa::path(get, path = "/ws/notifications", tag = "notifications",
     params(("token" = Option<String>, Query, description = "Access token, when neither the cookie nor the header can be sent")),
     responses(
-        (status = 101, description = "Upgraded. Server sends `{\"type\":\"connected\",\"message\"}`, answers `{\"type\":\"ping\"}` with `{\"type\":\"pong\"}`, and pushes `{\"type\":\"notification\",\"data\":{event_type, subject, message, order_id, timestamp}}` about your own orders. A client message over 4 KiB closes the socket with 1009; a socket that sends nothing for `WS_IDLE_SECS` (90 s) is closed with 1000; a restart closes with 1012"),
+        (status = 101, description = "Upgraded. Server sends `{\"type\":\"connected\",\"message\"}`, answers `{\"type\":\"ping\"}` with `{\"type\":\"pong\"}`, and pushes `{\"type\":\"notification\",\"data\":{event_type, subject, message, order_id, timestamp}}` about your own orders. A client message over 4 KiB closes the socket with 1009; a socket that sends nothing for `WS_IDLE_SECS` (90 s) is closed with 1000; a restart closes with 1012; the session's logout, the account's deactivation or the token's expiry closes it with 1008 (`session ended`, `token expired`) within `REVOCATION_POLL_MS` + 1 s"),
         (status = 401, description = "No valid credentials", body = shop_types::ErrorBody),
         (status = 403, description = "A cookie-authenticated upgrade from a foreign Origin", body = shop_types::ErrorBody),
         (status = 400, description = "Not a WebSocket upgrade (no `Connection: upgrade`, `Upgrade: websocket` or `Sec-WebSocket-Key`)", body = shop_types::ErrorBody),
@@ -62,7 +62,10 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(MAX_WS_FRAME_BYTES)
         .max_frame_size(MAX_WS_FRAME_BYTES)
-        .on_upgrade(move |socket| session(socket, state.hub, state.sockets, limits, user)))
+        .on_upgrade(move |socket| {
+            let revocations = state.auth.verifier.revocations().clone();
+            session(socket, state.hub, state.sockets, limits, user, revocations)
+        }))
 }
 
 fn too_many_sockets(cap: usize) -> ApiError {
@@ -91,6 +94,7 @@ async fn session(
     stopping: CancellationToken,
     limits: SocketLimits,
     user: Identity,
+    revocations: shop_auth::Revocations,
 ) {
     let (mut sink, mut stream) = socket.split();
     // Checked again under the hub's lock: upgrades racing past the first
@@ -109,8 +113,16 @@ async fn session(
         return;
     }
     let mut idle_until = Instant::now() + limits.idle;
+    // A logout, a deactivation or the token's expiry ends the socket too.
+    let ended = revocations.ended(&user.session, user.expires_at);
+    tokio::pin!(ended);
     loop {
         tokio::select! {
+            why = &mut ended => {
+                tracing::info!(user_id = user.user_id, reason = why.reason(), "socket's session ended");
+                let _ = sink.send(close(SessionEnd::CLOSE_CODE, why.reason())).await;
+                break;
+            }
             () = stopping.cancelled() => {
                 // 1012: service restart — the client should come back later.
                 let _ = sink.send(close(1012, "service restarting")).await;

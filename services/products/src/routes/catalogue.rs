@@ -142,12 +142,11 @@ pub async fn update(
     Path(id): Path<i64>,
     AppJson(patch): AppJson<ProductPatch>,
 ) -> Result<Json<Product>> {
-    // The stored row is read only to check the merged fields; its stock is
-    // not written back (a reservation may take units meanwhile).
+    // The fields not given are kept as the row holds them under its lock
+    // (a concurrent deactivation is never undone); stock is written only
+    // when given (a reservation may take units meanwhile).
     let stock = patch.stock_quantity;
-    let current = repo::get(&state.pool, id).await?.ok_or_else(not_found)?;
-    let p = current.into_valid().patched(patch)?;
-    let updated = repo::update(&state.pool, id, &p, stock)
+    let updated = repo::update_with(&state.pool, id, stock, |current| current.patched(patch))
         .await?
         .ok_or_else(not_found)?;
     state.catalogue.changed(Some(id));

@@ -62,20 +62,17 @@ pub async fn login(
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
     domain::check_login(&req)?;
     let email = domain::normalize_email(&req.email).ok_or_else(invalid_login)?;
-    throttle::check(&state.pool, &email, address, state.limits).await?;
+    // Counted as a failure from here until it succeeds (unknown emails too).
+    let attempt = throttle::admit_attempt(&state.pool, &email, address, state.limits).await?;
     let user = repo::by_email(&state.pool, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     // Verify even for unknown emails: the answer and its timing say nothing.
     let ok = password::verify(req.password, stored).await?;
     let user = match user {
         Some(u) if ok && u.is_active => u,
-        _ => {
-            // Unknown emails count too: the answer says nothing either way.
-            throttle::record_failure(&state.pool, &email, address).await?;
-            return Err(invalid_login());
-        }
+        _ => return Err(invalid_login()),
     };
-    throttle::clear(&state.pool, &email).await?;
+    throttle::succeeded(&state.pool, attempt, &email, address).await?;
     // Deactivated between the check above and now: the same answer.
     let issued = sessions::open(&state, &user)
         .await?
