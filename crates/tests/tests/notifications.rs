@@ -289,7 +289,11 @@ async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() 
         (status_of(fine).await == ["sent"]).then_some(())
     })
     .await;
-    assert!(sent.is_some(), "the other email waited behind stalled ones");
+    assert!(
+        sent.is_some(),
+        "the other email waited behind stalled ones: {:?}",
+        status_of(fine).await
+    );
     for order in &stalled {
         let failed = eventually(Duration::from_secs(10), || async {
             (status_of(*order).await == ["failed"]).then_some(())

@@ -1,5 +1,5 @@
-//! Sending email: SMTP through a pooled lettre transport (connections are
-//! reused), or — in development — files in a folder, or memory in tests.
+//! Sending email: SMTP through lettre (a connection per email, each exchange
+//! bounded by one deadline), or — in development — files in a folder, or memory in tests.
 
 use crate::config::MailSettings;
 use anyhow::{Context, Result};
@@ -58,7 +58,11 @@ impl Mailer {
                 transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .with_context(|| format!("SMTP_URL `{url}`"))?
                     .timeout(Some(deadline.min(Duration::from_secs(10))))
-                    .pool_config(PoolConfig::new().max_size(16))
+                    // No connection is reused: one abandoned at the deadline
+                    // may be stuck mid-message, and lettre's pool would hand
+                    // it to the next email (whose liveness check would hang
+                    // on it in turn). Each email opens its own.
+                    .pool_config(PoolConfig::new().min_idle(0).max_size(0))
                     .build(),
                 from,
                 deadline,
