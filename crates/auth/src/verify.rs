@@ -520,7 +520,10 @@ mod tests {
                             tokio::time::sleep(Duration::from_secs(4)).await;
                             Json(keys).into_response()
                         }
-                        _ => ([(axum::http::header::CACHE_CONTROL, "max-age=0")], Json(keys))
+                        _ => (
+                            [(axum::http::header::CACHE_CONTROL, "max-age=0")],
+                            Json(keys),
+                        )
                             .into_response(),
                     }
                 }
@@ -550,7 +553,11 @@ mod tests {
         let answers =
             futures::future::join_all(tokens.iter().map(|t| verifier.verify_signature(t))).await;
         assert!(answers.iter().all(Result::is_err));
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch for the whole flood");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "one fetch for the whole flood"
+        );
     }
 
     #[tokio::test]
@@ -570,7 +577,10 @@ mod tests {
         mode.store(2, Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(15);
         while hits.load(Ordering::SeqCst) < 2 {
-            assert!(Instant::now() < deadline, "the issuer was never asked again");
+            assert!(
+                Instant::now() < deadline,
+                "the issuer was never asked again"
+            );
             let started = Instant::now();
             assert!(verifier.verify_signature(&token).await.is_ok());
             assert!(

@@ -343,10 +343,8 @@ fn is_websocket_upgrade(req: &Request) -> bool {
     use axum::http::header;
     let has = |name: header::HeaderName, token: &str| {
         req.headers().get_all(name).iter().any(|v| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case(token))
-            })
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
     req.method() == axum::http::Method::GET
@@ -468,9 +466,18 @@ mod tests {
                 .unwrap()
         };
         // Claiming an upgrade elsewhere, or another protocol, is timed.
-        assert_eq!(slow_for(upgrade("/slow", "websocket")).await, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(slow_for(upgrade("/ws/slow", "h2c")).await, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(is_websocket_upgrade(&upgrade("/ws/notifications", "websocket")));
+        assert_eq!(
+            slow_for(upgrade("/slow", "websocket")).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            slow_for(upgrade("/ws/slow", "h2c")).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(is_websocket_upgrade(&upgrade(
+            "/ws/notifications",
+            "websocket"
+        )));
         assert!(!is_websocket_upgrade(&upgrade("/users/login", "websocket")));
     }
 

@@ -139,7 +139,11 @@ async fn two_admins_retrying_at_once_send_one_email() {
     );
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 400], "one retry sends, the other is refused");
+    assert_eq!(
+        statuses,
+        [200, 400],
+        "one retry sends, the other is refused"
+    );
     // Settled: the winner recorded `sent`; only then is the count final.
     let db = t.db("notifications").await;
     let status: String = sqlx::query_scalar("SELECT status FROM notifications WHERE id = $1")
@@ -170,7 +174,10 @@ async fn an_email_left_sending_is_listed_and_retryable_once_its_claim_is_over() 
     };
     claim(30.0).await.expect("claimed");
     let (_, listed) = t
-        .get_as(&admin, &format!("/notifications?status=sending&recipient={email}"))
+        .get_as(
+            &admin,
+            &format!("/notifications?status=sending&recipient={email}"),
+        )
         .await;
     assert_eq!(listed["total"], 1, "{listed}");
     assert_eq!(listed["notifications"][0]["status"], "sending");
@@ -260,7 +267,10 @@ async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() 
     let mut stalled = Vec::new();
     for n in 0..2 {
         let token = t
-            .sign_up(&format!("stall{n}-{tag}@example.com"), &format!("stall{n}{tag}"))
+            .sign_up(
+                &format!("stall{n}-{tag}@example.com"),
+                &format!("stall{n}{tag}"),
+            )
             .await;
         let (status, order) = t.order(&token, &[(product, 1)]).await;
         assert_eq!(status, 201);
@@ -276,13 +286,11 @@ async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() 
     let status_of = |order: i64| {
         let db = db.clone();
         async move {
-            sqlx::query_scalar::<_, String>(
-                "SELECT status FROM notifications WHERE order_id = $1",
-            )
-            .bind(order)
-            .fetch_all(&db)
-            .await
-            .expect("notifications")
+            sqlx::query_scalar::<_, String>("SELECT status FROM notifications WHERE order_id = $1")
+                .bind(order)
+                .fetch_all(&db)
+                .await
+                .expect("notifications")
         }
     };
     let sent = eventually(Duration::from_secs(10), || async {
@@ -305,6 +313,10 @@ async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() 
             status_of(*order).await
         );
     }
-    assert_eq!(delivered.load(Ordering::SeqCst), 1, "one email reached the server");
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        1,
+        "one email reached the server"
+    );
     t.finish().await;
 }

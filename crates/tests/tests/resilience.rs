@@ -69,7 +69,10 @@ async fn orders_succeed_while_sns_is_down_and_their_events_arrive_when_it_is_bac
         (waiting == 0 && sent == 3).then_some(())
     })
     .await;
-    assert!(settled.is_some(), "the events never settled once SNS was back");
+    assert!(
+        settled.is_some(),
+        "the events never settled once SNS was back"
+    );
     assert_eq!(
         emails_to(&email).await.len(),
         3,

@@ -510,11 +510,11 @@ async fn guesses_from_elsewhere_do_not_lock_the_owner_out() {
     t.finish().await;
 }
 
-#[tokio::test]
-async fn a_drip_fed_request_claiming_an_upgrade_is_timed_out() {
+/// Sends a login that claims an `Upgrade` and drips its body a byte every
+/// half second; returns the head of the answer, if one came within 8 s.
+async fn drip_fed_login(base: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let t = TestStack::start_with(&[("REQUEST_TIMEOUT_SECS", "2")]).await;
-    let address = t.gateway().trim_start_matches("http://").to_owned();
+    let address = base.trim_start_matches("http://").to_owned();
     let stream = tokio::net::TcpStream::connect(&address)
         .await
         .expect("connects");
@@ -546,13 +546,25 @@ async fn a_drip_fed_request_claiming_an_upgrade_is_timed_out() {
     })
     .await;
     dripping.abort();
-    assert!(answered.is_ok(), "still open after 8 s with a 2 s request timeout");
-    let head = String::from_utf8_lossy(&head);
-    // Abandoned by the gateway's own limit (503) or its wait for the
-    // upstream, which gave up the same way (504).
-    assert!(
-        head.starts_with("HTTP/1.1 503") || head.starts_with("HTTP/1.1 504"),
-        "{head}"
-    );
+    answered
+        .ok()
+        .map(|()| String::from_utf8_lossy(&head).into_owned())
+}
+
+#[tokio::test]
+async fn a_drip_fed_request_claiming_an_upgrade_is_timed_out() {
+    let t = TestStack::start_with(&[("REQUEST_TIMEOUT_SECS", "2")]).await;
+    let users = t.stack.url("users").expect("running");
+    for base in [t.gateway(), users] {
+        let head = drip_fed_login(&base)
+            .await
+            .unwrap_or_else(|| panic!("{base}: still open after 8 s with a 2 s request timeout"));
+        // Abandoned by the part's own limit (503), or by the gateway's wait
+        // for the upstream, which gave up the same way (504).
+        assert!(
+            head.starts_with("HTTP/1.1 503") || head.starts_with("HTTP/1.1 504"),
+            "{base}: {head}"
+        );
+    }
     t.finish().await;
 }

@@ -82,7 +82,10 @@ async fn refusals(
         let resp = req.send().await.expect("answered");
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        out.push((status, body["detail"].as_str().unwrap_or_default().to_owned()));
+        out.push((
+            status,
+            body["detail"].as_str().unwrap_or_default().to_owned(),
+        ));
     }
     out
 }

@@ -99,7 +99,12 @@ async fn an_edit_racing_a_deactivation_never_brings_the_product_back() {
     let t = TestStack::start().await;
     let admin = t.admin_token().await;
     let product = t
-        .create_product(&admin, &format!("RACE-{}", shop_testkit::unique_tag()), "3.00", 5)
+        .create_product(
+            &admin,
+            &format!("RACE-{}", shop_testkit::unique_tag()),
+            "3.00",
+            5,
+        )
         .await;
     let pool = t.db("products").await;
     // The deactivation holds the row while an edit arrives.

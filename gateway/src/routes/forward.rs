@@ -120,7 +120,8 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
     }
     let need = access(&parts.method, parts.uri.path());
     let mut identity = None;
-    let logout = parts.method == Method::POST && parts.uri.path().trim_end_matches('/') == "/users/logout";
+    let logout =
+        parts.method == Method::POST && parts.uri.path().trim_end_matches('/') == "/users/logout";
     // Public paths are forwarded as they are: a token there is checked, if
     // at all, by the service that needs it.
     if need != Access::Public {

@@ -187,11 +187,12 @@ pub async fn update_with(
     change: impl FnOnce(ValidProduct) -> Result<ValidProduct, Error>,
 ) -> Result<Option<Product>, Error> {
     let mut tx = pool.begin().await?;
-    let current: Option<ProductRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let current: Option<ProductRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(current) = current else {
         return Ok(None);
     };

@@ -110,7 +110,10 @@ async fn a_release_waits_for_a_reservation_in_flight_and_undoes_it(pool: PgPool)
         if waiting >= 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the release never waited");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release never waited"
+        );
         tokio::task::yield_now().await;
     }
     blocker.commit().await.unwrap();

@@ -131,14 +131,12 @@ pub async fn succeeded(
     email: &str,
     address: IpAddr,
 ) -> Result<(), Error> {
-    sqlx::query(
-        "DELETE FROM login_failures WHERE id = $1 OR (email = $2 AND address = $3::inet)",
-    )
-    .bind(attempt.id)
-    .bind(email)
-    .bind(address.to_string())
-    .execute(pool)
-    .await?;
+    sqlx::query("DELETE FROM login_failures WHERE id = $1 OR (email = $2 AND address = $3::inet)")
+        .bind(attempt.id)
+        .bind(email)
+        .bind(address.to_string())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
