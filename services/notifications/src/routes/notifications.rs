@@ -21,8 +21,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `sent` or `failed`.
-    #[param(schema_with = sent_or_failed)]
+    /// `sent`, `failed` or `sending`.
+    #[param(schema_with = a_status)]
     status: Option<String>,
     #[param(value_type = Option<i64>)]
     order_id: Option<String>,
@@ -37,8 +37,8 @@ pub struct ListParams {
     recipient: Option<String>,
 }
 
-fn sent_or_failed() -> utoipa::openapi::Object {
-    text::choice(&["sent", "failed"])
+fn a_status() -> utoipa::openapi::Object {
+    text::choice(&["sent", "failed", "sending"])
 }
 
 fn recipient() -> utoipa::openapi::Object {
