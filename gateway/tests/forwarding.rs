@@ -18,6 +18,7 @@ async fn gateway(products: &str, request_timeout: Duration) -> (String, Cancella
             jwks_url: format!("{unused}/.well-known/jwks.json"),
             revocations_url: format!("{unused}/internal/revocations"),
             revocation_poll: Duration::from_secs(1),
+            revocation_stale: shop_auth::DEFAULT_STALE_LIMIT,
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },

@@ -19,6 +19,7 @@ async fn start_gateway(
             jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
             revocations_url: "http://127.0.0.1:9/internal/revocations".into(),
             revocation_poll: Duration::from_secs(1),
+            revocation_stale: shop_auth::DEFAULT_STALE_LIMIT,
             rules: TokenRules::default(),
             allowed_origins: vec![],
         },

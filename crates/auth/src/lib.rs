@@ -9,7 +9,9 @@ mod verify;
 
 pub use extract::{AdminUser, Auth, CurrentUser, SESSION_COOKIE, token_from_parts};
 pub use keys::{Jwk, JwkSet, SigningKey};
-pub use revocation::{FEED_OVERLAP, RevocationBatch, Revocations, RevokedToken, SessionEnd};
+pub use revocation::{
+    DEFAULT_STALE_LIMIT, RevocationBatch, Revocations, RevokedToken, SessionEnd,
+};
 pub use verify::{AuthError, Verifier};
 
 use futures::future::BoxFuture;
@@ -77,6 +79,9 @@ pub struct AuthSettings {
     pub revocations_url: String,
     /// How often the feed is read: the longest a revoked token still works.
     pub revocation_poll: Duration,
+    /// `REVOCATION_STALE_SECS`: how long the list is trusted while the feed
+    /// cannot be read; then every token is refused with 503.
+    pub revocation_stale: Duration,
     pub rules: TokenRules,
     pub allowed_origins: Vec<String>,
 }
@@ -94,6 +99,10 @@ impl AuthSettings {
                 "http://127.0.0.1:8003/internal/revocations",
             )?,
             revocation_poll: Duration::from_millis(env.parse_or("REVOCATION_POLL_MS", 1000)?),
+            revocation_stale: Duration::from_secs(env.parse_or(
+                "REVOCATION_STALE_SECS",
+                revocation::DEFAULT_STALE_LIMIT.as_secs(),
+            )?),
             rules: TokenRules::from_env(env),
             allowed_origins: env
                 .dev_default("ALLOWED_ORIGINS", DEV_ORIGINS)?
@@ -128,8 +137,12 @@ impl AuthSettings {
     ) -> impl FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send + 'static
     {
         let revocations = auth.verifier.revocations().clone();
-        let (url, every) = (self.revocations_url.clone(), self.revocation_poll);
-        move |stop| Box::pin(revocations.follow_url(url, every, stop))
+        let (url, every, stale) = (
+            self.revocations_url.clone(),
+            self.revocation_poll,
+            self.revocation_stale,
+        );
+        move |stop| Box::pin(revocations.follow_url(url, every, stale, stop))
     }
 }
 

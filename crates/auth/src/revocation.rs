@@ -1,15 +1,19 @@
 //! Sessions that end. Every access token is a session (its `jti`) in the
 //! users service; logout revokes one, deactivating an account revokes all of
 //! the account's. Verifiers learn revocations by following the users
-//! service's feed (`GET /internal/revocations?since=`) in the background,
+//! service's feed (`GET /internal/revocations?after=`) in the background,
 //! every `REVOCATION_POLL_MS`, so a request never waits on a network call and
 //! a revoked token is refused everywhere within one poll.
 //!
-//! The feed answers the revocations made since a moment (with an overlap, so
-//! a revocation whose transaction committed late is not skipped) and the
-//! moment it answered; a token is listed until it would have expired anyway.
+//! The feed is read by a strictly increasing cursor (transaction ids, see
+//! the users service's `sessions::feed`), so no committed revocation is
+//! skipped however late it commits. A token is listed until it would have
+//! expired anyway. While the feed cannot be read, what was read stays
+//! refused, and for at most `REVOCATION_STALE_SECS` (30 s) more the list is
+//! trusted as it is; after that every token is refused with 503 until the
+//! feed answers again (`auth_revocation_feed_age_seconds` on `/metrics`).
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 pub use shop_types::internal::{RevocationBatch, RevokedToken};
 use std::{
     collections::HashMap,
@@ -23,9 +27,8 @@ use std::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How far back each request re-reads: longer than any transaction that
-/// revokes (pools end statements after 10 s), so none is missed.
-pub const FEED_OVERLAP: Duration = Duration::from_secs(30);
+/// How long a verifier trusts its list while the feed cannot be read.
+pub const DEFAULT_STALE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The revoked tokens a verifier knows. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +45,10 @@ struct State {
     synced: watch::Sender<bool>,
     /// Bumped by every change to `revoked`: open sockets look again.
     changed: watch::Sender<u64>,
+    /// When the feed last answered.
+    heard: std::sync::Mutex<Option<std::time::Instant>>,
+    /// How long the list is trusted after that.
+    stale_limit: std::sync::Mutex<Duration>,
 }
 
 impl Default for State {
@@ -51,6 +58,8 @@ impl Default for State {
             followed: AtomicBool::new(false),
             synced: watch::channel(false).0,
             changed: watch::channel(0).0,
+            heard: std::sync::Mutex::new(None),
+            stale_limit: std::sync::Mutex::new(DEFAULT_STALE_LIMIT),
         }
     }
 }
@@ -63,10 +72,30 @@ impl Revocations {
             .is_ok_and(|set| set.contains_key(jti))
     }
 
-    /// False while a follower is attached but has not heard from the feed:
-    /// the service cannot yet tell which sessions have ended.
+    /// False while a follower is attached but has not heard from the feed,
+    /// or has not heard from it for longer than its stale limit: the
+    /// service cannot tell which sessions have ended.
     pub fn ready(&self) -> bool {
-        !self.inner.followed.load(Ordering::Acquire) || *self.inner.synced.borrow()
+        if !self.inner.followed.load(Ordering::Acquire) {
+            return true;
+        }
+        *self.inner.synced.borrow() && self.age().is_some_and(|age| age <= self.stale_limit())
+    }
+
+    /// How long ago the feed last answered.
+    pub fn age(&self) -> Option<Duration> {
+        self.inner
+            .heard
+            .lock()
+            .ok()
+            .and_then(|h| h.map(|at| at.elapsed()))
+    }
+
+    fn stale_limit(&self) -> Duration {
+        self.inner
+            .stale_limit
+            .lock()
+            .map_or(DEFAULT_STALE_LIMIT, |l| *l)
     }
 
     /// Waits up to `limit` for [`ready`](Self::ready): a service that just
@@ -76,9 +105,11 @@ impl Revocations {
             return true;
         }
         let mut rx = self.inner.synced.subscribe();
-        tokio::time::timeout(limit, rx.wait_for(|synced| *synced))
+        let heard = tokio::time::timeout(limit, rx.wait_for(|synced| *synced))
             .await
-            .is_ok_and(|r| r.is_ok())
+            .is_ok_and(|r| r.is_ok());
+        // Heard once, but perhaps too long ago.
+        heard && self.ready()
     }
 
     /// Adds a batch and forgets tokens that have expired anyway.
@@ -93,6 +124,9 @@ impl Revocations {
         }
         if !batch.revoked.is_empty() {
             self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        if let Ok(mut heard) = self.inner.heard.lock() {
+            *heard = Some(std::time::Instant::now());
         }
         self.inner.synced.send_replace(true);
     }
@@ -139,36 +173,47 @@ impl Revocations {
         self.len() == 0
     }
 
-    /// Polls `fetch(since)` every `every` until `stop`; a failed poll is
-    /// logged and retried, and the tokens already known stay refused.
+    /// Polls `fetch(after)` every `every` until `stop`, `after` being the
+    /// cursor of the last answer; a failed poll is logged and retried, the
+    /// tokens already known stay refused, and after `stale_limit` without
+    /// an answer nothing is verified until one comes.
     pub async fn follow<F, Fut>(
         self,
         every: Duration,
+        stale_limit: Duration,
         stop: CancellationToken,
         mut fetch: F,
     ) -> anyhow::Result<()>
     where
-        F: FnMut(Option<DateTime<Utc>>) -> Fut,
+        F: FnMut(Option<u64>) -> Fut,
         Fut: Future<Output = anyhow::Result<RevocationBatch>>,
     {
+        if let Ok(mut limit) = self.inner.stale_limit.lock() {
+            *limit = stale_limit;
+        }
         self.inner.followed.store(true, Ordering::Release);
-        let mut since: Option<DateTime<Utc>> = None;
+        let mut after: Option<u64> = None;
         let mut failing = false;
         loop {
-            match fetch(since).await {
+            match fetch(after).await {
                 Ok(batch) => {
                     if failing {
                         tracing::info!("revocation feed reachable again");
                         failing = false;
                     }
                     self.apply(&batch);
-                    since = Some(batch.as_of - FEED_OVERLAP);
+                    after = Some(batch.cursor);
                 }
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "cannot read the revocation feed");
-                    failing = true;
+                Err(e) => {
+                    metrics::counter!("auth_revocation_feed_failures_total").increment(1);
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot read the revocation feed");
+                        failing = true;
+                    }
                 }
-                Err(_) => {}
+            }
+            if let Some(age) = self.age() {
+                metrics::gauge!("auth_revocation_feed_age_seconds").set(age.as_secs_f64());
             }
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
@@ -182,15 +227,16 @@ impl Revocations {
         self,
         url: String,
         every: Duration,
+        stale_limit: Duration,
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .build()?;
-        self.follow(every, stop, move |since| {
+        self.follow(every, stale_limit, stop, move |after| {
             let mut req = http.get(&url);
-            if let Some(since) = since {
-                req = req.query(&[("since", since.to_rfc3339())]);
+            if let Some(after) = after {
+                req = req.query(&[("after", after)]);
             }
             async move { Ok(req.send().await?.error_for_status()?.json().await?) }
         })
@@ -226,6 +272,7 @@ mod tests {
     fn batch(revoked: &[(&str, i64)]) -> RevocationBatch {
         RevocationBatch {
             as_of: Utc::now(),
+            cursor: 1,
             revoked: revoked
                 .iter()
                 .map(|(j, e)| RevokedToken {
@@ -247,6 +294,45 @@ mod tests {
         // Batches overlap: applying one twice changes nothing.
         r.apply(&batch(&[("live", now + 600)]));
         assert_eq!(r.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_list_not_heard_from_for_longer_than_its_limit_is_not_trusted() {
+        let r = Revocations::default();
+        let stop = CancellationToken::new();
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = tokio::spawn(r.clone().follow(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+            stop.clone(),
+            {
+                let calls = calls.clone();
+                move |_| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n == 0 {
+                            Ok(batch(&[]))
+                        } else {
+                            anyhow::bail!("users is down")
+                        }
+                    }
+                }
+            },
+        ));
+        assert!(r.wait_ready(Duration::from_secs(2)).await, "the first answer");
+        // The feed has stopped answering: trusted until the limit, then not.
+        let started = std::time::Instant::now();
+        while r.ready() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still trusted long after its limit"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(r.age().is_some_and(|age| age > Duration::from_millis(200)));
+        assert!(!r.wait_ready(Duration::from_millis(50)).await);
+        stop.cancel();
+        task.await.unwrap().unwrap();
     }
 
     #[tokio::test]
@@ -275,27 +361,32 @@ mod tests {
         let stop = CancellationToken::new();
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let now = Utc::now().timestamp();
-        let task = tokio::spawn(r.clone().follow(Duration::from_millis(10), stop.clone(), {
+        let task = tokio::spawn(r.clone().follow(
+            Duration::from_millis(10),
+            DEFAULT_STALE_LIMIT,
+            stop.clone(),
+            {
             let (calls, r2) = (calls.clone(), r.clone());
-            move |since| {
+            move |after| {
                 let r2 = r2.clone();
                 let n = calls.fetch_add(1, Ordering::SeqCst);
                 async move {
                     match n {
                         0 => anyhow::bail!("users is down"),
                         1 => {
-                            assert!(since.is_none());
+                            assert!(after.is_none());
                             assert!(!r2.ready(), "not ready before the feed has answered");
                             Ok(batch(&[("a", now + 600)]))
                         }
                         _ => {
-                            assert!(since.is_some(), "later polls ask from the last answer");
+                            assert_eq!(after, Some(1), "later polls ask from the last cursor");
                             anyhow::bail!("users is down again")
                         }
                     }
                 }
             }
-        }));
+            },
+        ));
         while calls.load(Ordering::SeqCst) < 4 {
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(5)).await;

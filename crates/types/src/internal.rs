@@ -73,7 +73,9 @@ pub struct RevokedToken {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct RevocationBatch {
-    /// The feed's clock when it answered: the next request asks from here.
+    /// The feed's clock when it answered.
     pub as_of: chrono::DateTime<chrono::Utc>,
+    /// Where the next request asks from (`?after=`): strictly increasing.
+    pub cursor: u64,
     pub revoked: Vec<RevokedToken>,
 }

@@ -31,6 +31,8 @@ pub struct Config {
     /// `REVOCATION_POLL_MS`: how often this service's own verifier reads
     /// the ended sessions.
     pub revocation_poll: std::time::Duration,
+    /// `REVOCATION_STALE_SECS`.
+    pub revocation_stale: std::time::Duration,
     /// Sign-in with Google; `None` without `GOOGLE_CLIENT_ID`.
     pub google: Option<GoogleSettings>,
     pub limits: crate::throttle::Limits,
@@ -101,6 +103,7 @@ impl Config {
             public_url,
             allowed_origins: auth.allowed_origins,
             revocation_poll: auth.revocation_poll,
+            revocation_stale: auth.revocation_stale,
             google,
             limits: {
                 let d = crate::throttle::Limits::default();

@@ -138,10 +138,15 @@ pub async fn build(config: Config) -> Result<Service> {
         })
         // This service's own verifier reads the feed straight from its table.
         .with_task("revocations", move |stop| {
-            revocations.follow(config.revocation_poll, stop, move |since| {
-                let pool = feed.clone();
-                async move { Ok(sessions::feed(&pool, since).await?) }
-            })
+            revocations.follow(
+                config.revocation_poll,
+                config.revocation_stale,
+                stop,
+                move |after| {
+                    let pool = feed.clone();
+                    async move { Ok(sessions::feed(&pool, after).await?) }
+                },
+            )
         })
         .with_task("prune", move |token| async move {
             loop {

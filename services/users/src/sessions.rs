@@ -61,7 +61,10 @@ pub async fn revoke(pool: &PgPool, jti: &str) -> Result<(), Error> {
     let Ok(jti) = Uuid::parse_str(jti) else {
         return Ok(());
     };
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL")
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_xid = pg_current_xact_id()
+         WHERE jti = $1 AND revoked_at IS NULL",
+    )
         .bind(jti)
         .execute(pool)
         .await?;
@@ -72,7 +75,7 @@ pub async fn revoke(pool: &PgPool, jti: &str) -> Result<(), Error> {
 /// (the one that deactivates it). Returns how many.
 pub async fn revoke_all(tx: &mut sqlx::PgConnection, user_id: i64) -> Result<u64, Error> {
     let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = now()
+        "UPDATE sessions SET revoked_at = now(), revoked_xid = pg_current_xact_id()
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
     )
     .bind(user_id)
@@ -81,21 +84,41 @@ pub async fn revoke_all(tx: &mut sqlx::PgConnection, user_id: i64) -> Result<u64
     Ok(done.rows_affected())
 }
 
-/// The revocation feed: sessions ended after `since` (all when `None`)
-/// whose tokens have not yet expired.
-pub async fn feed(pool: &PgPool, since: Option<DateTime<Utc>>) -> Result<RevocationBatch, Error> {
-    let as_of: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
+/// The revocation feed: sessions ended by transactions from `after` (a
+/// cursor a previous answer gave; all when `None`) whose tokens have not
+/// yet expired, and the cursor to ask from next.
+///
+/// The cursor is the oldest transaction still running when the feed
+/// answered (`pg_snapshot_xmin`): every transaction before it has finished,
+/// so its revocations are all in this answer or an earlier one; a
+/// transaction at or after it may still commit, and is listed by a later
+/// answer. No committed revocation is ever skipped, however late it
+/// commits; one may be listed again while an older transaction is still
+/// running, which a reader applies harmlessly.
+pub async fn feed(pool: &PgPool, after: Option<u64>) -> Result<RevocationBatch, Error> {
+    let mut tx = pool.begin().await?;
+    let (cursor, as_of): (String, DateTime<Utc>) = sqlx::query_as(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, clock_timestamp()",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT jti, expires_at FROM sessions
-         WHERE revoked_at IS NOT NULL AND ($1::timestamptz IS NULL OR revoked_at > $1)
+         WHERE revoked_xid IS NOT NULL AND revoked_xid < $2::text::xid8
+           AND ($1::text IS NULL OR revoked_xid >= $1::text::xid8)
            AND expires_at > now() - interval '1 minute'
-         ORDER BY revoked_at",
+         ORDER BY revoked_xid",
     )
-    .bind(since)
-    .fetch_all(pool)
+    .bind(after.map(|a| a.to_string()))
+    .bind(&cursor)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(RevocationBatch {
         as_of,
+        // xid8 is an unsigned 64-bit count; a reader given 0 reads all again,
+        // which repeats revocations and skips none.
+        cursor: cursor.parse().unwrap_or(0),
         revoked: rows
             .into_iter()
             .map(|(jti, exp)| RevokedToken {

@@ -4,7 +4,6 @@
 
 use crate::{AppState, sessions};
 use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shop_platform::{Query, Result};
 use shop_types::internal::RevocationBatch;
@@ -16,9 +15,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
-    /// RFC 3339; only sessions ended after this moment. Absent: all whose
-    /// tokens are still unexpired.
-    pub since: Option<DateTime<Utc>>,
+    /// The `cursor` of the previous answer: only sessions ended since.
+    /// Absent: all whose tokens are still unexpired.
+    pub after: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/internal/revocations", tag = "internal", params(FeedQuery),
@@ -27,6 +26,6 @@ pub async fn revocations(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<impl IntoResponse> {
-    let batch = sessions::feed(&state.pool, q.since).await?;
+    let batch = sessions::feed(&state.pool, q.after).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(batch)))
 }
