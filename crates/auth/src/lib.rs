@@ -9,9 +9,7 @@ mod verify;
 
 pub use extract::{AdminUser, Auth, CurrentUser, SESSION_COOKIE, token_from_parts};
 pub use keys::{Jwk, JwkSet, SigningKey};
-pub use revocation::{
-    DEFAULT_STALE_LIMIT, RevocationBatch, Revocations, RevokedToken, SessionEnd,
-};
+pub use revocation::{DEFAULT_STALE_LIMIT, RevocationBatch, Revocations, RevokedToken, SessionEnd};
 pub use verify::{AuthError, Verifier};
 
 use futures::future::BoxFuture;

@@ -319,7 +319,10 @@ mod tests {
                 }
             },
         ));
-        assert!(r.wait_ready(Duration::from_secs(2)).await, "the first answer");
+        assert!(
+            r.wait_ready(Duration::from_secs(2)).await,
+            "the first answer"
+        );
         // The feed has stopped answering: trusted until the limit, then not.
         let started = std::time::Instant::now();
         while r.ready() {
@@ -366,25 +369,25 @@ mod tests {
             DEFAULT_STALE_LIMIT,
             stop.clone(),
             {
-            let (calls, r2) = (calls.clone(), r.clone());
-            move |after| {
-                let r2 = r2.clone();
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    match n {
-                        0 => anyhow::bail!("users is down"),
-                        1 => {
-                            assert!(after.is_none());
-                            assert!(!r2.ready(), "not ready before the feed has answered");
-                            Ok(batch(&[("a", now + 600)]))
-                        }
-                        _ => {
-                            assert_eq!(after, Some(1), "later polls ask from the last cursor");
-                            anyhow::bail!("users is down again")
+                let (calls, r2) = (calls.clone(), r.clone());
+                move |after| {
+                    let r2 = r2.clone();
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match n {
+                            0 => anyhow::bail!("users is down"),
+                            1 => {
+                                assert!(after.is_none());
+                                assert!(!r2.ready(), "not ready before the feed has answered");
+                                Ok(batch(&[("a", now + 600)]))
+                            }
+                            _ => {
+                                assert_eq!(after, Some(1), "later polls ask from the last cursor");
+                                anyhow::bail!("users is down again")
+                            }
                         }
                     }
                 }
-            }
             },
         ));
         while calls.load(Ordering::SeqCst) < 4 {

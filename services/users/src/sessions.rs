@@ -65,9 +65,9 @@ pub async fn revoke(pool: &PgPool, jti: &str) -> Result<(), Error> {
         "UPDATE sessions SET revoked_at = now(), revoked_xid = pg_current_xact_id()
          WHERE jti = $1 AND revoked_at IS NULL",
     )
-        .bind(jti)
-        .execute(pool)
-        .await?;
+    .bind(jti)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -88,29 +88,27 @@ pub async fn revoke_all(tx: &mut sqlx::PgConnection, user_id: i64) -> Result<u64
 /// cursor a previous answer gave; all when `None`) whose tokens have not
 /// yet expired, and the cursor to ask from next.
 ///
-/// The cursor is the oldest transaction still running when the feed
-/// answered (`pg_snapshot_xmin`): every transaction before it has finished,
-/// so its revocations are all in this answer or an earlier one; a
-/// transaction at or after it may still commit, and is listed by a later
-/// answer. No committed revocation is ever skipped, however late it
-/// commits; one may be listed again while an older transaction is still
-/// running, which a reader applies harmlessly.
+/// Every committed revocation from the cursor on is listed at once. The
+/// next cursor is the oldest transaction still running when the feed
+/// answered (`pg_snapshot_xmin`): every transaction before it has finished
+/// and been listed, and one at or after it — still running, perhaps, and
+/// committing later — is listed by a later answer. No committed revocation
+/// is ever skipped, however late it commits; a recent one is listed again
+/// while an older transaction runs, which a reader applies harmlessly.
 pub async fn feed(pool: &PgPool, after: Option<u64>) -> Result<RevocationBatch, Error> {
     let mut tx = pool.begin().await?;
-    let (cursor, as_of): (String, DateTime<Utc>) = sqlx::query_as(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, clock_timestamp()",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let (cursor, as_of): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT pg_snapshot_xmin(pg_current_snapshot())::text, clock_timestamp()")
+            .fetch_one(&mut *tx)
+            .await?;
     let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT jti, expires_at FROM sessions
-         WHERE revoked_xid IS NOT NULL AND revoked_xid < $2::text::xid8
+         WHERE revoked_xid IS NOT NULL
            AND ($1::text IS NULL OR revoked_xid >= $1::text::xid8)
            AND expires_at > now() - interval '1 minute'
          ORDER BY revoked_xid",
     )
     .bind(after.map(|a| a.to_string()))
-    .bind(&cursor)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

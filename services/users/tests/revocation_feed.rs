@@ -7,14 +7,13 @@ use sqlx::PgPool;
 
 /// A user with one live session; returns (user id, session id).
 async fn session(pool: &PgPool, name: &str) -> (i64, String) {
-    let user: i64 = sqlx::query_scalar(
-        "INSERT INTO users (email, username) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(format!("{name}@example.com"))
-    .bind(name)
-    .fetch_one(pool)
-    .await
-    .expect("a user");
+    let user: i64 =
+        sqlx::query_scalar("INSERT INTO users (email, username) VALUES ($1, $2) RETURNING id")
+            .bind(format!("{name}@example.com"))
+            .bind(name)
+            .fetch_one(pool)
+            .await
+            .expect("a user");
     let jti = uuid::Uuid::new_v4();
     sqlx::query(
         "INSERT INTO sessions (jti, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')",
@@ -47,7 +46,10 @@ async fn a_revocation_that_commits_late_is_still_read(pool: PgPool) {
     let second = sessions::feed(&pool, Some(first.cursor))
         .await
         .expect("the feed answers");
-    assert!(listed(&second, &bob_session), "bob's logout is read at once");
+    assert!(
+        listed(&second, &bob_session),
+        "bob's logout is read at once"
+    );
     assert!(!listed(&second, &ann_session), "not before it commits");
     let third = sessions::feed(&pool, Some(second.cursor))
         .await
