@@ -187,6 +187,24 @@ fn ended_with(frame: Option<CloseFrame>, reason: &str, via: &str) {
     assert_eq!(frame.reason.as_str(), reason, "via {via}");
 }
 
+/// One socket through the gateway and one straight to the service.
+async fn both_sockets(t: &TestStack, token: &str) -> (Socket, Socket) {
+    let direct = t.stack.url("notifications").expect("running");
+    let through_gateway = open(&t.gateway(), token).await.expect("opens");
+    let at_the_service = open(&direct, token).await.expect("opens");
+    (through_gateway, at_the_service)
+}
+
+/// Both sockets are closed within `limit` with 1008 and `reason`.
+async fn both_ended(sockets: &mut (Socket, Socket), limit: Duration, reason: &str) {
+    let (a, b) = tokio::join!(
+        closed_with(&mut sockets.0, limit),
+        closed_with(&mut sockets.1, limit),
+    );
+    ended_with(a, reason, "the gateway");
+    ended_with(b, reason, "the service");
+}
+
 #[tokio::test]
 async fn a_logout_closes_the_session_s_sockets_and_the_gateway_refuses_it_at_once() {
     let t = TestStack::start().await;
@@ -194,9 +212,7 @@ async fn a_logout_closes_the_session_s_sockets_and_the_gateway_refuses_it_at_onc
     let token = t
         .sign_up(&format!("out-{tag}@example.com"), &format!("out{tag}"))
         .await;
-    let direct = t.stack.url("notifications").expect("running");
-    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
-    let mut at_the_service = open(&direct, &token).await.expect("opens");
+    let mut sockets = both_sockets(&t, &token).await;
 
     let out = t
         .client
@@ -210,12 +226,7 @@ async fn a_logout_closes_the_session_s_sockets_and_the_gateway_refuses_it_at_onc
     let (status, _) = t.get_as(&token, "/orders").await;
     assert_eq!(status, 401, "the logged-out token is refused at once");
 
-    let (a, b) = tokio::join!(
-        closed_with(&mut through_gateway, SESSION_END_LIMIT),
-        closed_with(&mut at_the_service, SESSION_END_LIMIT),
-    );
-    ended_with(a, "session ended", "the gateway");
-    ended_with(b, "session ended", "the service");
+    both_ended(&mut sockets, SESSION_END_LIMIT, "session ended").await;
     t.finish().await;
 }
 
@@ -228,9 +239,7 @@ async fn deactivating_an_account_closes_its_sockets() {
         .sign_up(&format!("gone-{tag}@example.com"), &format!("gone{tag}"))
         .await;
     let id = user_id(&t, &token).await;
-    let direct = t.stack.url("notifications").expect("running");
-    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
-    let mut at_the_service = open(&direct, &token).await.expect("opens");
+    let mut sockets = both_sockets(&t, &token).await;
 
     let off = t
         .client
@@ -240,12 +249,7 @@ async fn deactivating_an_account_closes_its_sockets() {
         .await
         .expect("deactivate");
     assert!(off.status().is_success(), "deactivate: {}", off.status());
-    let (a, b) = tokio::join!(
-        closed_with(&mut through_gateway, SESSION_END_LIMIT),
-        closed_with(&mut at_the_service, SESSION_END_LIMIT),
-    );
-    ended_with(a, "session ended", "the gateway");
-    ended_with(b, "session ended", "the service");
+    both_ended(&mut sockets, SESSION_END_LIMIT, "session ended").await;
     t.finish().await;
 }
 
@@ -256,16 +260,9 @@ async fn a_socket_closes_when_its_token_expires() {
     let token = t
         .sign_up(&format!("late-{tag}@example.com"), &format!("late{tag}"))
         .await;
-    let direct = t.stack.url("notifications").expect("running");
-    let mut through_gateway = open(&t.gateway(), &token).await.expect("opens");
-    let mut at_the_service = open(&direct, &token).await.expect("opens");
+    let mut sockets = both_sockets(&t, &token).await;
     // Within the token's three seconds and one more.
     let limit = Duration::from_secs(4);
-    let (a, b) = tokio::join!(
-        closed_with(&mut through_gateway, limit),
-        closed_with(&mut at_the_service, limit),
-    );
-    ended_with(a, "token expired", "the gateway");
-    ended_with(b, "token expired", "the service");
+    both_ended(&mut sockets, limit, "token expired").await;
     t.finish().await;
 }
