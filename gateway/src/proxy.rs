@@ -16,6 +16,7 @@ use hyper_util::{
 use shop_platform::{ApiError, telemetry::MAX_BODY_BYTES};
 use shop_types::{MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES};
 use std::time::Duration;
+use tracing::Instrument;
 
 pub type Client = HyperClient<HttpConnector, Body>;
 
@@ -109,11 +110,30 @@ pub async fn forward(
         req.headers_mut().insert(FORWARDED_HOST, host);
     }
 
-    // With traces on, the upstream continues this part's request span: its
-    // duration, less the upstream's, is the hop. A client's own trace
-    // headers were continued by that span and are replaced here.
-    shop_platform::traces::inject_headers(&tracing::Span::current(), req.headers_mut());
-    let answer = tokio::time::timeout(timeout, client.request(req)).await;
+    // With traces on, the hop is a client span whose context the upstream
+    // continues; a client's own trace headers were already continued by
+    // this part's request span and are replaced.
+    let span = shop_platform::traces::enabled().then(|| {
+        let span = tracing::info_span!(
+            "forward",
+            otel.name = format!("{} {}", req.method(), upstream.name),
+            otel.kind = "client",
+            upstream = %upstream.name,
+        );
+        shop_platform::traces::inject_headers(&span, req.headers_mut());
+        span
+    });
+    let call = tokio::time::timeout(timeout, client.request(req));
+    let answer = match &span {
+        Some(span) => call.instrument(span.clone()).await,
+        None => call.await,
+    };
+    if let Some(span) = &span {
+        match &answer {
+            Ok(Ok(resp)) => shop_platform::traces::record_status(span, resp.status()),
+            _ => shop_platform::traces::record_error(span, "the upstream did not answer"),
+        }
+    }
     match answer {
         Ok(Ok(resp)) => {
             let (mut parts, body) = resp.into_parts();

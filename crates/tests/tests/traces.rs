@@ -148,8 +148,13 @@ fn assert_one_checkout(spans: &[ReceivedSpan], caller_parent: &str, request_id: 
     let orders = find(spans, "orders", |s| s.kind == SERVER).expect("an orders server span");
     let hop = parent(spans, orders);
     assert_eq!(
-        hop.span_id, edge.span_id,
-        "the gateway's span is the hop: {hop:?}"
+        (hop.service.as_str(), hop.kind),
+        ("gateway", CLIENT),
+        "{hop:?}"
+    );
+    assert_eq!(
+        hop.parent_span_id, edge.span_id,
+        "the hop is the gateway's: {hop:?}"
     );
     assert_eq!(
         orders.attributes.get("request_id").map(String::as_str),
