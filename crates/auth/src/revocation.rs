@@ -152,6 +152,11 @@ impl Revocations {
             if self.is_revoked(session) {
                 return SessionEnd::Revoked;
             }
+            // The feed has been silent past its limit: nobody here can tell
+            // whether this session ended, so the socket does not outlive it.
+            if !self.ready() {
+                return SessionEnd::Unverifiable;
+            }
             tokio::select! {
                 () = &mut expiry => return SessionEnd::Expired,
                 changed = changes.changed() => {
@@ -210,6 +215,10 @@ impl Revocations {
                         tracing::warn!(error = %e, "cannot read the revocation feed");
                         failing = true;
                     }
+                    if !self.ready() {
+                        // Open sockets look again: they close (see `ended`).
+                        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                 }
             }
             if let Some(age) = self.age() {
@@ -250,17 +259,33 @@ pub enum SessionEnd {
     /// Logged out, or the account was deactivated.
     Revoked,
     Expired,
+    /// The revocation feed has been silent longer than its stale limit:
+    /// whether the session ended cannot be told, so it is not trusted.
+    Unverifiable,
 }
 
 impl SessionEnd {
-    /// The WebSocket close code: 1008, policy violation (RFC 6455 §7.4.1).
+    /// The WebSocket close code of an ended session: 1008, policy violation
+    /// (RFC 6455 §7.4.1).
     pub const CLOSE_CODE: u16 = 1008;
+    /// The close code while sessions cannot be verified: 1013, try again
+    /// later (the client reconnects once the feed answers again).
+    pub const TRY_AGAIN_CODE: u16 = 1013;
+
+    /// The WebSocket close code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Revoked | Self::Expired => Self::CLOSE_CODE,
+            Self::Unverifiable => Self::TRY_AGAIN_CODE,
+        }
+    }
 
     /// The close frame's reason.
     pub fn reason(self) -> &'static str {
         match self {
             Self::Revoked => "session ended",
             Self::Expired => "token expired",
+            Self::Unverifiable => "sessions cannot be verified now",
         }
     }
 }
@@ -296,8 +321,13 @@ mod tests {
         assert_eq!(r.len(), 1);
     }
 
-    #[tokio::test]
-    async fn a_list_not_heard_from_for_longer_than_its_limit_is_not_trusted() {
+    /// A follower (polling every 10 ms, trusting 200 ms of silence) of a
+    /// feed that answers its first poll and then fails.
+    fn follower_of_a_feed_that_answers_once() -> (
+        Revocations,
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
         let r = Revocations::default();
         let stop = CancellationToken::new();
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -305,20 +335,23 @@ mod tests {
             Duration::from_millis(10),
             Duration::from_millis(200),
             stop.clone(),
-            {
-                let calls = calls.clone();
-                move |_| {
-                    let n = calls.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        if n == 0 {
-                            Ok(batch(&[]))
-                        } else {
-                            anyhow::bail!("users is down")
-                        }
+            move |_| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Ok(batch(&[]))
+                    } else {
+                        anyhow::bail!("users is down")
                     }
                 }
             },
         ));
+        (r, stop, task)
+    }
+
+    #[tokio::test]
+    async fn a_list_not_heard_from_for_longer_than_its_limit_is_not_trusted() {
+        let (r, stop, task) = follower_of_a_feed_that_answers_once();
         assert!(
             r.wait_ready(Duration::from_secs(2)).await,
             "the first answer"
@@ -334,6 +367,24 @@ mod tests {
         }
         assert!(r.age().is_some_and(|age| age > Duration::from_millis(200)));
         assert!(!r.wait_ready(Duration::from_millis(50)).await);
+        stop.cancel();
+        task.await.unwrap().unwrap();
+    }
+
+    /// An open socket waits on `ended`: once the feed has been silent past
+    /// its limit, it ends too, rather than outliving a logout nobody heard.
+    #[tokio::test]
+    async fn a_socket_does_not_outlive_a_silent_feed() {
+        let (r, stop, task) = follower_of_a_feed_that_answers_once();
+        assert!(r.wait_ready(Duration::from_secs(2)).await);
+        let far = Utc::now().timestamp() + 3600;
+
+        let why = tokio::time::timeout(Duration::from_secs(5), r.ended("open", far))
+            .await
+            .expect("the socket ends once the feed is stale");
+
+        assert_eq!(why, SessionEnd::Unverifiable);
+        assert_eq!(why.code(), 1013);
         stop.cancel();
         task.await.unwrap().unwrap();
     }

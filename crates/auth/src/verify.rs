@@ -286,12 +286,33 @@ impl Verifier {
                 Ok(())
             };
         }
-        let fetched = async {
-            let resp = http.get(url).send().await?.error_for_status()?;
-            let lifetime = max_age(resp.headers());
-            resp.json::<JwkSet>().await.map(|set| (set, lifetime))
-        }
+        // A span of the request that needed the keys; the users service
+        // continues it.
+        let span = tracing::info_span!(
+            "jwks",
+            otel.name = "GET jwks",
+            otel.kind = "client",
+            url.full = url,
+        );
+        let fetched = tracing::Instrument::instrument(
+            async {
+                let mut trace = reqwest::header::HeaderMap::new();
+                shop_platform::traces::inject_headers(&tracing::Span::current(), &mut trace);
+                let resp = http
+                    .get(url)
+                    .headers(trace)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                let lifetime = max_age(resp.headers());
+                resp.json::<JwkSet>().await.map(|set| (set, lifetime))
+            },
+            span.clone(),
+        )
         .await;
+        if fetched.is_err() {
+            shop_platform::traces::record_error(&span, "cannot fetch signing keys");
+        }
         *last = Some(Fetch {
             at: Instant::now(),
             failed: fetched.is_err(),

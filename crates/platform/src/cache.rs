@@ -11,26 +11,32 @@
 //! connected nothing is served from memory: a lost connection may have lost
 //! announcements, so the copy is emptied and reads go to the database until
 //! the listener is back.
+//!
+//! Items and views are kept in `quick_cache`'s scan-resistant cache (S3-FIFO):
+//! a newcomer earns a place among the kept by being asked for again, so a
+//! flood of one-off queries (distinct query strings an attacker makes up)
+//! passes through a small probation queue and never evicts the pages that
+//! are read.
 
 use axum::{
     body::{Body, Bytes},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use quick_cache::sync::Cache;
 use sqlx::{PgPool, postgres::PgListener};
 use std::{
-    collections::HashMap,
     hash::{Hash, Hasher},
     sync::{
-        Arc, RwLock,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 use tokio_util::sync::CancellationToken;
 
-/// Views kept at most (every distinct query is one; then the memory starts
-/// over), and the largest kept.
+/// Views kept at most (every distinct query is one; those read again stay),
+/// and the largest kept.
 const MAX_VIEWS: usize = 64;
 /// How often the listener proves it still hears the database: it announces
 /// a heartbeat of its own and must hear it back within the next period.
@@ -94,9 +100,11 @@ struct Inner {
     /// Moves on every announced change.
     generation: AtomicU64,
     cache_control: HeaderValue,
-    max_items: usize,
-    items: RwLock<HashMap<i64, Cached>>,
-    views: RwLock<HashMap<String, Cached>>,
+    /// Held while checking the generation and keeping, and while announcing
+    /// a change: a read that overlaps a change is never kept.
+    writes: Mutex<()>,
+    items: Cache<i64, Cached>,
+    views: Cache<String, Cached>,
 }
 
 /// This replica's copy. Cheap to clone.
@@ -115,9 +123,9 @@ impl Announced {
                 live: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 cache_control: HeaderValue::from_static(cache_control),
-                max_items,
-                items: RwLock::default(),
-                views: RwLock::default(),
+                writes: Mutex::new(()),
+                items: Cache::new(max_items.max(1)),
+                views: Cache::new(MAX_VIEWS),
             }),
         }
     }
@@ -135,9 +143,7 @@ impl Announced {
 
     /// How many items and views are kept now.
     pub fn kept(&self) -> (usize, usize) {
-        let items = self.inner.items.read().map_or(0, |m| m.len());
-        let views = self.inner.views.read().map_or(0, |m| m.len());
-        (items, views)
+        (self.inner.items.len(), self.inner.views.len())
     }
 
     /// Read before going to the database; pass it to `keep_*`.
@@ -149,27 +155,24 @@ impl Announced {
         if !self.inner.live.load(Ordering::SeqCst) {
             return None;
         }
-        self.inner.items.read().ok()?.get(&id).cloned()
+        self.inner.items.get(&id)
     }
 
     pub fn view(&self, key: &str) -> Option<Cached> {
         if !self.inner.live.load(Ordering::SeqCst) {
             return None;
         }
-        self.inner.views.read().ok()?.get(key).cloned()
+        self.inner.views.get(key)
     }
 
     /// Keeps an item read from the database at generation `seen`, unless a
     /// change was announced since (then what was read may be old).
     pub fn keep_item(&self, seen: u64, id: i64, body: Bytes) -> Cached {
         let cached = self.uncached(body);
-        if let Ok(mut items) = self.inner.items.write()
+        if let Ok(_writes) = self.inner.writes.lock()
             && self.current(seen)
         {
-            if items.len() >= self.inner.max_items {
-                items.clear();
-            }
-            items.insert(id, cached.clone());
+            self.inner.items.insert(id, cached.clone());
         }
         cached
     }
@@ -178,13 +181,10 @@ impl Announced {
     pub fn keep_view(&self, seen: u64, key: String, body: Bytes) -> Cached {
         let cached = self.uncached(body);
         if cached.body.len() <= MAX_VIEW_BYTES
-            && let Ok(mut views) = self.inner.views.write()
+            && let Ok(_writes) = self.inner.writes.lock()
             && self.current(seen)
         {
-            if views.len() >= MAX_VIEWS && !views.contains_key(&key) {
-                views.clear();
-            }
-            views.insert(key, cached.clone());
+            self.inner.views.insert(key, cached.clone());
         }
         cached
     }
@@ -197,18 +197,15 @@ impl Announced {
     /// The trigger announces every change; a replica also calls this after
     /// its own writes, so its next read never waits on the announcement.
     pub fn changed(&self, id: Option<i64>) {
+        let _writes = self.inner.writes.lock();
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut items) = self.inner.items.write() {
-            match id {
-                Some(id) => {
-                    items.remove(&id);
-                }
-                None => items.clear(),
+        match id {
+            Some(id) => {
+                self.inner.items.remove(&id);
             }
+            None => self.inner.items.clear(),
         }
-        if let Ok(mut views) = self.inner.views.write() {
-            views.clear();
-        }
+        self.inner.views.clear();
     }
 
     fn set_live(&self, live: bool) {
@@ -222,7 +219,8 @@ impl Announced {
     /// lost connection, serving from the database meanwhile. A connection
     /// that dies without an error (a dropped route, a silent proxy) is found
     /// by the heartbeat: every [`HEARTBEAT`] the listener announces a token
-    /// of its own through the pool, and one not heard back by the next beat
+    /// of its own (through a connection of its own, not the request pool),
+    /// and one not heard back by the next beat
     /// counts as a lost connection. Payloads starting with `~` are
     /// heartbeats (any replica's); an id drops that item; anything else
     /// (`*` after a truncate) drops everything.
@@ -232,6 +230,9 @@ impl Announced {
         channel: &'static str,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        // The listener and its heartbeat on connections of their own: a
+        // request pool saturated by load never delays them.
+        let pool = crate::db::listener_pool(&pool);
         let mut backoff = Duration::from_millis(100);
         loop {
             self.set_live(false);
@@ -273,13 +274,16 @@ impl Announced {
                             break;
                         }
                         let token = format!("~{}", uuid::Uuid::new_v4().simple());
-                        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                            .bind(channel)
-                            .bind(&token)
-                            .execute(&pool)
-                            .await
-                        {
-                            tracing::warn!(channel, error = %e, "cache: cannot reach the database");
+                        let sent = tokio::time::timeout(
+                            HEARTBEAT,
+                            sqlx::query("SELECT pg_notify($1, $2)")
+                                .bind(channel)
+                                .bind(&token)
+                                .execute(&pool),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(_))) {
+                            tracing::warn!(channel, "cache: cannot reach the database");
                             break;
                         }
                         awaited = Some(token);
@@ -339,8 +343,32 @@ mod tests {
             let seen = c.generation();
             c.keep_item(seen, id, Bytes::from_static(b"{}"));
         }
-        assert!(c.inner.items.read().unwrap().len() <= 2);
+        assert!(c.inner.items.len() <= 2);
         assert!(c.item(4).is_some());
+    }
+
+    #[test]
+    fn one_off_views_never_evict_a_view_that_is_read() {
+        let c = Announced::new("public, no-cache", 2);
+        c.inner.live.store(true, Ordering::SeqCst);
+        let seen = c.generation();
+        c.keep_view(seen, "page=1".into(), Bytes::from_static(b"[1]"));
+        for _ in 0..3 {
+            assert!(c.view("page=1").is_some());
+        }
+        for i in 0..(MAX_VIEWS * 20) {
+            let seen = c.generation();
+            c.keep_view(seen, format!("junk={i}"), Bytes::from_static(b"[]"));
+            // Read as often as the hot page is, between the junk.
+            if i % 8 == 0 {
+                assert!(
+                    c.view("page=1").is_some(),
+                    "evicted after {i} one-off views"
+                );
+            }
+        }
+        assert!(c.view("page=1").is_some());
+        assert!(c.kept().1 <= MAX_VIEWS + 1, "bounded: {:?}", c.kept());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct ServiceSettings {
     pub database: DatabaseSettings,
     pub request_timeout: Duration,
     pub environment: Environment,
+    /// How long finished rows are kept (see `crate::retention`).
+    #[cfg(feature = "database")]
+    pub retention: crate::retention::RetentionSettings,
 }
 
 impl ServiceSettings {
@@ -80,6 +83,8 @@ impl ServiceSettings {
             },
             request_timeout: Duration::from_secs(env.parse_or("REQUEST_TIMEOUT_SECS", 30)?),
             environment: env.environment(),
+            #[cfg(feature = "database")]
+            retention: crate::retention::RetentionSettings::from_env(env)?,
         })
     }
 }

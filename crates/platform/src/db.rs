@@ -45,6 +45,22 @@ pub async fn connect_and_migrate(
     Ok(pool)
 }
 
+/// Connections of their own for a `LISTEN` and its heartbeat, made with the
+/// same options (time limits included) as `pool`: a listener never waits
+/// behind requests that saturate the request pool. The pool connects lazily.
+pub fn listener_pool(pool: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        // The listener, its heartbeat, and room for a connection still
+        // held by an abandoned listener's `UNLISTEN` (a half-open one ends
+        // only when TCP gives up).
+        .max_connections(4)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(5))
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
+}
+
 /// A statement running longer than this is cancelled by the server.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Waiting longer than this for a row or table lock fails the statement.

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod conn;
 #[cfg(feature = "database")]
 pub mod db;
 pub mod error;
@@ -14,6 +15,8 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+#[cfg(feature = "database")]
+pub mod retention;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

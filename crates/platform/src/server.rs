@@ -4,6 +4,7 @@
 
 use crate::{
     config::{Env, LogSettings, ServiceSettings},
+    conn::{self, ConnectionLimits},
     shutdown, telemetry,
 };
 use anyhow::{Context, Result};
@@ -23,6 +24,7 @@ pub struct Service {
     name: &'static str,
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     tasks: Vec<(&'static str, Task)>,
 }
 
@@ -67,12 +69,19 @@ impl Service {
             name,
             listener,
             router: telemetry::http_layers(router, name, request_timeout),
+            limits: ConnectionLimits::default(),
             // Histogram samples are folded in between scrapes.
             tasks: vec![(
                 "metrics upkeep",
                 Box::new(|token| Box::pin(crate::metrics::upkeep(token))),
             )],
         })
+    }
+
+    /// Bounds on connections and request heads (see [`crate::conn`]).
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Adds a background task (a consumer, a relay) that must stop with the service.
@@ -92,6 +101,19 @@ impl Service {
         let name = self.name;
         self.with_task("pool metrics", move |token| {
             crate::metrics::watch_pool(name, pool, token)
+        })
+    }
+
+    /// Prunes `rules` on the schedule of `settings` (see `crate::retention`).
+    #[cfg(feature = "database")]
+    pub fn with_retention(
+        self,
+        pool: sqlx::PgPool,
+        rules: &'static [crate::retention::Rule],
+        settings: crate::retention::RetentionSettings,
+    ) -> Self {
+        self.with_task("retention", move |token| {
+            crate::retention::run(pool, rules, settings, token)
         })
     }
 
@@ -123,14 +145,14 @@ impl Service {
             })
             .collect();
         tracing::info!(service = name, %addr, "listening");
-        let served = axum::serve(
+        conn::serve(
+            name,
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.limits,
+            shutdown.clone(),
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .with_context(|| format!("{name} server failed"));
+        .await;
         // If the server died on its own, stop the tasks too.
         shutdown.cancel();
         for (task_name, handle) in handles {
@@ -145,7 +167,7 @@ impl Service {
             }
         }
         tracing::info!(service = name, "stopped");
-        served
+        Ok(())
     }
 }
 
@@ -183,8 +205,9 @@ where
     // Seconds between the stop signal and closing the listener, while
     // `/health/ready` answers 503.
     let delay = Duration::from_secs(env.parse_or("SHUTDOWN_DELAY_SECS", 0u64)?);
+    let limits = ConnectionLimits::from_env(&env)?;
     let service = match build(env).await {
-        Ok(s) => s,
+        Ok(s) => s.with_limits(limits),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "start-up failed");
             return Err(e);

@@ -135,5 +135,21 @@ async fn a_checkout_moves_the_request_and_outbox_counters() {
     })
     .await;
     assert!(pools.is_some(), "pool use is reported");
+    // How old the list of ended sessions is (the feed answers every poll),
+    // and the connections each part holds open.
+    let feed = eventually(Duration::from_secs(10), || async {
+        let text = scrape(&t, "orders").await;
+        text.contains("# TYPE auth_revocation_feed_age_seconds gauge")
+            .then(|| value(&text, "auth_revocation_feed_age_seconds", &[]))
+    })
+    .await
+    .expect("the revocation feed's age is reported");
+    assert!(feed < 30.0, "the feed answers: {feed} s");
+    let open = value(
+        &scrape(&t, "gateway").await,
+        "http_connections_open",
+        &[("service", "gateway")],
+    );
+    assert!(open >= 1.0, "the scrape's own connection is open: {open}");
     t.finish().await;
 }

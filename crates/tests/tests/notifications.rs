@@ -320,3 +320,86 @@ async fn a_stalled_mail_server_holds_only_its_own_emails_and_sends_none_twice() 
     );
     t.finish().await;
 }
+
+/// One SMTP exchange at a time, and the mail server stalls it: the next
+/// order's toast still arrives at once, while the stalled email is being
+/// sent, not after its deadline.
+#[tokio::test]
+async fn a_stalled_email_never_holds_up_another_order_s_toast() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let (smtp, _) = stalling_smtp_server().await;
+    let t = TestStack::start_with(&[
+        ("SMTP_URL", smtp.as_str()),
+        ("SMTP_SEND_DEADLINE_MS", "14000"),
+        ("CONSUMER_CONCURRENCY", "1"),
+    ])
+    .await;
+    let tag = unique_tag();
+    let admin = t.admin_token().await;
+    let product = t
+        .create_product(&admin, &format!("TST-{tag}"), "1.00", 10)
+        .await;
+    let stalled = t
+        .sign_up(&format!("stall-{tag}@example.com"), &format!("stall{tag}"))
+        .await;
+    let (status, order) = t.order(&stalled, &[(product, 1)]).await;
+    assert_eq!(status, 201);
+    let stalled_order = order["id"].as_i64().expect("an id");
+    let db = t.db("notifications").await;
+    let exchange_of = |order: i64| {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (String, bool)>(
+                "SELECT status, send_started_at IS NOT NULL FROM notifications WHERE order_id = $1",
+            )
+            .bind(order)
+            .fetch_optional(&db)
+            .await
+            .expect("notifications")
+        }
+    };
+    // The only SMTP exchange is taken by the stalled email.
+    eventually(Duration::from_secs(10), || async {
+        (exchange_of(stalled_order).await == Some(("sending".into(), true))).then_some(())
+    })
+    .await
+    .expect("the stalled email's exchange began");
+
+    let buyer = t
+        .sign_up(&format!("toast-{tag}@example.com"), &format!("toast{tag}"))
+        .await;
+    let url = format!("{}/ws/notifications", t.gateway().replacen("http", "ws", 1));
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {buyer}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("socket opens");
+    let (status, order) = t.order(&buyer, &[(product, 1)]).await;
+    assert_eq!(status, 201);
+    let toast = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(text) = m
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && v["type"] == "notification"
+            {
+                return Some(v);
+            }
+        }
+        None
+    })
+    .await
+    .expect("a toast")
+    .expect("the socket stays open");
+
+    assert_eq!(toast["data"]["order_id"], order["id"]);
+    assert_eq!(
+        exchange_of(stalled_order).await,
+        Some(("sending".into(), true)),
+        "the toast came only after the stalled exchange ended"
+    );
+    t.finish().await;
+}

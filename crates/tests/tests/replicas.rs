@@ -148,20 +148,45 @@ async fn checkouts_across_replicas_never_oversell_and_every_owner_gets_their_pus
         delivered += got.len();
     }
 
+    // Quiet: every order's notification recorded and settled, so every send
+    // and every push has happened. Whatever arrives beyond one per order is
+    // counted from here on, not cut off at the expected number.
+    let notifications_db = p.db("notifications").await;
+    let all_orders: Vec<i64> = buyers
+        .iter()
+        .flat_map(|b| b.confirmed.iter().copied())
+        .collect();
+    eventually(SETTLE, || async {
+        let (settled, total): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status <> 'sending'), count(*)
+             FROM notifications WHERE order_id = ANY($1)",
+        )
+        .bind(&all_orders)
+        .fetch_one(&notifications_db)
+        .await
+        .expect("notifications");
+        (settled == 30 && total == 30).then_some(())
+    })
+    .await
+    .expect("every notification settles");
+
     // Emails: exactly one per confirmed order.
     let mut emails = 0;
-    for buyer in &buyers {
+    for buyer in &mut buyers {
         let want = buyer.confirmed.len();
-        let got = eventually(SETTLE, || async {
-            let n = emails_to(&buyer.email).await.len();
-            (n >= want).then_some(n)
+        eventually(SETTLE, || async {
+            (emails_to(&buyer.email).await.len() >= want).then_some(())
         })
         .await
         .unwrap_or_else(|| panic!("{}: emails never arrived", buyer.email));
+        let got = emails_to(&buyer.email).await.len();
         assert_eq!(got, want, "{}: one email per order", buyer.email);
         emails += got;
+        // And no push beyond one per order has come meanwhile.
+        if let Ok(extra) = buyer.pushes.try_recv() {
+            panic!("{}: a push beyond one per order: {extra}", buyer.email);
+        }
     }
-    let notifications_db = p.db("notifications").await;
     let per_order: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT order_id, count(*) FROM notifications GROUP BY order_id",
     )
@@ -318,5 +343,38 @@ async fn admin_edits_across_replicas_during_a_sale_neither_lose_nor_invent_stock
         .assert_settled_and_conserved(&[(product, i64::from(stock))], SETTLE)
         .await;
     assert_eq!((counts[0].available, counts[0].ordered), (20, 30));
+    p.finish().await;
+}
+
+/// Wrong passwords for one account sent at once, spread by the balancer over
+/// two users replicas: still no more than the limit are checked.
+#[tokio::test]
+async fn guesses_spread_over_users_replicas_are_checked_no_more_than_the_limit() {
+    let p = Replicated::start(2, &[]).await.expect("replicas start");
+    let tag = unique_tag();
+    let email = format!("burst-{tag}@example.com");
+    p.sign_up(&email, &format!("burst-{tag}")).await;
+    let before = p.hits("users");
+    let answers = futures::future::join_all((0..24).map(|_| {
+        p.client()
+            .post(format!("{}/users/login", p.gateway()))
+            .header("x-forwarded-for", "203.0.113.70")
+            .json(&serde_json::json!({"email": email, "password": "wrong-password"}))
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|a| a.expect("answered").status().as_u16())
+        .collect();
+
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, throttled), (5, 19), "{statuses:?}");
+    let after = p.hits("users");
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| a > b),
+        "both users replicas took guesses: {before:?} → {after:?}"
+    );
     p.finish().await;
 }

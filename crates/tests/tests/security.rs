@@ -447,6 +447,38 @@ async fn a_client_s_x_forwarded_host_is_believed_only_from_a_trusted_proxy() {
     t.finish().await;
 }
 
+/// From a trusted proxy (the test client, under the default
+/// `TRUSTED_PROXIES`), `X-Forwarded-Host` names the host the browser
+/// reached: a page of that origin may write with the cookie.
+#[tokio::test]
+async fn a_trusted_proxy_s_forwarded_host_is_believed() {
+    let t = TestStack::start().await;
+    let tag = unique_tag();
+    let token = t
+        .sign_up(
+            &format!("xfh-ok-{tag}@example.com"),
+            &format!("xfh-ok-{tag}"),
+        )
+        .await;
+    let logout = |origin: &'static str| {
+        t.client
+            .post(format!("{}/users/logout", t.gateway()))
+            .header("cookie", format!("shop_session={token}"))
+            .header("origin", origin)
+            .header("x-forwarded-host", "shop.example")
+            .header("x-forwarded-proto", "https")
+            .send()
+    };
+    // Another origin is still another origin.
+    let foreign = logout("https://evil.example").await.expect("answered");
+    assert_eq!(foreign.status(), 403);
+    let own = logout("https://shop.example").await.expect("answered");
+    assert_eq!(own.status(), 204, "the proxied shop page signs out");
+    let (status, _) = t.get_as(&token, "/users/me").await;
+    assert_eq!(status, 401, "the session ended");
+    t.finish().await;
+}
+
 /// Sign-in attempts for one account from one client address, answered by
 /// the gateway with the address in `X-Forwarded-For` (the test client is a
 /// trusted proxy of the default `TRUSTED_PROXIES`).

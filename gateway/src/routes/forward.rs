@@ -206,7 +206,7 @@ async fn websocket(State(state): State<AppState>, req: Request) -> Response {
         let why = revocations
             .ended(&identity.session, identity.expires_at)
             .await;
-        (shop_auth::SessionEnd::CLOSE_CODE, why.reason())
+        (why.code(), why.reason())
     });
     proxy::websocket(
         ws,

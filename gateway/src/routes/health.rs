@@ -59,11 +59,27 @@ async fn check(
 ) -> (String, ServiceHealth) {
     let started = Instant::now();
     let url = upstream.url().to_owned();
-    let outcome = client
-        .get(format!("{url}/health"))
-        .header(REQUEST_ID_HEADER, request_id.header_value())
-        .send()
-        .await;
+    let span = tracing::info_span!(
+        "health",
+        otel.name = "GET /health",
+        otel.kind = "client",
+        url.full = url,
+    );
+    let mut trace = reqwest::header::HeaderMap::new();
+    shop_platform::traces::inject_headers(&span, &mut trace);
+    let outcome = tracing::Instrument::instrument(
+        client
+            .get(format!("{url}/health"))
+            .header(REQUEST_ID_HEADER, request_id.header_value())
+            .headers(trace)
+            .send(),
+        span.clone(),
+    )
+    .await;
+    match &outcome {
+        Ok(resp) => shop_platform::traces::record_status(&span, resp.status()),
+        Err(_) => shop_platform::traces::record_error(&span, "health check failed"),
+    }
     let health = match outcome {
         Ok(resp) if resp.status().is_success() => ServiceHealth {
             status: ServiceStatus::Up,

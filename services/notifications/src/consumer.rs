@@ -6,9 +6,14 @@
 //! notification as `sending` and announces the toast (see `crate::push`);
 //! the email goes out with no transaction open and no connection held; a
 //! second statement records `sent` or `failed`. A slow mail server therefore
-//! never holds the pool. If the process dies while sending, the message comes
-//! back after its visibility timeout and takes the claim over once
-//! [`SENDING_LEASE`] has run out.
+//! never holds the pool. If the process dies before its SMTP exchange began,
+//! the message comes back after its visibility timeout and takes the claim
+//! over once [`SENDING_LEASE`] has run out. If it dies during the exchange,
+//! the recipient may have the email already: the next delivery settles it as
+//! failed with [`repo::OUTCOME_UNKNOWN`] and sends nothing; an admin's retry
+//! decides. Every claim carries an attempt number, and only the current one
+//! may begin the exchange or record its outcome, so no email goes out twice
+//! on its own.
 
 use crate::{AppState, messages, push::Push, repo};
 use shop_events::{Consumer, Delivery};
@@ -37,24 +42,56 @@ pub const SENDING_LEASE: Duration = Duration::from_secs(45);
 pub const DELIVERY_FAILED: &str =
     "The email could not be delivered: the mail server was unreachable or refused it";
 
+/// Receive loops polling the queue side by side: one waits out its long
+/// poll while another hands its messages over.
+pub const POLLERS: usize = 2;
+/// Messages in hand per SMTP exchange allowed at once: a message is claimed
+/// and its toast pushed the moment it arrives, while its email waits for one
+/// of `concurrency` SMTP exchanges. A slow mail server delays emails, never
+/// toasts.
+const IN_HAND_PER_SEND: usize = 8;
+
 pub async fn run(
     state: AppState,
     consumer: Arc<dyn Consumer>,
     concurrency: usize,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let in_hand = Arc::new(Semaphore::new(concurrency.max(1) * IN_HAND_PER_SEND));
+    let sends = Arc::new(Semaphore::new(concurrency.max(1)));
+    let pollers = (0..POLLERS).map(|_| {
+        poll(
+            state.clone(),
+            consumer.clone(),
+            in_hand.clone(),
+            sends.clone(),
+            shutdown.clone(),
+        )
+    });
+    for polled in futures::future::join_all(pollers).await {
+        polled?;
+    }
+    Ok(())
+}
+
+async fn poll(
+    state: AppState,
+    consumer: Arc<dyn Consumer>,
+    in_hand: Arc<Semaphore>,
+    sends: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        // Receive only as many as can be handled now. At shutdown a receive
+        // Receive only as many as can be held now. At shutdown a receive
         // in flight is given its poll limit to end: the queue may already have
         // handed it messages, which would stay invisible to every other
         // consumer for the visibility timeout. Its messages are handled
         // before the service stops.
-        let free = permits.available_permits().clamp(1, 10);
+        let free = in_hand.available_permits().clamp(1, 10);
         let receive = consumer.receive(free);
         tokio::pin!(receive);
         let batch = tokio::select! {
@@ -77,11 +114,11 @@ pub async fn run(
             }
         };
         for delivery in deliveries {
-            let permit = permits.clone().acquire_owned().await?;
-            let (state, consumer) = (state.clone(), consumer.clone());
+            let permit = in_hand.clone().acquire_owned().await?;
+            let (state, consumer, sends) = (state.clone(), consumer.clone(), sends.clone());
             tasks.spawn(async move {
                 let _permit = permit;
-                handle_and_ack(&state, consumer.as_ref(), delivery).await;
+                handle_and_ack(&state, consumer.as_ref(), delivery, &sends).await;
             });
         }
         while tasks.try_join_next().is_some() {}
@@ -100,7 +137,12 @@ pub async fn run(
 /// creation context as the parent when one message is processed on its
 /// own, as here): one checkout is then one trace, from the click to the
 /// email and the toast.
-async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Delivery) {
+async fn handle_and_ack(
+    state: &AppState,
+    consumer: &dyn Consumer,
+    delivery: Delivery,
+    sends: &Semaphore,
+) {
     let span = tracing::info_span!(
         "process",
         otel.name = "order-events process",
@@ -115,13 +157,18 @@ async fn handle_and_ack(state: &AppState, consumer: &dyn Consumer, delivery: Del
         span_id = tracing::field::Empty,
     );
     shop_platform::traces::continue_from(&span, &delivery.trace, "notifications");
-    handle_and_ack_in(state, consumer, delivery)
+    handle_and_ack_in(state, consumer, delivery, sends)
         .instrument(span)
         .await;
 }
 
-async fn handle_and_ack_in(state: &AppState, consumer: &dyn Consumer, delivery: Delivery) {
-    let handled = handle(state, &delivery.body).await;
+async fn handle_and_ack_in(
+    state: &AppState,
+    consumer: &dyn Consumer,
+    delivery: Delivery,
+    sends: &Semaphore,
+) {
+    let handled = handle_with(state, &delivery.body, Some(sends)).await;
     let outcome = match &handled {
         Ok(Outcome::Sent) => "sent",
         Ok(Outcome::Failed) => "failed",
@@ -155,6 +202,16 @@ async fn handle_and_ack_in(state: &AppState, consumer: &dyn Consumer, delivery: 
 
 /// Handles one event body. An error leaves the message on the queue.
 pub async fn handle(state: &AppState, body: &str) -> anyhow::Result<Outcome> {
+    handle_with(state, body, None).await
+}
+
+/// As [`handle`]; the email waits for one of `sends` after the claim (and
+/// its toast) is committed.
+async fn handle_with(
+    state: &AppState,
+    body: &str,
+    sends: Option<&Semaphore>,
+) -> anyhow::Result<Outcome> {
     let prepared = messages::prepare(body)?;
     let span = tracing::info_span!(
         "event",
@@ -163,16 +220,20 @@ pub async fn handle(state: &AppState, body: &str) -> anyhow::Result<Outcome> {
         order_id = prepared.order_id,
         request_id = prepared.correlation_id,
     );
-    process(state, prepared).instrument(span).await
+    process(state, prepared, sends).instrument(span).await
 }
 
-async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Result<Outcome> {
-    let id = match claim(state, &prepared).await? {
-        Some(id) => id,
+async fn process(
+    state: &AppState,
+    prepared: messages::Prepared,
+    sends: Option<&Semaphore>,
+) -> anyhow::Result<Outcome> {
+    let claimed = match claim(state, &prepared).await? {
+        Some(claimed) => claimed,
         None => match repo::take_over(&state.pool, prepared.event_id, SENDING_LEASE).await? {
-            repo::Claimed::TakenOver(id) => {
-                tracing::warn!(event_id = %prepared.event_id, "taking over an email whose sender died");
-                id
+            repo::Claimed::TakenOver(claimed) => {
+                tracing::warn!(event_id = %prepared.event_id, "taking over an email whose sender died before sending");
+                claimed
             }
             // Another copy of the event (SNS delivers at least once) is
             // being sent right now. This copy can go: if that handler dies,
@@ -188,6 +249,18 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
             }
         },
     };
+    // The toast is out (committed with the claim); the email waits its turn.
+    let _turn = match sends {
+        Some(sends) => Some(sends.acquire().await?),
+        None => None,
+    };
+    // From here on the recipient may get the email: a claim that runs out
+    // after this point is settled as of unknown outcome, never sent again by
+    // itself. A claim taken over meanwhile sends nothing here.
+    if !repo::begin_send(&state.pool, claimed, SENDING_LEASE).await? {
+        tracing::warn!(event_id = %prepared.event_id, "the claim ran out before sending; left to its new holder");
+        return Ok(Outcome::Duplicate);
+    }
     let send = tracing::info_span!(
         "smtp",
         otel.name = "smtp send",
@@ -206,7 +279,7 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
         tracing::warn!(event_id = %prepared.event_id, error = format!("{e:#}"), "email failed");
     }
     let error = sent.is_err().then(|| DELIVERY_FAILED.to_owned());
-    record_outcome(state, id, error).await?;
+    record_outcome(state, claimed, error).await?;
     tracing::info!(event_id = %prepared.event_id, email_sent = sent.is_ok(), "event handled");
     Ok(if sent.is_ok() {
         Outcome::Sent
@@ -218,12 +291,24 @@ async fn process(state: &AppState, prepared: messages::Prepared) -> anyhow::Resu
 /// The short transaction: claims the event, records the notification as
 /// `sending`, and announces the toast to every replica on commit. `None`
 /// when the event was claimed before.
-async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Result<Option<i64>> {
+async fn claim(
+    state: &AppState,
+    prepared: &messages::Prepared,
+) -> anyhow::Result<Option<repo::Claim>> {
+    let mut push = Push {
+        id: None,
+        user_id: prepared.user_id,
+        message: ServerMessage::Notification {
+            data: prepared.push.clone(),
+        },
+        trace: shop_platform::traces::carrier(&tracing::Span::current()),
+    };
+    let recorded = serde_json::to_string(&push)?;
     let mut tx = state.pool.begin().await?;
     if !repo::claim_event(&mut tx, prepared.event_id, &prepared.event_type).await? {
         return Ok(None);
     }
-    let id = repo::insert_sending(
+    let claimed = repo::insert_sending(
         &mut tx,
         repo::NewNotification {
             kind: prepared.kind,
@@ -234,20 +319,15 @@ async fn claim(state: &AppState, prepared: &messages::Prepared) -> anyhow::Resul
             event_id: prepared.event_id,
             html: &prepared.email.html,
             text: &prepared.email.text,
+            push: &recorded,
         },
         SENDING_LEASE,
     )
     .await?;
-    let push = Push {
-        user_id: prepared.user_id,
-        message: ServerMessage::Notification {
-            data: prepared.push.clone(),
-        },
-        trace: shop_platform::traces::carrier(&tracing::Span::current()),
-    };
+    push.id = Some(claimed.id);
     repo::notify_push(&mut tx, &serde_json::to_string(&push)?).await?;
     tx.commit().await?;
-    Ok(Some(id))
+    Ok(Some(claimed))
 }
 
 /// Sends a failed notification again, exactly as it was rendered, and
@@ -262,6 +342,13 @@ pub async fn retry(state: &AppState, id: i64) -> Result<repo::Row, crate::error:
             None => Error::NotFound,
         });
     };
+    let claimed = repo::Claim {
+        id: row.id,
+        attempt: row.attempt,
+    };
+    if !repo::begin_send(&state.pool, claimed, SENDING_LEASE).await? {
+        return Err(Error::NotRetryable);
+    }
     let email = crate::mailer::Email {
         to: row.recipient_email.clone(),
         subject: row.subject.clone(),
@@ -279,24 +366,36 @@ pub async fn retry(state: &AppState, id: i64) -> Result<repo::Row, crate::error:
             Some(DELIVERY_FAILED.to_owned())
         }
     };
-    Ok(record_outcome(state, id, error).await?)
+    match record_outcome(state, claimed, error).await? {
+        Some(row) => Ok(row),
+        None => repo::get(&state.pool, id).await?.ok_or(Error::NotFound),
+    }
 }
 
 /// Records how a send went, retrying a failed write for a while: a send the
 /// server accepted must not stay `sending`, or its claim would run out and
-/// the email go out a second time. Gives up after a third of the claim.
+/// the email go out a second time. Gives up after a third of the claim; the
+/// claim then runs out and is settled as of unknown outcome, not resent.
+/// `None` when the claim is no longer this sender's.
 async fn record_outcome(
     state: &AppState,
-    id: i64,
+    claimed: repo::Claim,
     error: Option<String>,
-) -> Result<repo::Row, sqlx::Error> {
+) -> Result<Option<repo::Row>, sqlx::Error> {
     let give_up = tokio::time::Instant::now() + SENDING_LEASE / 3;
     let mut wait = Duration::from_millis(100);
     loop {
-        match repo::set_outcome(&state.pool, id, error.clone()).await {
+        match repo::set_outcome(&state.pool, claimed, error.clone()).await {
+            Ok(None) => {
+                tracing::warn!(
+                    notification_id = claimed.id,
+                    "the claim ran out before the outcome was recorded"
+                );
+                return Ok(None);
+            }
             Ok(row) => return Ok(row),
             Err(e) if tokio::time::Instant::now() + wait < give_up => {
-                tracing::warn!(notification_id = id, error = %e, "recording an email's outcome failed; retrying");
+                tracing::warn!(notification_id = claimed.id, error = %e, "recording an email's outcome failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }

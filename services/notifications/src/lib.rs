@@ -96,7 +96,8 @@ pub async fn build(config: Config) -> Result<Service> {
     let revocations = config.auth.revocation_follower(&state.auth);
     Ok(Service::bind(&config.service, router(state))
         .await?
-        .with_pool_metrics(metrics_pool)
+        .with_pool_metrics(metrics_pool.clone())
+        .with_retention(metrics_pool, repo::RETENTION, config.service.retention)
         .with_task("revocations", revocations)
         .with_task("queue-consumer", move |token| {
             consumer::run(task_state, consumer, concurrency, token)

@@ -17,6 +17,9 @@ pub struct Row {
     pub status: String,
     pub error_message: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Which claim of this notification is current (see [`begin_send`]).
+    #[sqlx(default)]
+    pub attempt: i32,
     /// Loaded only where a retry may need them; listings leave them out.
     #[sqlx(default)]
     pub body_html: String,
@@ -50,7 +53,13 @@ impl Row {
 
 const SUMMARY: &str =
     "id, type, recipient_email, subject, order_id, user_id, status, error_message, created_at";
-const COLUMNS: &str = "id, type, recipient_email, subject, order_id, user_id, status, error_message, created_at, body_html, body_text";
+const COLUMNS: &str = "id, type, recipient_email, subject, order_id, user_id, status, error_message, created_at, attempt, body_html, body_text";
+
+/// What a notification says when its claim ran out after the SMTP exchange
+/// had begun: the server may have accepted it, so it is not sent again by
+/// itself; an admin's retry decides.
+pub const OUTCOME_UNKNOWN: &str =
+    "The sender stopped during the SMTP exchange: the email may or may not have been delivered";
 
 /// Claims an event inside `tx`. False when it was handled before; a
 /// concurrent duplicate waits here until the first one commits or rolls back.
@@ -76,17 +85,19 @@ pub struct NewNotification<'a> {
     pub event_id: Uuid,
     pub html: &'a str,
     pub text: &'a str,
+    /// The toast announced with it (see `crate::push`), as JSON.
+    pub push: &'a str,
 }
 
-/// Records the notification as `sending`, claimed for `lease`; returns its id.
+/// Records the notification as `sending`, claimed for `lease`; returns the claim.
 pub async fn insert_sending(
     tx: &mut Transaction<'_, Postgres>,
     n: NewNotification<'_>,
     lease: std::time::Duration,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO notifications (type, recipient_email, subject, order_id, user_id, status, event_id, body_html, body_text, claimed_until)
-         VALUES ($1, $2, $3, $4, $5, 'sending', $6, $7, $8, now() + make_interval(secs => $9)) RETURNING id",
+) -> Result<Claim, sqlx::Error> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO notifications (type, recipient_email, subject, order_id, user_id, status, event_id, body_html, body_text, claimed_until, push)
+         VALUES ($1, $2, $3, $4, $5, 'sending', $6, $7, $8, now() + make_interval(secs => $9), $10::jsonb) RETURNING id",
     )
     .bind(n.kind.as_str())
     .bind(n.recipient)
@@ -97,38 +108,64 @@ pub async fn insert_sending(
     .bind(n.html)
     .bind(n.text)
     .bind(lease.as_secs_f64())
+    .bind(n.push)
     .fetch_one(&mut **tx)
-    .await
+    .await?;
+    Ok(Claim { id, attempt: 1 })
+}
+
+/// A claim on a notification: only its holder may send and record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub id: i64,
+    pub attempt: i32,
 }
 
 /// Where the notification of an event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claimed {
-    /// Taken over from a handler that died while sending: send it now.
-    TakenOver(i64),
+    /// Taken over from a handler that died before its SMTP exchange began:
+    /// send it now.
+    TakenOver(Claim),
     /// Another handler is sending it right now.
     Busy,
-    /// Sent or failed already.
+    /// Sent or failed already (or settled now as of unknown outcome, when
+    /// its sender died during the exchange).
     Settled,
 }
 
 /// For an event handled before: takes its notification over if it is
-/// still `sending` and its claim has run out.
+/// still `sending`, its claim has run out and its exchange never began. One
+/// whose exchange began is settled as failed with [`OUTCOME_UNKNOWN`]: the
+/// recipient may have it already.
 pub async fn take_over(
     pool: &PgPool,
     event_id: Uuid,
     lease: std::time::Duration,
 ) -> Result<Claimed, sqlx::Error> {
-    let taken: Option<i64> = sqlx::query_scalar(
-        "UPDATE notifications SET claimed_until = now() + make_interval(secs => $2)
-         WHERE event_id = $1 AND status = 'sending' AND claimed_until <= now() RETURNING id",
+    let taken: Option<(i64, i32)> = sqlx::query_as(
+        "UPDATE notifications SET claimed_until = now() + make_interval(secs => $2), attempt = attempt + 1
+         WHERE event_id = $1 AND status = 'sending' AND claimed_until <= now() AND send_started_at IS NULL
+         RETURNING id, attempt",
     )
     .bind(event_id)
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
     .await?;
-    if let Some(id) = taken {
-        return Ok(Claimed::TakenOver(id));
+    if let Some((id, attempt)) = taken {
+        return Ok(Claimed::TakenOver(Claim { id, attempt }));
+    }
+    let settled = sqlx::query(
+        "UPDATE notifications SET status = 'failed', error_message = $2, claimed_until = NULL
+         WHERE event_id = $1 AND status = 'sending' AND claimed_until <= now() AND send_started_at IS NOT NULL",
+    )
+    .bind(event_id)
+    .bind(OUTCOME_UNKNOWN)
+    .execute(pool)
+    .await?;
+    if settled.rows_affected() == 1 {
+        tracing::warn!(%event_id, "an email's sender died during the SMTP exchange; settled as unknown, not sent again");
+        return Ok(Claimed::Settled);
     }
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM notifications WHERE event_id = $1")
@@ -139,6 +176,28 @@ pub async fn take_over(
         Some("sending") => Claimed::Busy,
         _ => Claimed::Settled,
     })
+}
+
+/// Marks the SMTP exchange of `claim` as begun and renews the claim for
+/// `lease` from now (the exchange's deadline is well inside it). False when
+/// the claim is no longer current (it ran out and was taken over, or
+/// settled): the caller must not send.
+pub async fn begin_send(
+    pool: &PgPool,
+    claim: Claim,
+    lease: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE notifications SET send_started_at = now(),
+                claimed_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND attempt = $2 AND status = 'sending'",
+    )
+    .bind(claim.id)
+    .bind(claim.attempt)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Wakes every replica's socket hub (see `crate::push`), delivered when
@@ -220,8 +279,8 @@ pub async fn claim_retry(
     lease: std::time::Duration,
 ) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE notifications SET status = 'sending', error_message = NULL,
-                claimed_until = now() + make_interval(secs => $2)
+        "UPDATE notifications SET status = 'sending', error_message = NULL, send_started_at = NULL,
+                attempt = attempt + 1, claimed_until = now() + make_interval(secs => $2)
          WHERE id = $1
            AND (status = 'failed' OR (status = 'sending' AND claimed_until <= now()))
          RETURNING {COLUMNS}"
@@ -232,18 +291,41 @@ pub async fn claim_retry(
     .await
 }
 
+/// Records how the exchange of `claim` went. `None` when the claim is no
+/// longer current: whoever holds it now records the outcome.
 pub async fn set_outcome(
     pool: &PgPool,
-    id: i64,
+    claim: Claim,
     error: Option<String>,
-) -> Result<Row, sqlx::Error> {
+) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE notifications SET status = $2, error_message = $3, claimed_until = NULL
-         WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE notifications SET status = $3, error_message = $4, claimed_until = NULL
+         WHERE id = $1 AND attempt = $2 AND status = 'sending' RETURNING {COLUMNS}"
     ))
-    .bind(id)
+    .bind(claim.id)
+    .bind(claim.attempt)
     .bind(if error.is_none() { "sent" } else { "failed" })
     .bind(error)
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await
 }
+
+/// Settled notifications past the retention go first, then the marks of
+/// handled events no notification refers to any more. The retention is
+/// longer than SQS keeps a message, so no copy of a pruned event can come.
+pub const RETENTION: &[shop_platform::retention::Rule] = &[
+    shop_platform::retention::Rule {
+        what: "notifications",
+        sql: "DELETE FROM notifications WHERE id IN (
+                  SELECT id FROM notifications WHERE created_at < $1 AND status <> 'sending'
+                  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    },
+    shop_platform::retention::Rule {
+        what: "processed_events",
+        sql: "DELETE FROM processed_events WHERE event_id IN (
+                  SELECT e.event_id FROM processed_events e
+                  WHERE e.processed_at < $1
+                    AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_id = e.event_id)
+                  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    },
+];

@@ -86,6 +86,7 @@ pub async fn build(config: Config) -> Result<Service> {
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_pool_metrics(pool.clone())
+        .with_retention(pool.clone(), outbox::RETENTION, config.service.retention)
         .with_task("outbox metrics", {
             let pool = pool.clone();
             move |token| outbox::report(pool, token)

@@ -262,6 +262,23 @@ pub async fn backlog(pool: &PgPool) -> Result<Backlog, Error> {
     })
 }
 
+/// Published events and finished `Idempotency-Key` answers past the
+/// retention go. An event not yet published (or dead, waiting for an admin)
+/// stays; so does a key whose request is still running.
+pub const RETENTION: &[shop_platform::retention::Rule] = &[
+    shop_platform::retention::Rule {
+        what: "outbox",
+        sql: "DELETE FROM outbox WHERE id IN (
+                  SELECT id FROM outbox WHERE published_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    },
+    shop_platform::retention::Rule {
+        what: "idempotency_keys",
+        sql: "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+                  SELECT user_id, key FROM idempotency_keys
+                  WHERE created_at < $1 AND status_code IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

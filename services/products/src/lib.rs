@@ -82,6 +82,11 @@ pub async fn build(config: Config) -> Result<Service> {
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_pool_metrics(pool.clone())
+        .with_retention(
+            pool.clone(),
+            reservations::RETENTION,
+            config.service.retention,
+        )
         .with_task("ledger metrics", {
             let pool = pool.clone();
             move |token| reservations::report(pool, token)

@@ -343,23 +343,32 @@ pub struct LedgerSummary {
     pub overdue_orders: i64,
     /// Expired in the last 24 hours.
     pub expired_last_day: i64,
-    pub confirmed_orders: i64,
-    pub released_orders: i64,
+    /// Confirmed in the last hour.
+    pub confirmed_last_hour: i64,
+    /// Released (undone or cancelled) in the last hour.
+    pub released_last_hour: i64,
 }
 
+/// Each count reads a partial or composite index over a bounded set (live
+/// holds, the last hour or day), never the whole ledger.
+pub const SUMMARY: &str = "SELECT
+     (SELECT count(*) FROM reservations WHERE status = 'held'),
+     (SELECT COALESCE(SUM(s.quantity), 0)::BIGINT FROM reservations h
+        JOIN stock_reservations s USING (order_id) WHERE h.status = 'held'),
+     (SELECT count(*) FROM reservations WHERE status = 'held' AND expires_at <= now()),
+     (SELECT count(*) FROM reservations WHERE status = 'expired' AND updated_at > now() - interval '1 day'),
+     (SELECT count(*) FROM reservations WHERE status = 'confirmed' AND updated_at > now() - interval '1 hour'),
+     (SELECT count(*) FROM reservations WHERE status = 'released' AND updated_at > now() - interval '1 hour')";
+
 pub async fn summary(pool: &PgPool) -> Result<LedgerSummary, Error> {
-    let (held_orders, held_units, overdue_orders, expired_last_day, confirmed_orders, released_orders) =
-        sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(
-            "SELECT
-                 count(*) FILTER (WHERE status = 'held'),
-                 COALESCE((SELECT SUM(s.quantity) FROM stock_reservations s
-                           JOIN reservations h USING (order_id) WHERE h.status = 'held'), 0)::BIGINT,
-                 count(*) FILTER (WHERE status = 'held' AND expires_at <= now()),
-                 count(*) FILTER (WHERE status = 'expired' AND updated_at > now() - interval '1 day'),
-                 count(*) FILTER (WHERE status = 'confirmed'),
-                 count(*) FILTER (WHERE status = 'released')
-             FROM reservations",
-        )
+    let (
+        held_orders,
+        held_units,
+        overdue_orders,
+        expired_last_day,
+        confirmed_last_hour,
+        released_last_hour,
+    ) = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(SUMMARY)
         .fetch_one(pool)
         .await?;
     Ok(LedgerSummary {
@@ -367,10 +376,23 @@ pub async fn summary(pool: &PgPool) -> Result<LedgerSummary, Error> {
         held_units,
         overdue_orders,
         expired_last_day,
-        confirmed_orders,
-        released_orders,
+        confirmed_last_hour,
+        released_last_hour,
     })
 }
+
+/// Settled holds (released or expired: their stock is back) past the
+/// retention go, lines first, in one statement. Confirmed ones stay: a
+/// later cancellation releases their stock from them.
+pub const RETENTION: &[shop_platform::retention::Rule] = &[shop_platform::retention::Rule {
+    what: "reservations",
+    sql: "WITH gone AS (
+              SELECT order_id FROM reservations
+              WHERE status IN ('released', 'expired') AND updated_at < $1
+              LIMIT $2 FOR UPDATE SKIP LOCKED),
+          lines AS (DELETE FROM stock_reservations WHERE order_id IN (SELECT order_id FROM gone))
+          DELETE FROM reservations WHERE order_id IN (SELECT order_id FROM gone)",
+}];
 
 /// Expires due holds until cancelled: every few seconds, and at once again
 /// while a pass finds a full batch.
@@ -385,8 +407,8 @@ pub async fn report(
         for (state, n) in [
             ("held", s.held_orders),
             ("overdue", s.overdue_orders),
-            ("confirmed", s.confirmed_orders),
-            ("released", s.released_orders),
+            ("confirmed_last_hour", s.confirmed_last_hour),
+            ("released_last_hour", s.released_last_hour),
             ("expired_last_day", s.expired_last_day),
         ] {
             metrics::gauge!("products_reservations", "state" => state).set(n as f64);

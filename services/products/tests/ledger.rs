@@ -234,3 +234,95 @@ async fn every_connection_of_the_service_pool_has_time_limits(pool: PgPool) {
     );
     service_pool.close().await;
 }
+
+/// A million settled reservations: the operators' summary (and the metrics
+/// tick that reads it) looks only at bounded index ranges, and the pruner
+/// removes the settled rows past their retention in batches, with their
+/// lines, keeping confirmed holds and everything recent.
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn a_million_ledger_rows_neither_slow_the_summary_nor_outlive_their_retention(pool: PgPool) {
+    let a = product(&pool, "MILLION", 10).await;
+    sqlx::raw_sql(
+        "INSERT INTO reservations (order_id, status, expires_at, created_at, updated_at)
+         SELECT g, CASE WHEN g % 2 = 0 THEN 'confirmed' WHEN g % 3 = 0 THEN 'expired' ELSE 'released' END,
+                now() - interval '60 days', now() - interval '60 days', now() - interval '60 days'
+         FROM generate_series(1, 1000000) AS g;
+         ANALYZE reservations;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Old lines of an expired order (3) and a confirmed one (2).
+    for order in [2_i64, 3] {
+        sqlx::query(
+            "INSERT INTO stock_reservations (order_id, product_id, quantity, product_name, product_price)
+             VALUES ($1, $2, 1, 'Product MILLION', 10.00)",
+        )
+        .bind(order)
+        .bind(a)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Live and recent ones.
+    reservations::reserve(&pool, &request(2_000_001, a, 2), HOLD)
+        .await
+        .unwrap();
+    reservations::reserve(&pool, &request(2_000_002, a, 1), HOLD)
+        .await
+        .unwrap();
+    reservations::release(&pool, 2_000_002).await.unwrap();
+
+    // No statement of the summary reads the whole ledger.
+    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", reservations::SUMMARY))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("Seq Scan on reservations"),
+        "the summary scans the ledger:\n{plan}"
+    );
+    let started = std::time::Instant::now();
+    let summary = reservations::summary(&pool).await.unwrap();
+    eprintln!(
+        "summary over 1,000,002 ledger rows: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((summary.held_orders, summary.held_units), (1, 2));
+    assert_eq!(summary.released_last_hour, 1);
+
+    let deleted = shop_platform::retention::prune(
+        &pool,
+        reservations::RETENTION,
+        Duration::from_secs(30 * 86_400),
+        10_000,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(deleted, [("reservations", 500_000)]);
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM reservations GROUP BY status ORDER BY status")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        by_status,
+        [
+            ("confirmed".to_owned(), 500_000),
+            ("held".to_owned(), 1),
+            ("released".to_owned(), 1),
+        ]
+    );
+    let lines: Vec<i64> =
+        sqlx::query_scalar("SELECT order_id FROM stock_reservations ORDER BY order_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        lines,
+        [2, 2_000_001, 2_000_002],
+        "the expired order's line went with it"
+    );
+}

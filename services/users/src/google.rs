@@ -175,10 +175,14 @@ impl Google {
             "{}/.well-known/openid-configuration",
             self.settings.issuer_url.trim_end_matches('/')
         );
-        let d: Discovery = self
-            .http
-            .get(&url)
-            .send()
+        // Calls to the provider are spans of the sign-in; no trace context
+        // is sent to a third party.
+        let span = tracing::info_span!(
+            "oidc",
+            otel.name = "GET openid-configuration",
+            otel.kind = "client"
+        );
+        let d: Discovery = tracing::Instrument::instrument(self.http.get(&url).send(), span)
             .await
             .and_then(reqwest::Response::error_for_status)
             .with_context(|| format!("fetching {url}"))?
@@ -225,20 +229,22 @@ impl Google {
     pub async fn finish(&self, code: String, pending: &Pending) -> Result<IdClaims, Refusal> {
         let d = self.discovery().await.map_err(Refusal::Unreachable)?;
         let client = self.client(&d).map_err(Refusal::Rejected)?;
-        let tokens = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                oauth2::RequestTokenError::Request(e) => Refusal::Unreachable(e.into()),
-                other => Refusal::Rejected(anyhow::anyhow!("token exchange: {other}")),
-            })?;
+        let exchange = tracing::info_span!("oidc", otel.name = "POST token", otel.kind = "client");
+        let tokens = tracing::Instrument::instrument(
+            client
+                .exchange_code(AuthorizationCode::new(code))
+                .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+                .request_async(&self.http),
+            exchange,
+        )
+        .await
+        .map_err(|e| match e {
+            oauth2::RequestTokenError::Request(e) => Refusal::Unreachable(e.into()),
+            other => Refusal::Rejected(anyhow::anyhow!("token exchange: {other}")),
+        })?;
         let id_token = &tokens.extra_fields().id_token;
-        let jwks: Jwks = self
-            .http
-            .get(&d.jwks_uri)
-            .send()
+        let keys = tracing::info_span!("oidc", otel.name = "GET jwks", otel.kind = "client");
+        let jwks: Jwks = tracing::Instrument::instrument(self.http.get(&d.jwks_uri).send(), keys)
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|e| Refusal::Unreachable(e.into()))?

@@ -17,7 +17,7 @@ use axum::{
     routing::get,
 };
 use futures::{SinkExt, StreamExt};
-use shop_auth::{Identity, SessionEnd};
+use shop_auth::Identity;
 use shop_platform::ApiError;
 use shop_types::{ClientMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES, ServerMessage};
 use std::sync::Arc;
@@ -120,7 +120,7 @@ async fn session(
         tokio::select! {
             why = &mut ended => {
                 tracing::info!(user_id = user.user_id, reason = why.reason(), "socket's session ended");
-                let _ = sink.send(close(SessionEnd::CLOSE_CODE, why.reason())).await;
+                let _ = sink.send(close(why.code(), why.reason())).await;
                 break;
             }
             () = stopping.cancelled() => {
