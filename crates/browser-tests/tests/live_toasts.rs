@@ -104,6 +104,50 @@ async fn sign_out_closes(t: &TestStack, browser: &Browser) -> Result<()> {
 
 #[tokio::test]
 #[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn a_deactivation_elsewhere_signs_the_tab_out() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = deactivation_signs_out(&platform, &browser).await;
+    conclude("deactivated-live", outcome, vec![browser], platform).await
+}
+
+/// The socket is closed with 1008 when an admin deactivates the account;
+/// the tab then shows the signed-out shop and stays off, rather than
+/// reconnecting in a loop.
+async fn deactivation_signs_out(t: &TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let token = t.sign_up("eve@example.com", "eve").await;
+    let (_, me) = t.get_as(&token, "/users/me").await;
+    let id = me["id"].as_i64().context("a user id")?;
+    storefront::sign_in(browser, &web, "eve@example.com", PASSWORD).await?;
+    storefront::wait_live(browser).await?;
+
+    let admin = t.admin_token().await;
+    let deactivated = t
+        .client()
+        .post(format!("{}/users/{id}/deactivate", t.gateway()))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    ensure!(
+        deactivated.status() == 200,
+        "deactivated: {}",
+        deactivated.status()
+    );
+
+    browser.wait_for(r#"[data-testid="sign-in-link"]"#).await?;
+    browser
+        .wait_for(r#"[data-testid="toast-region"][data-live="off"]"#)
+        .await?;
+    let me = browser
+        .eval("return fetch('/api/users/me').then(r => r.status)")
+        .await?;
+    ensure!(me == 401, "signed out: /users/me answered {me}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
 async fn the_live_connection_comes_back_after_a_drop() -> Result<()> {
     let mut platform = start_platform_on_infra(&[]).await?;
     let browser = Browser::launch().await?;
