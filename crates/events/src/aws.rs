@@ -7,8 +7,10 @@ use crate::{Consumer, Delivery, OutgoingEvent, Publisher, TRACE_ATTRIBUTES, Trac
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sns::types::MessageAttributeValue;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use serde::Deserialize;
 use shop_config::Env;
 use std::collections::HashMap;
@@ -145,8 +147,83 @@ impl SnsPublisher {
     }
 }
 
+impl SnsPublisher {
+    /// One `PublishBatch` call; each entry's outcome by its index.
+    async fn try_publish_batch(&self, events: &[OutgoingEvent]) -> Result<Vec<Result<()>>> {
+        let mut entries = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let mut entry = PublishBatchRequestEntry::builder()
+                .id(i.to_string())
+                .subject(&event.subject)
+                .message(&event.body)
+                .message_attributes(
+                    "event_type",
+                    MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(&event.event_type)
+                        .build()?,
+                );
+            for name in TRACE_ATTRIBUTES {
+                if let Some(value) = event.trace.get(name).filter(|v| !v.is_empty()) {
+                    entry = entry.message_attributes(
+                        name,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(value)
+                            .build()?,
+                    );
+                }
+            }
+            entries.push(entry.build()?);
+        }
+        let out = self
+            .client
+            .publish_batch()
+            .topic_arn(self.topic().await?)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+            .context("publishing a batch to SNS")?;
+        let mut outcomes: Vec<Result<()>> = events
+            .iter()
+            .map(|_| Err(anyhow::anyhow!("SNS said nothing of this event")))
+            .collect();
+        for ok in out.successful() {
+            if let Some(slot) = ok
+                .id()
+                .and_then(|id| id.parse::<usize>().ok())
+                .and_then(|i| outcomes.get_mut(i))
+            {
+                *slot = Ok(());
+            }
+        }
+        for failed in out.failed() {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| outcomes.get_mut(i))
+            {
+                *slot = Err(anyhow::anyhow!(
+                    "SNS refused the event: {} {}",
+                    failed.code(),
+                    failed.message().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
 #[async_trait]
 impl Publisher for SnsPublisher {
+    async fn publish_batch(&self, events: &[OutgoingEvent]) -> Vec<Result<()>> {
+        match self.try_publish_batch(events).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => crate::all_failed(events, &e),
+        }
+    }
+
     async fn publish(&self, event: &OutgoingEvent) -> Result<()> {
         let attr = MessageAttributeValue::builder()
             .data_type("String")
@@ -467,6 +544,48 @@ impl Consumer for SqsConsumer {
     fn poll_limit(&self) -> std::time::Duration {
         // The long poll, and a margin for the answer to travel.
         std::time::Duration::from_secs(u64::try_from(self.wait_seconds).unwrap_or(20) + 2)
+    }
+
+    async fn ack_batch(&self, receipts: &[String]) -> Vec<Result<()>> {
+        let delete = async {
+            let mut entries = Vec::with_capacity(receipts.len());
+            for (i, receipt) in receipts.iter().enumerate() {
+                entries.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()?,
+                );
+            }
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .context("deleting a batch of SQS messages")?;
+            let mut outcomes: Vec<Result<()>> = receipts.iter().map(|_| Ok(())).collect();
+            for failed in out.failed() {
+                if let Some(slot) = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| outcomes.get_mut(i))
+                {
+                    *slot = Err(anyhow::anyhow!(
+                        "SQS kept the message: {} {}",
+                        failed.code(),
+                        failed.message().unwrap_or_default()
+                    ));
+                }
+            }
+            Ok::<_, anyhow::Error>(outcomes)
+        };
+        match delete.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => crate::all_failed(receipts, &e),
+        }
     }
 
     async fn ack(&self, receipt: &str) -> Result<()> {

@@ -7,6 +7,14 @@ mod aws;
 mod memory;
 
 pub use aws::{AwsSettings, MAX_RECEIVE_COUNT, SnsPublisher, SqsConsumer, VISIBILITY_TIMEOUT_SECS};
+
+/// One outcome per item, all the same failure: a batch call that failed whole.
+pub fn all_failed<T>(items: &[T], e: &anyhow::Error) -> Vec<Result<()>> {
+    items
+        .iter()
+        .map(|_| Err(anyhow::anyhow!("{e:#}")))
+        .collect()
+}
 pub use memory::InProcessBus;
 
 use anyhow::Result;
@@ -44,9 +52,22 @@ pub struct Delivery {
     pub trace: TraceCarrier,
 }
 
+/// The most events or receipts one batch call carries (SNS's and SQS's limit).
+pub const MAX_BATCH: usize = 10;
+
 #[async_trait]
 pub trait Publisher: Send + Sync + 'static {
     async fn publish(&self, event: &OutgoingEvent) -> Result<()>;
+
+    /// Publishes up to [`MAX_BATCH`] events, in one call where the broker
+    /// has one (SNS `PublishBatch`); one outcome per event, in order.
+    async fn publish_batch(&self, events: &[OutgoingEvent]) -> Vec<Result<()>> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(self.publish(event).await);
+        }
+        outcomes
+    }
 }
 
 #[async_trait]
@@ -55,6 +76,16 @@ pub trait Consumer: Send + Sync + 'static {
     async fn receive(&self, max: usize) -> Result<Vec<Delivery>>;
     /// The message was handled: it must not come back.
     async fn ack(&self, receipt: &str) -> Result<()>;
+
+    /// Acknowledges up to [`MAX_BATCH`] handled messages, in one call where
+    /// the broker has one (SQS `DeleteMessageBatch`); one outcome each.
+    async fn ack_batch(&self, receipts: &[String]) -> Vec<Result<()>> {
+        let mut outcomes = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            outcomes.push(self.ack(receipt).await);
+        }
+        outcomes
+    }
     /// How long a receive in flight may still take. Abandoning it sooner can
     /// strand messages the broker already handed to it (SQS hides them for
     /// the visibility timeout); an in-process queue loses nothing.

@@ -137,3 +137,76 @@ async fn provisioning_adopts_an_existing_queue_and_subscribes_it_once() {
         Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
     );
 }
+
+/// Ten events in one `PublishBatch` call arrive each once, with their own
+/// event type and trace context; one `DeleteMessageBatch` call removes
+/// them all, so none comes back.
+#[tokio::test]
+async fn a_published_batch_arrives_whole_and_a_deleted_batch_is_gone() {
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let env = Env::from_pairs([
+        ("AWS_ENDPOINT_URL", moto_url()),
+        ("ORDER_EVENTS_TOPIC", format!("order-events-{tag}")),
+        ("NOTIFICATION_QUEUE", format!("notification-queue-{tag}")),
+        ("NOTIFICATION_DLQ", format!("notification-dlq-{tag}")),
+        ("EVENTS_PROVISION", "true".into()),
+        ("SQS_WAIT_SECONDS", "1".into()),
+    ])
+    .expect("valid settings");
+    let settings = AwsSettings::from_env(&env, "test").expect("settings");
+    let consumer = SqsConsumer::connect(&settings).await.expect("consumer");
+    let publisher = SnsPublisher::connect(&settings).await.expect("publisher");
+    let events: Vec<OutgoingEvent> = (0..shop_events::MAX_BATCH)
+        .map(|i| OutgoingEvent {
+            event_type: format!("order.n{i}"),
+            subject: format!("Order {i}"),
+            body: format!(r#"{{"event_id":"{tag}-{i}"}}"#),
+            trace: [(
+                "traceparent".to_owned(),
+                format!("00-4bf92f3577b34da6a3ce929d0e0e47{i:02}-00f067aa0ba902b7-01"),
+            )]
+            .into(),
+        })
+        .collect();
+
+    let outcomes = publisher.publish_batch(&events).await;
+
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let started = Instant::now();
+    let mut received = Vec::new();
+    while received.len() < events.len() && started.elapsed() < Duration::from_secs(20) {
+        received.extend(consumer.receive(10).await.expect("receive"));
+    }
+    let mut seen: Vec<(String, Option<String>, Option<String>)> = received
+        .iter()
+        .map(|d| {
+            (
+                d.body.clone(),
+                d.event_type.clone(),
+                d.trace.get("traceparent").cloned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.body.clone(),
+                Some(e.event_type.clone()),
+                e.trace.get("traceparent").cloned(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "each event once, with its own attributes");
+
+    let receipts: Vec<String> = received.iter().map(|d| d.receipt.clone()).collect();
+    let deleted = consumer.ack_batch(&receipts).await;
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    assert_eq!(
+        consumer.backlog().await.expect("backlog"),
+        0,
+        "nothing left to come back"
+    );
+}

@@ -19,7 +19,10 @@ use crate::{AppState, messages, push::Push, repo};
 use shop_events::{Consumer, Delivery};
 use shop_types::ServerMessage;
 use std::{sync::Arc, time::Duration};
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::{
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -59,19 +62,57 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let in_hand = Arc::new(Semaphore::new(concurrency.max(1) * IN_HAND_PER_SEND));
     let sends = Arc::new(Semaphore::new(concurrency.max(1)));
-    let pollers = (0..POLLERS).map(|_| {
-        poll(
-            state.clone(),
-            consumer.clone(),
-            in_hand.clone(),
-            sends.clone(),
-            shutdown.clone(),
-        )
-    });
-    for polled in futures::future::join_all(pollers).await {
+    let (acks, handled) = mpsc::channel(concurrency.max(1) * IN_HAND_PER_SEND);
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|_| {
+            poll(
+                state.clone(),
+                consumer.clone(),
+                in_hand.clone(),
+                sends.clone(),
+                acks.clone(),
+                shutdown.clone(),
+            )
+        })
+        .collect();
+    drop(acks);
+    // The acknowledger ends once every poller (and so every sender) has.
+    let (polled, ()) = tokio::join!(
+        futures::future::join_all(pollers),
+        acknowledge(consumer.clone(), handled)
+    );
+    for polled in polled {
         polled?;
     }
     Ok(())
+}
+
+/// How long a handled message's receipt waits for others to share its
+/// delete call (SQS `DeleteMessageBatch`, ten at most).
+const ACK_WINDOW: Duration = Duration::from_millis(20);
+
+/// Deletes handled messages ten to a call, until every sender is gone.
+async fn acknowledge(consumer: Arc<dyn Consumer>, mut handled: mpsc::Receiver<String>) {
+    let mut batch = Vec::with_capacity(shop_events::MAX_BATCH);
+    while let Some(first) = handled.recv().await {
+        batch.push(first);
+        let window = tokio::time::Instant::now() + ACK_WINDOW;
+        while batch.len() < shop_events::MAX_BATCH {
+            match tokio::time::timeout_at(window, handled.recv()).await {
+                Ok(Some(receipt)) => batch.push(receipt),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let outcomes = consumer.ack_batch(&batch).await;
+        for e in outcomes.into_iter().filter_map(Result::err) {
+            // It will come back and be recognised as a duplicate.
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not delete a handled message"
+            );
+        }
+        batch.clear();
+    }
 }
 
 async fn poll(
@@ -79,6 +120,7 @@ async fn poll(
     consumer: Arc<dyn Consumer>,
     in_hand: Arc<Semaphore>,
     sends: Arc<Semaphore>,
+    acks: mpsc::Sender<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
@@ -115,10 +157,10 @@ async fn poll(
         };
         for delivery in deliveries {
             let permit = in_hand.clone().acquire_owned().await?;
-            let (state, consumer, sends) = (state.clone(), consumer.clone(), sends.clone());
+            let (state, sends, acks) = (state.clone(), sends.clone(), acks.clone());
             tasks.spawn(async move {
                 let _permit = permit;
-                handle_and_ack(&state, consumer.as_ref(), delivery, &sends).await;
+                handle_and_ack(&state, delivery, &sends, &acks).await;
             });
         }
         while tasks.try_join_next().is_some() {}
@@ -139,9 +181,9 @@ async fn poll(
 /// email and the toast.
 async fn handle_and_ack(
     state: &AppState,
-    consumer: &dyn Consumer,
     delivery: Delivery,
     sends: &Semaphore,
+    acks: &mpsc::Sender<String>,
 ) {
     let span = tracing::info_span!(
         "process",
@@ -157,16 +199,16 @@ async fn handle_and_ack(
         span_id = tracing::field::Empty,
     );
     shop_platform::traces::continue_from(&span, &delivery.trace, "notifications");
-    handle_and_ack_in(state, consumer, delivery, sends)
+    handle_and_ack_in(state, delivery, sends, acks)
         .instrument(span)
         .await;
 }
 
 async fn handle_and_ack_in(
     state: &AppState,
-    consumer: &dyn Consumer,
     delivery: Delivery,
     sends: &Semaphore,
+    acks: &mpsc::Sender<String>,
 ) {
     let handled = handle_with(state, &delivery.body, Some(sends)).await;
     let outcome = match &handled {
@@ -183,13 +225,9 @@ async fn handle_and_ack_in(
     }
     match handled {
         Ok(outcome) => {
-            if let Err(e) = consumer.ack(&delivery.receipt).await {
+            if acks.send(delivery.receipt).await.is_err() {
                 // It will come back and be recognised as a duplicate.
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    ?outcome,
-                    "could not delete a handled message"
-                );
+                tracing::warn!(?outcome, "stopping: a handled message was not deleted");
             }
         }
         Err(e) => tracing::error!(

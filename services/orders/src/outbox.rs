@@ -16,10 +16,10 @@ use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 const BATCH: i64 = 50;
-const PARALLEL: usize = 16;
+/// Broker calls (of ten events each) at once.
+const PARALLEL: usize = 8;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longer than a batch can take (every publish is bounded by its timeout).
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -39,8 +39,9 @@ pub fn backoff(attempts: i32, cap: Duration) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << exp)).min(cap)
 }
 
-/// Publishes one leased batch, up to `PARALLEL` events at a time (SNS does
-/// not order a standard topic anyway). Returns how many were published.
+/// Publishes one leased batch, ten events a broker call and up to
+/// `PARALLEL` calls at a time (SNS does not order a standard topic anyway).
+/// Returns how many were published.
 pub async fn publish_batch(
     pool: &PgPool,
     publisher: &dyn Publisher,
@@ -59,49 +60,64 @@ pub async fn publish_batch(
     .bind(LEASE.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(rows)
-        .map(
-            |(id, event_type, subject, body, attempts, trace)| async move {
-                // A producer span in the trace of the request that wrote the
-                // event; the consumer continues from it.
-                let span = tracing::info_span!(
-                    "publish",
-                    otel.name = "order-events publish",
-                    otel.kind = "producer",
-                    otel.status_code = tracing::field::Empty,
-                    messaging.system = "aws_sns",
-                    messaging.operation.type = "send",
-                    messaging.destination.name = "order-events",
-                    outbox_id = id,
-                    event_type = %event_type,
-                    trace_id = tracing::field::Empty,
-                    span_id = tracing::field::Empty,
-                );
-                shop_platform::traces::continue_from(
-                    &span,
-                    &shop_platform::traces::carrier_from_json(trace.as_deref()),
-                    "orders",
-                );
-                let event = OutgoingEvent {
-                    event_type,
-                    subject,
-                    body,
-                    trace: shop_platform::traces::carrier(&span).unwrap_or_default(),
-                };
-                let outcome = match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&event))
-                    .instrument(span.clone())
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(anyhow::anyhow!("publishing timed out")),
-                };
-                if outcome.is_err() {
-                    span.record("otel.status_code", "ERROR");
-                }
-                (id, attempts, outcome)
-            },
-        )
+    // Each event has its producer span, in the trace of the request that
+    // wrote it; the consumer continues from it. Events go out ten to a
+    // broker call (SNS `PublishBatch`), several calls at once.
+    let prepared: Vec<(i64, i32, OutgoingEvent, tracing::Span)> = rows
+        .into_iter()
+        .map(|(id, event_type, subject, body, attempts, trace)| {
+            let span = tracing::info_span!(
+                "publish",
+                otel.name = "order-events publish",
+                otel.kind = "producer",
+                otel.status_code = tracing::field::Empty,
+                messaging.system = "aws_sns",
+                messaging.operation.type = "send",
+                messaging.destination.name = "order-events",
+                outbox_id = id,
+                event_type = %event_type,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            );
+            shop_platform::traces::continue_from(
+                &span,
+                &shop_platform::traces::carrier_from_json(trace.as_deref()),
+                "orders",
+            );
+            let event = OutgoingEvent {
+                event_type,
+                subject,
+                body,
+                trace: shop_platform::traces::carrier(&span).unwrap_or_default(),
+            };
+            (id, attempts, event, span)
+        })
+        .collect();
+    let chunks: Vec<Vec<_>> = prepared
+        .chunks(shop_events::MAX_BATCH)
+        .map(<[_]>::to_vec)
+        .collect();
+    let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(chunks)
+        .map(|chunk| async move {
+            let events: Vec<OutgoingEvent> = chunk.iter().map(|c| c.2.clone()).collect();
+            let sent = tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish_batch(&events))
+                .await
+                .unwrap_or_else(|_| {
+                    shop_events::all_failed(&events, &anyhow::anyhow!("publishing timed out"))
+                });
+            chunk
+                .into_iter()
+                .zip(sent)
+                .map(|((id, attempts, _, span), outcome)| {
+                    if outcome.is_err() {
+                        span.record("otel.status_code", "ERROR");
+                    }
+                    (id, attempts, outcome)
+                })
+                .collect::<Vec<_>>()
+        })
         .buffer_unordered(PARALLEL)
+        .flat_map(futures::stream::iter)
         .collect()
         .await;
     let published: Vec<i64> = outcomes
