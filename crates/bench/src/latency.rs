@@ -112,9 +112,13 @@ pub const LOWER_RATES: [u64; 3] = [100, 50, 25];
 /// What a rate must keep to count towards the capacity.
 const PUSH_P95_MS: f64 = 1000.0;
 
-/// Whether every order's push arrived, with p95 ≤ 1 s.
+/// Whether every order was placed, and every one's push arrived with
+/// p95 ≤ 1 s.
 pub fn keeps_up(n: &Notify) -> bool {
-    n.push.missing == 0 && n.push.p95_ms <= PUSH_P95_MS
+    n.refused == 0
+        && n.placed as u64 == n.orders_per_second * SECONDS
+        && n.push.missing == 0
+        && n.push.p95_ms <= PUSH_P95_MS
 }
 
 /// Order → push and email at `rate` a second.

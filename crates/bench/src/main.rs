@@ -154,9 +154,21 @@ async fn run(options: Options) -> Result<()> {
                 // on a platform of its own.
                 for rate in latency::LOWER_RATES {
                     println!("shop-bench: order → push at {rate} orders/s (capacity)");
-                    if latency::keeps_up(&at(rate).await?) {
-                        notify.capacity = Some(rate);
-                        break;
+                    match at(rate).await {
+                        Ok(lower) => {
+                            println!(
+                                "shop-bench: at {rate}/s: {} placed, {} refused, push p95 {:.1} ms ({} missing)",
+                                lower.placed, lower.refused, lower.push.p95_ms, lower.push.missing
+                            );
+                            if latency::keeps_up(&lower) {
+                                notify.capacity = Some(rate);
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            println!("shop-bench: the capacity run at {rate}/s failed: {e:#}");
+                            break;
+                        }
                     }
                 }
             }

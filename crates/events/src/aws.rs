@@ -217,10 +217,23 @@ impl SnsPublisher {
 
 #[async_trait]
 impl Publisher for SnsPublisher {
+    /// A call refused whole (a batch over SNS's 256 KiB, say) is tried
+    /// again one event at a time, so each event fails or succeeds alone.
     async fn publish_batch(&self, events: &[OutgoingEvent]) -> Vec<Result<()>> {
         match self.try_publish_batch(events).await {
             Ok(outcomes) => outcomes,
-            Err(e) => crate::all_failed(events, &e),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    events = events.len(),
+                    "a batch publish failed; publishing one at a time"
+                );
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    outcomes.push(self.publish(event).await);
+                }
+                outcomes
+            }
         }
     }
 

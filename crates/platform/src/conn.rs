@@ -121,7 +121,15 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         metrics::gauge!("http_connections_open", "service" => name).increment(1.0);
         let in_request = Arc::new(AtomicBool::new(false));
-        let io = Guarded::new(stream, limits, in_request.clone(), permit, name);
+        let refused = Arc::new(tokio::sync::Notify::new());
+        let io = Guarded::new(
+            stream,
+            limits,
+            in_request.clone(),
+            refused.clone(),
+            permit,
+            name,
+        );
         let router = router.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             // From the head hyper hands over until the answer's body is
@@ -150,6 +158,9 @@ pub async fn serve(
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
+                // The JSON answer to a bad head is out: the connection is
+                // over, whatever hyper still waits for.
+                () = refused.notified() => {}
                 () = shutdown.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
@@ -216,6 +227,8 @@ struct Guarded {
     /// Set while a request is being answered (see [`serve`]): no deadline
     /// runs meanwhile (the router's request timeout does).
     in_request: Arc<AtomicBool>,
+    /// Told once the JSON answer to a bad head has been written whole.
+    refused: Arc<tokio::sync::Notify>,
     /// A request has been answered here: until then, waiting counts as
     /// waiting for a head.
     answered_one: bool,
@@ -228,6 +241,11 @@ struct Guarded {
     timer: Option<(Waiting, Pin<Box<Sleep>>)>,
     /// A head was cut off by its deadline: 408 is written as the socket closes.
     timed_out: bool,
+    /// Bytes read since the last request was handed over: past
+    /// [`MAX_HEAD_BYTES`] without a complete head, 431 is written as the
+    /// socket closes (hyper's own buffer limit is looser).
+    head_bytes: usize,
+    too_large: bool,
     /// The JSON answer that replaces hyper's own, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
     service: &'static str,
@@ -239,6 +257,7 @@ impl Guarded {
         inner: TcpStream,
         limits: ConnectionLimits,
         in_request: Arc<AtomicBool>,
+        refused: Arc<tokio::sync::Notify>,
         slot: OwnedSemaphorePermit,
         service: &'static str,
     ) -> Self {
@@ -246,11 +265,14 @@ impl Guarded {
             inner,
             limits,
             in_request,
+            refused,
             answered_one: false,
             partial: false,
             upgraded: false,
             timer: None,
             timed_out: false,
+            head_bytes: 0,
+            too_large: false,
             replacement: None,
             service,
             _slot: slot,
@@ -273,6 +295,10 @@ impl Guarded {
         while let Some((bytes, written)) = &mut self.replacement {
             if *written == bytes.len() {
                 self.replacement = None;
+                // hyper may wait on after its answer to a bad head (it has
+                // closed its reading side); the connection ends here.
+                let _ = Pin::new(&mut self.inner).poll_shutdown(cx);
+                self.refused.notify_one();
                 break;
             }
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]))?;
@@ -296,6 +322,7 @@ impl AsyncRead for Guarded {
             this.timer = None;
             this.partial = false;
             this.answered_one = true;
+            this.head_bytes = 0;
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         let before = buf.filled().len();
@@ -305,6 +332,13 @@ impl AsyncRead for Guarded {
                 if !this.partial && new.first().is_some_and(u8::is_ascii_uppercase) {
                     this.partial = true;
                     this.timer = None;
+                }
+                if this.partial {
+                    this.head_bytes += new.len();
+                    if this.head_bytes > MAX_HEAD_BYTES {
+                        this.too_large = true;
+                        return Poll::Ready(Err(io::Error::other("request head too large")));
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -389,13 +423,23 @@ impl AsyncWrite for Guarded {
 
 impl Drop for Guarded {
     fn drop(&mut self) {
-        if self.timed_out {
-            // Small enough for any socket buffer; the socket closes next.
-            let answer = json_answer(
+        // Small enough for any socket buffer; the socket closes next.
+        let answer = if self.too_large {
+            Some(json_answer(
+                431,
+                "Request Header Fields Too Large",
+                "The request's headers are too large",
+            ))
+        } else if self.timed_out {
+            Some(json_answer(
                 408,
                 "Request Timeout",
                 "The request head did not arrive in time",
-            );
+            ))
+        } else {
+            None
+        };
+        if let Some(answer) = answer {
             let _ = self.inner.try_write(&answer);
         }
         metrics::gauge!("http_connections_open", "service" => self.service).decrement(1.0);

@@ -32,6 +32,10 @@ pub enum Outcome {
     Sent,
     Failed,
     Duplicate,
+    /// Another delivery took the claim over while this one waited: its
+    /// message is left for that holder to delete (a delete with this
+    /// older receipt could remove the message the holder still needs).
+    Superseded,
 }
 
 /// How long a handler may take to send before another delivery of the same
@@ -53,6 +57,11 @@ pub const POLLERS: usize = 2;
 /// of `concurrency` SMTP exchanges. A slow mail server delays emails, never
 /// toasts.
 const IN_HAND_PER_SEND: usize = 8;
+/// The longest a claimed email waits for its SMTP exchange: well inside the
+/// claim ([`SENDING_LEASE`], renewed when the exchange begins) and the
+/// queue's visibility timeout (60 s), so no other delivery takes it over
+/// while it waits.
+const TURN_WAIT: Duration = Duration::from_secs(20);
 
 pub async fn run(
     state: AppState,
@@ -76,10 +85,17 @@ pub async fn run(
         })
         .collect();
     drop(acks);
+    // At shutdown no new SMTP exchange begins: emails still waiting for one
+    // are left on the queue for the next delivery.
+    let close_turns = async {
+        shutdown.cancelled().await;
+        sends.close();
+    };
     // The acknowledger ends once every poller (and so every sender) has.
-    let (polled, ()) = tokio::join!(
+    let (polled, (), ()) = tokio::join!(
         futures::future::join_all(pollers),
-        acknowledge(consumer.clone(), handled)
+        acknowledge(consumer.clone(), handled),
+        close_turns,
     );
     for polled in polled {
         polled?;
@@ -90,6 +106,9 @@ pub async fn run(
 /// How long a handled message's receipt waits for others to share its
 /// delete call (SQS `DeleteMessageBatch`, ten at most).
 const ACK_WINDOW: Duration = Duration::from_millis(20);
+/// The longest one delete call may take; its messages come back otherwise
+/// and are recognised as handled.
+const ACK_LIMIT: Duration = Duration::from_secs(10);
 
 /// Deletes handled messages ten to a call, until every sender is gone.
 async fn acknowledge(consumer: Arc<dyn Consumer>, mut handled: mpsc::Receiver<String>) {
@@ -103,7 +122,14 @@ async fn acknowledge(consumer: Arc<dyn Consumer>, mut handled: mpsc::Receiver<St
                 Ok(None) | Err(_) => break,
             }
         }
-        let outcomes = consumer.ack_batch(&batch).await;
+        let outcomes = tokio::time::timeout(ACK_LIMIT, consumer.ack_batch(&batch))
+            .await
+            .unwrap_or_else(|_| {
+                shop_events::all_failed(
+                    &batch,
+                    &anyhow::anyhow!("deleting took over {ACK_LIMIT:?}"),
+                )
+            });
         for e in outcomes.into_iter().filter_map(Result::err) {
             // It will come back and be recognised as a duplicate.
             tracing::warn!(
@@ -215,6 +241,7 @@ async fn handle_and_ack_in(
         Ok(Outcome::Sent) => "sent",
         Ok(Outcome::Failed) => "failed",
         Ok(Outcome::Duplicate) => "duplicate",
+        Ok(Outcome::Superseded) => "superseded",
         Err(_) => "error",
     };
     metrics::counter!("notifications_events_total", "outcome" => outcome).increment(1);
@@ -224,6 +251,7 @@ async fn handle_and_ack_in(
         span.record("otel.status_code", "ERROR");
     }
     match handled {
+        Ok(Outcome::Superseded) => {}
         Ok(outcome) => {
             if acks.send(delivery.receipt).await.is_err() {
                 // It will come back and be recognised as a duplicate.
@@ -287,17 +315,26 @@ async fn process(
             }
         },
     };
-    // The toast is out (committed with the claim); the email waits its turn.
+    // The toast is out (committed with the claim); the email waits its
+    // turn, but not past [`TURN_WAIT`]: then the message is left on the
+    // queue and its next delivery takes the expired claim over. At
+    // shutdown the turns are closed and the same happens.
     let _turn = match sends {
-        Some(sends) => Some(sends.acquire().await?),
+        Some(sends) => match tokio::time::timeout(TURN_WAIT, sends.acquire()).await {
+            Ok(Ok(turn)) => Some(turn),
+            Ok(Err(_)) => anyhow::bail!("stopping before the email's turn came"),
+            Err(_) => anyhow::bail!(
+                "no SMTP exchange was free within {TURN_WAIT:?}; left for the next delivery"
+            ),
+        },
         None => None,
     };
     // From here on the recipient may get the email: a claim that runs out
     // after this point is settled as of unknown outcome, never sent again by
     // itself. A claim taken over meanwhile sends nothing here.
     if !repo::begin_send(&state.pool, claimed, SENDING_LEASE).await? {
-        tracing::warn!(event_id = %prepared.event_id, "the claim ran out before sending; left to its new holder");
-        return Ok(Outcome::Duplicate);
+        tracing::warn!(event_id = %prepared.event_id, "the claim was taken over before sending; left to its new holder");
+        return Ok(Outcome::Superseded);
     }
     let send = tracing::info_span!(
         "smtp",

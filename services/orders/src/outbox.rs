@@ -93,10 +93,16 @@ pub async fn publish_batch(
             (id, attempts, event, span)
         })
         .collect();
-    let chunks: Vec<Vec<_>> = prepared
-        .chunks(shop_events::MAX_BATCH)
-        .map(<[_]>::to_vec)
-        .collect();
+    // Each span ends once its event's outcome is known.
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut rest = prepared.into_iter();
+    loop {
+        let chunk: Vec<_> = rest.by_ref().take(shop_events::MAX_BATCH).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
     let outcomes: Vec<(i64, i32, anyhow::Result<()>)> = futures::stream::iter(chunks)
         .map(|chunk| async move {
             let events: Vec<OutgoingEvent> = chunk.iter().map(|c| c.2.clone()).collect();
