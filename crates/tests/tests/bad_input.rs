@@ -460,6 +460,11 @@ fn orders_cases(customer: &str, product: i64, dear: [i64; 2]) -> Vec<Case> {
             json!(["body", "payment", "card_number"]),
         ),
         order(
+            "card number grouped with dashes",
+            json!({"items": [{"product_id": product, "quantity": 1}], "payment": {"card_number": "4242-4242-4242-4242"}}),
+            json!(["body", "payment", "card_number"]),
+        ),
+        order(
             "card number too long",
             json!({"items": [{"product_id": product, "quantity": 1}], "payment": {"card_number": "4".repeat(65)}}),
             json!(["body", "payment", "card_number"]),

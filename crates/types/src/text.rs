@@ -14,15 +14,12 @@ pub const NOT_BLANK: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u
 /// No spaces and no control characters at all.
 pub const NO_SPACES: &str = r"^[^\s\u0000-\u001f\u007f-\u009f]*$";
 
-/// A card number: digits, spaced or dashed in groups as printed.
-pub const CARD_NUMBER: &str = r"^[0-9]+([ -][0-9]+)*$";
+/// A card number: digits only (a form strips the spaces people type).
+pub const CARD_NUMBER: &str = r"^[0-9]+$";
 
 /// Whether `value` is a card number as [`CARD_NUMBER`] describes it.
 pub fn is_card_number(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .split([' ', '-'])
-            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()))
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A string schema with a length range and one of the patterns above.

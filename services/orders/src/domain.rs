@@ -55,7 +55,7 @@ pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
         } else if !shop_types::text::is_card_number(&card.card_number) {
             errors.push(FieldError::value_error(
                 loc,
-                "card_number must be digits, grouped by single spaces or dashes",
+                "card_number must be digits only",
             ));
         }
     }

@@ -249,7 +249,8 @@ fn PlaceOrder(
         let card_number: String = card
             .get_untracked()
             .chars()
-            .filter(|c| !c.is_whitespace())
+            // Typed in groups as printed; sent as digits.
+            .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
         let order = CreateOrderRequest {
             items: cart
