@@ -198,20 +198,25 @@ impl SnsPublisher {
             }
         }
         for failed in out.failed() {
-            if let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| outcomes.get_mut(i))
-            {
-                *slot = Err(anyhow::anyhow!(
-                    "SNS refused the event: {} {}",
-                    failed.code(),
-                    failed.message().unwrap_or_default()
-                ));
-            }
+            refused(
+                &mut outcomes,
+                failed.id(),
+                "SNS refused the event",
+                failed.code(),
+                failed.message(),
+            );
         }
         Ok(outcomes)
+    }
+}
+
+/// Records a batch entry's refusal at its index (batch ids are indexes).
+fn refused(outcomes: &mut [Result<()>], id: &str, what: &str, code: &str, message: Option<&str>) {
+    if let Some(slot) = id.parse::<usize>().ok().and_then(|i| outcomes.get_mut(i)) {
+        *slot = Err(anyhow::anyhow!(
+            "{what}: {code} {}",
+            message.unwrap_or_default()
+        ));
     }
 }
 
@@ -580,18 +585,13 @@ impl Consumer for SqsConsumer {
                 .context("deleting a batch of SQS messages")?;
             let mut outcomes: Vec<Result<()>> = receipts.iter().map(|_| Ok(())).collect();
             for failed in out.failed() {
-                if let Some(slot) = failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| outcomes.get_mut(i))
-                {
-                    *slot = Err(anyhow::anyhow!(
-                        "SQS kept the message: {} {}",
-                        failed.code(),
-                        failed.message().unwrap_or_default()
-                    ));
-                }
+                refused(
+                    &mut outcomes,
+                    failed.id(),
+                    "SQS kept the message",
+                    failed.code(),
+                    failed.message(),
+                );
             }
             Ok::<_, anyhow::Error>(outcomes)
         };

@@ -210,15 +210,6 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// Which limit the timer counts down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Waiting {
-    /// For the rest of a request head whose first bytes came.
-    Head,
-    /// For the next request on a kept-alive connection.
-    Idle,
-}
-
 /// A connection's socket, with the head and idle deadlines and the JSON
 /// answers to a bad head. Holds its slot of `max_connections` until closed.
 struct Guarded {
@@ -238,7 +229,8 @@ struct Guarded {
     partial: bool,
     /// The connection became a WebSocket: its own protocol rules it now.
     upgraded: bool,
-    timer: Option<(Waiting, Pin<Box<Sleep>>)>,
+    /// The head deadline while a head is due, else the idle one.
+    timer: Option<Pin<Box<Sleep>>>,
     /// A head was cut off by its deadline: 408 is written as the socket closes.
     timed_out: bool,
     /// Bytes read since the last request was handed over: past
@@ -344,18 +336,16 @@ impl AsyncRead for Guarded {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let waiting = if this.partial || !this.answered_one {
-                    Waiting::Head
+                // A head is due once its first bytes came, and from a new
+                // connection; otherwise the connection is idle between requests.
+                let limit = if this.partial || !this.answered_one {
+                    this.limits.header_read_timeout
                 } else {
-                    Waiting::Idle
+                    this.limits.idle_timeout
                 };
-                let limit = match waiting {
-                    Waiting::Head => this.limits.header_read_timeout,
-                    Waiting::Idle => this.limits.idle_timeout,
-                };
-                let (_, sleep) = this
+                let sleep = this
                     .timer
-                    .get_or_insert_with(|| (waiting, Box::pin(tokio::time::sleep(limit))));
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 if sleep.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
