@@ -22,6 +22,7 @@ FROM chef AS planner
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY crates crates
+COPY dev dev
 COPY gateway gateway
 COPY services services
 COPY xtask xtask
@@ -37,6 +38,7 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json ${PACKAGES}
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY crates crates
+COPY dev dev
 COPY gateway gateway
 COPY services services
 COPY xtask xtask

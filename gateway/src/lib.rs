@@ -2,6 +2,7 @@
 //! for the whole platform and forwards every API path to its service.
 
 pub mod config;
+pub mod error;
 pub mod proxy;
 mod routes;
 

@@ -2,6 +2,7 @@
 //! streaming both bodies. An unreachable upstream answers 503, a slow one 504,
 //! both with the API error body.
 
+use crate::error::Refusal;
 use anyhow::{Context, Result};
 use axum::{
     body::Body,
@@ -13,7 +14,7 @@ use hyper_util::{
     client::legacy::{Client as HyperClient, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use shop_platform::{ApiError, telemetry::MAX_BODY_BYTES};
+use shop_platform::telemetry::MAX_BODY_BYTES;
 use shop_types::{MAX_CLIENT_MESSAGE_BYTES, MAX_WS_FRAME_BYTES};
 use std::time::Duration;
 use tracing::Instrument;
@@ -94,7 +95,7 @@ pub async fn forward(
     };
     let uri: Uri = match format!("{}{}", upstream.base, path_and_query).parse() {
         Ok(uri) => uri,
-        Err(_) => return ApiError::BadRequest("Invalid request path".into()).into_response(),
+        Err(_) => return Refusal::BadPath.into_response(),
     };
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
@@ -142,16 +143,15 @@ pub async fn forward(
         }
         Ok(Err(e)) if e.is_connect() => {
             tracing::warn!(upstream = %upstream.name, error = %e, "upstream unreachable");
-            ApiError::Unavailable(format!("{} is unavailable", upstream.name)).into_response()
+            Refusal::Unavailable(upstream.name.to_string()).into_response()
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = %upstream.name, error = %e, "upstream failed");
-            ApiError::BadGateway(format!("{} failed to answer", upstream.name)).into_response()
+            Refusal::Failed(upstream.name.to_string()).into_response()
         }
         Err(_) => {
             tracing::warn!(upstream = %upstream.name, "upstream timed out");
-            ApiError::GatewayTimeout(format!("{} did not answer in time", upstream.name))
-                .into_response()
+            Refusal::TimedOut(upstream.name.to_string()).into_response()
         }
     }
 }
@@ -169,13 +169,12 @@ async fn within_limit(req: Request) -> Result<Request, Response> {
     match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES)).await
     {
         Ok(collected) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
-            format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-        .into_response()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Refusal::BodyTooLarge(MAX_BODY_BYTES).into_response())
+        }
         Err(e) => {
             tracing::info!(error = %e, "request body could not be read");
-            Err(ApiError::BadRequest("The request body could not be read".into()).into_response())
+            Err(Refusal::UnreadableBody.into_response())
         }
     }
 }
@@ -207,8 +206,7 @@ pub async fn websocket(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, upstream_url, "bad upstream WebSocket URL");
-            return ApiError::BadGateway(format!("{upstream_name} failed to answer"))
-                .into_response();
+            return Refusal::Failed(upstream_name.to_owned()).into_response();
         }
     };
     for name in WS_PASSED {
@@ -244,18 +242,16 @@ pub async fn websocket(
                     refusal = refusal.header(name, v.clone());
                 }
             }
-            return refusal.body(Body::from(body)).unwrap_or_else(|_| {
-                ApiError::BadGateway("upstream refused".into()).into_response()
-            });
+            return refusal
+                .body(Body::from(body))
+                .unwrap_or_else(|_| Refusal::Failed(upstream_name.to_owned()).into_response());
         }
         Ok(Err(e)) => {
             tracing::warn!(upstream = upstream_name, error = %e, "WebSocket upstream unreachable");
-            return ApiError::Unavailable(format!("{upstream_name} is unavailable"))
-                .into_response();
+            return Refusal::Unavailable(upstream_name.to_owned()).into_response();
         }
         Err(_) => {
-            return ApiError::GatewayTimeout(format!("{upstream_name} did not answer in time"))
-                .into_response();
+            return Refusal::TimedOut(upstream_name.to_owned()).into_response();
         }
     };
     ws.max_message_size(MAX_WS_FRAME_BYTES)

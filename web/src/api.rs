@@ -257,6 +257,30 @@ pub mod admin {
         get_json(&format!("/orders?all=true&limit=100{filter}")).await
     }
 
+    /// One move of the order lifecycle, as `GET /orders/lifecycle` lists
+    /// them: the orders service owns the table; the console only asks.
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+    pub struct Move {
+        pub from: OrderStatus,
+        pub to: OrderStatus,
+        /// `checkout`, `owner` or `admin`.
+        pub by: String,
+    }
+
+    pub async fn lifecycle() -> Result<Vec<Move>, ApiError> {
+        get_json("/orders/lifecycle").await
+    }
+
+    /// Where an admin may move an order that is `from` (an admin may make
+    /// an owner's moves too), in the table's order.
+    pub fn admin_moves(lifecycle: &[Move], from: OrderStatus) -> Vec<OrderStatus> {
+        lifecycle
+            .iter()
+            .filter(|m| m.from == from && matches!(m.by.as_str(), "admin" | "owner"))
+            .map(|m| m.to)
+            .collect()
+    }
+
     pub async fn move_order(id: i64, status: OrderStatus) -> Result<Order, ApiError> {
         let request = Request::patch(&format!("{API_BASE}/orders/{id}/status"));
         let body = serde_json::json!({ "status": status });

@@ -16,7 +16,7 @@ const CODE_DIRS: [&str; 7] = [
     "crates/config/src",
     "crates/auth/src",
     "crates/events/src",
-    "crates/stack/src",
+    "dev/stack/src",
 ];
 /// Calls that read a variable; the name is a string literal inside them.
 const READERS: [&str; 7] = [

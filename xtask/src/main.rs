@@ -601,7 +601,7 @@ fn test(sh: &Shell) -> Result<bool> {
     );
     // Every later cargo call selects the whole workspace, as the step above
     // did, so it reuses that build instead of unifying features anew.
-    // The API against its own OpenAPI document (crates/tests/tests/contract.rs).
+    // The API against its own OpenAPI document (dev/tests/tests/contract.rs).
     report.run(
         "contract",
         "API contract (schemathesis)",
@@ -630,7 +630,7 @@ fn test(sh: &Shell) -> Result<bool> {
         "about 4 min",
         || {
             anyhow::ensure!(web_ok, "the web app did not build");
-            let targets = test_targets("crates/browser-tests/tests")?;
+            let targets = test_targets("dev/browser-tests/tests")?;
             cmd!(
                 sh,
                 "cargo test --workspace {targets...} -- --ignored --test-threads 1"
@@ -642,7 +642,7 @@ fn test(sh: &Shell) -> Result<bool> {
     // `docker compose up` replayed without Docker: the services as
     // containers of the images built from the binaries the test step
     // built, with compose's environment; LocalStack with its init script;
-    // the web image's nginx configuration (crates/compose-check).
+    // the web image's nginx configuration (dev/compose-check).
     report.run(
         "compose",
         "docker compose (config, replay with the services as containers)",

@@ -135,18 +135,26 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match &self {
+impl ApiError {
+    /// The `{"detail": ...}` body; an internal error is logged in full
+    /// here (the request span carries the request id into the line) and
+    /// answered opaquely.
+    pub fn body(&self) -> ErrorBody {
+        match self {
             Self::Validation(fields) => ErrorBody::fields(fields.clone()),
             Self::Internal(e) => {
-                // The request span carries the request id into this log line.
                 tracing::error!(error = ?e, "request failed");
                 ErrorBody::message("Internal server error")
             }
             other => ErrorBody::message(other.to_string()),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.body();
         let mut response = (status, axum::Json(body)).into_response();
         match self {
             Self::TooManyRequests {

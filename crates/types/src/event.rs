@@ -28,6 +28,10 @@ pub struct OrderCreated {
     pub total_amount: crate::Money,
     pub status: crate::OrderStatus,
     pub items: Vec<OrderCreatedItem>,
+    /// The title of the email and the toast, written once by the orders
+    /// service (empty in events from before it was carried).
+    #[serde(default)]
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,13 @@ pub struct OrderCreatedItem {
     pub product_name: String,
     pub quantity: i32,
     pub price: crate::Money,
+}
+
+impl OrderCreatedItem {
+    /// The line's frozen price times its quantity.
+    pub fn subtotal(&self) -> crate::Money {
+        self.price.times(self.quantity)
+    }
 }
 
 /// `order.status.updated` data.
@@ -47,4 +58,7 @@ pub struct OrderStatusUpdated {
     pub old_status: crate::OrderStatus,
     pub new_status: crate::OrderStatus,
     pub updated_by: String,
+    /// As in [`OrderCreated::subject`].
+    #[serde(default)]
+    pub subject: String,
 }

@@ -37,6 +37,13 @@ pub struct ReservedLine {
     pub quantity: i32,
 }
 
+impl ReservedLine {
+    /// The line's frozen price times its quantity.
+    pub fn subtotal(&self) -> Money {
+        self.product_price.times(self.quantity)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Reservation {

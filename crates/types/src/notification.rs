@@ -20,6 +20,19 @@ impl NotificationType {
     }
 }
 
+/// For database rows (`#[sqlx(try_from = "String")]`): an unknown type is
+/// an error, never a guess.
+impl TryFrom<String> for NotificationType {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Ok(match s.as_str() {
+            "order_confirmation" => Self::OrderConfirmation,
+            "order_status_update" => Self::OrderStatusUpdate,
+            other => return Err(format!("unknown notification type `{other}`")),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +43,36 @@ pub enum NotificationStatus {
     /// died leaves it so until its claim runs out, after which an admin may
     /// retry it.
     Sending,
+}
+
+impl NotificationStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Sending => "sending",
+        }
+    }
+}
+
+impl std::str::FromStr for NotificationStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "sending" => Self::Sending,
+            other => return Err(format!("unknown notification status `{other}`")),
+        })
+    }
+}
+
+/// For database rows, as [`NotificationType`].
+impl TryFrom<String> for NotificationStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,24 +1,22 @@
-//! Forwarding to the services. The gateway checks credentials before a
-//! request reaches a service that needs them, strips any identity headers a
-//! client sent, and adds the verified identity. Services verify the token
-//! again themselves; `/internal/*` is never routed.
+//! Forwarding to the services, by one route table ([`ROUTES`]): each row
+//! names a path, its service and what reads and writes of it need. The
+//! gateway checks credentials before a request reaches a service that needs
+//! them and strips any identity headers a client sent; services verify the
+//! token again themselves. `/internal/*` is never routed.
 
-use crate::AppState;
-use crate::proxy;
+use crate::error::Refusal;
+use crate::{AppState, Upstreams, proxy};
 use axum::{
     Router,
     extract::{FromRequestParts, Request, State, WebSocketUpgrade},
-    http::{HeaderName, HeaderValue, Method, StatusCode},
+    http::{HeaderName, HeaderValue, Method},
     response::{IntoResponse, Response},
     routing::{any, get},
 };
-use shop_auth::Identity;
-use shop_platform::{ApiError, client};
+use shop_platform::client;
 
-pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
-pub const USER_EMAIL: HeaderName = HeaderName::from_static("x-user-email");
-pub const USER_ROLE: HeaderName = HeaderName::from_static("x-user-role");
-/// Every identity header a client might try to smuggle in.
+/// Identity headers a client might try to smuggle in. The gateway adds none
+/// (every service verifies the token itself) and forwards none.
 const IDENTITY_HEADERS: [&str; 6] = [
     "x-user-id",
     "x-user-email",
@@ -28,22 +26,6 @@ const IDENTITY_HEADERS: [&str; 6] = [
     "x-auth-user",
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ws/notifications", get(websocket))
-        .route("/users", any(forward))
-        .route("/users/{*rest}", any(forward))
-        .route("/auth/{*rest}", any(forward))
-        .route("/.well-known/{*rest}", any(forward))
-        .route("/products", any(forward))
-        .route("/products/{*rest}", any(forward))
-        .route("/orders", any(forward))
-        .route("/orders/{*rest}", any(forward))
-        .route("/notifications", any(forward))
-        .route("/notifications/{*rest}", any(forward))
-        .fallback(|| async { ApiError::not_found("Not Found") })
-}
-
 /// What a path needs before it is forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -52,39 +34,110 @@ pub enum Access {
     Admin,
 }
 
-pub fn access(method: &Method, path: &str) -> Access {
-    // Only these change anything; any other method (TRACE, an extension)
-    // goes on to the service, which answers 405 with `Allow`.
+/// Which service answers a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Users,
+    Products,
+    Orders,
+    Notifications,
+}
+
+/// One row of the route table: a path (`exact`) or a path and everything
+/// below it, its service, and what reads and writes of it need.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    pub exact: bool,
+    pub service: Service,
+    pub reads: Access,
+    /// POST, PUT, PATCH and DELETE; any other method (TRACE, an extension)
+    /// counts as a read and goes on to the service, which answers 405.
+    pub writes: Access,
+}
+
+const fn at(path: &'static str, service: Service, reads: Access, writes: Access) -> Route {
+    Route {
+        path,
+        exact: true,
+        service,
+        reads,
+        writes,
+    }
+}
+
+const fn under(path: &'static str, service: Service, reads: Access, writes: Access) -> Route {
+    Route {
+        path,
+        exact: false,
+        service,
+        reads,
+        writes,
+    }
+}
+
+use Access::{Admin, Public, User};
+
+/// Every path the gateway forwards; the first row that matches decides.
+/// `/internal/*` is in no row, so it is never routed.
+pub const ROUTES: &[Route] = &[
+    at("/users/register", Service::Users, Public, Public),
+    at("/users/login", Service::Users, Public, Public),
+    at("/users/me", Service::Users, User, User),
+    at("/users/logout", Service::Users, User, User),
+    // Account administration: /users, /users/{id}/deactivate and the like.
+    under("/users", Service::Users, Admin, Admin),
+    under("/auth", Service::Users, Public, Public),
+    under("/.well-known", Service::Users, Public, Public),
+    // Paths that take no write: the service answers 405 with `Allow`.
+    at("/products/categories", Service::Products, Public, Public),
+    at("/products/reservations", Service::Products, Public, Public),
+    under("/products", Service::Products, Public, Admin),
+    under("/orders", Service::Orders, User, User),
+    under("/notifications", Service::Notifications, User, User),
+];
+
+impl Route {
+    fn matches(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        match path.strip_prefix(self.path) {
+            Some("") => true,
+            Some(rest) => !self.exact && rest.starts_with('/'),
+            None => false,
+        }
+    }
+}
+
+/// The row for `path`, if any.
+pub fn route(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.matches(path))
+}
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new().route("/ws/notifications", get(websocket));
+    // One pair of axum routes per subtree; the table decides within it.
+    for r in ROUTES.iter().filter(|r| !r.exact) {
+        router = router
+            .route(r.path, any(forward))
+            .route(&format!("{}/{{*rest}}", r.path), any(forward));
+    }
+    router.fallback(|| async { Refusal::NoRoute })
+}
+
+pub fn access(method: &Method, path: &str) -> Option<Access> {
     let writes = matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    match first {
-        "orders" | "notifications" => Access::User,
-        "users" => match path.trim_end_matches('/') {
-            "/users/register" | "/users/login" => Access::Public,
-            "/users/me" | "/users/logout" => Access::User,
-            // Account administration: /users/{id}/deactivate and the like.
-            _ => Access::Admin,
-        },
-        // Paths that take no write: the service answers 405 with `Allow`.
-        "products" if writes => match path.trim_end_matches('/') {
-            "/products/categories" | "/products/reservations" => Access::Public,
-            _ => Access::Admin,
-        },
-        _ => Access::Public,
-    }
+    route(path).map(|r| if writes { r.writes } else { r.reads })
 }
 
-fn upstream<'a>(state: &'a AppState, path: &str) -> Option<&'a proxy::Upstream> {
-    let u = &state.upstreams;
-    match path.trim_start_matches('/').split('/').next()? {
-        "users" | "auth" | ".well-known" => Some(&u.users),
-        "products" => Some(&u.products),
-        "orders" => Some(&u.orders),
-        "notifications" | "ws" => Some(&u.notifications),
-        _ => None,
+fn upstream(upstreams: &Upstreams, service: Service) -> &proxy::Upstream {
+    match service {
+        Service::Users => &upstreams.users,
+        Service::Products => &upstreams.products,
+        Service::Orders => &upstreams.orders,
+        Service::Notifications => &upstreams.notifications,
     }
 }
 
@@ -118,7 +171,10 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
             parts.headers.insert(client::CLIENT_ADDRESS, v);
         }
     }
-    let need = access(&parts.method, parts.uri.path());
+    let Some(route) = route(parts.uri.path()) else {
+        return Refusal::NoRoute.into_response();
+    };
+    let need = access(&parts.method, parts.uri.path()).unwrap_or(Access::Public);
     let mut identity = None;
     let logout =
         parts.method == Method::POST && parts.uri.path().trim_end_matches('/') == "/users/logout";
@@ -130,14 +186,11 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
             Err(e) => return e.into_response(),
         };
         if need == Access::Admin && !id.is_admin() {
-            return ApiError::Forbidden("Admin privileges required".into()).into_response();
+            return Refusal::AdminOnly.into_response();
         }
-        add_identity(&mut parts.headers, &id);
         identity = Some(id);
     }
-    let Some(upstream) = upstream(&state, parts.uri.path()) else {
-        return ApiError::not_found("Not Found").into_response();
-    };
+    let upstream = upstream(&state.upstreams, route.service);
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -168,14 +221,6 @@ async fn forward(State(state): State<AppState>, req: Request) -> Response {
     resp
 }
 
-fn add_identity(headers: &mut axum::http::HeaderMap, id: &Identity) {
-    headers.insert(USER_ID, HeaderValue::from(id.user_id));
-    if let Ok(v) = HeaderValue::from_str(&id.email) {
-        headers.insert(USER_EMAIL, v);
-    }
-    headers.insert(USER_ROLE, HeaderValue::from_static(id.role.as_str()));
-}
-
 /// `GET /ws/notifications`: credentials checked here (401 before any
 /// upgrade), then relayed to the notifications service.
 async fn websocket(State(state): State<AppState>, req: Request) -> Response {
@@ -187,7 +232,7 @@ async fn websocket(State(state): State<AppState>, req: Request) -> Response {
     };
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(ws) => ws,
-        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
+        Err(rejection) => return Refusal::NotAnUpgrade(rejection.body_text()).into_response(),
     };
     let base = state
         .upstreams
@@ -225,18 +270,34 @@ mod tests {
 
     #[test]
     fn access_rules_follow_the_contract() {
-        assert_eq!(access(&Method::GET, "/products"), Access::Public);
-        assert_eq!(access(&Method::POST, "/products"), Access::Admin);
-        assert_eq!(access(&Method::PATCH, "/products/1/stock"), Access::Admin);
+        assert_eq!(access(&Method::GET, "/products"), Some(Access::Public));
+        assert_eq!(access(&Method::POST, "/products"), Some(Access::Admin));
+        assert_eq!(
+            access(&Method::PATCH, "/products/1/stock"),
+            Some(Access::Admin)
+        );
         // No write there: on to the service, which answers 405.
-        assert_eq!(access(&Method::PUT, "/products/categories"), Access::Public);
-        assert_eq!(access(&Method::TRACE, "/products/1"), Access::Public);
-        assert_eq!(access(&Method::POST, "/users/login"), Access::Public);
-        assert_eq!(access(&Method::GET, "/users/me"), Access::User);
-        assert_eq!(access(&Method::POST, "/users/logout"), Access::User);
-        assert_eq!(access(&Method::POST, "/users/register"), Access::Public);
-        assert_eq!(access(&Method::POST, "/users/7/deactivate"), Access::Admin);
-        assert_eq!(access(&Method::GET, "/orders"), Access::User);
-        assert_eq!(access(&Method::GET, "/notifications/3"), Access::User);
+        assert_eq!(
+            access(&Method::PUT, "/products/categories"),
+            Some(Access::Public)
+        );
+        assert_eq!(access(&Method::TRACE, "/products/1"), Some(Access::Public));
+        assert_eq!(access(&Method::POST, "/users/login"), Some(Access::Public));
+        assert_eq!(access(&Method::GET, "/users/me"), Some(Access::User));
+        assert_eq!(access(&Method::POST, "/users/logout"), Some(Access::User));
+        assert_eq!(
+            access(&Method::POST, "/users/register"),
+            Some(Access::Public)
+        );
+        assert_eq!(
+            access(&Method::POST, "/users/7/deactivate"),
+            Some(Access::Admin)
+        );
+        assert_eq!(access(&Method::GET, "/orders"), Some(Access::User));
+        assert_eq!(access(&Method::GET, "/notifications/3"), Some(Access::User));
+        assert_eq!(access(&Method::GET, "/usersx"), None);
+        assert_eq!(access(&Method::GET, "/internal/reservations"), None);
+        assert_eq!(route("/users/me/").map(|r| r.service), Some(Service::Users));
+        assert_eq!(route("/ws").map(|r| r.service), None);
     }
 }

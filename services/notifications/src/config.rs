@@ -28,7 +28,7 @@ pub struct Config {
     /// `WS_MAX_SOCKETS_PER_USER` (10) and `WS_IDLE_SECS` (90).
     pub sockets: crate::SocketLimits,
     /// `SMTP_SEND_DEADLINE_MS`: the longest one whole SMTP exchange may
-    /// take; by default a third of [`crate::consumer::SENDING_LEASE`], and
+    /// take; by default a third of [`crate::app::consumer::SENDING_LEASE`], and
     /// never half of it or more.
     pub send_deadline: std::time::Duration,
 }
@@ -44,7 +44,7 @@ impl Config {
                 MailSettings::Directory(PathBuf::from(env.get("MAIL_DIR").unwrap_or(".shop/mail")))
             }
         };
-        let lease = crate::consumer::SENDING_LEASE;
+        let lease = crate::app::consumer::SENDING_LEASE;
         let send_deadline = std::time::Duration::from_millis(env.parse_or(
             "SMTP_SEND_DEADLINE_MS",
             u64::try_from((lease / 3).as_millis()).unwrap_or(15_000),

@@ -1,27 +1,34 @@
 //! Notifications service: consumes order events, sends HTML email, records
 //! what it sent, and pushes live toasts to the order's owner.
 
+//!
+//! Inside, four layers, each calling only the ones below it:
+//! [`api`] (HTTP and sockets) → [`app`] (consuming events, the push path) →
+//! [`domain`] (what an event's email and toast say) and [`store`] (SQL) /
+//! [`clients`] (SMTP).
+
+pub mod api;
+pub mod app;
+pub mod clients;
 pub mod config;
-pub mod consumer;
+pub mod domain;
 pub mod error;
-pub mod hub;
-pub mod mailer;
-pub mod messages;
-pub mod push;
-pub mod repo;
-pub mod routes;
+pub mod state;
+pub mod store;
 
 use anyhow::Result;
-use axum::{Router, extract::FromRef};
-use shop_auth::Auth;
+use app::{consumer, hub, push};
+use axum::Router;
 use shop_platform::{Service, db, health};
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 use std::sync::Arc;
+use store::notifications as repo;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
+pub use clients::mailer::{self, Mailer};
 pub use config::{Config, MailSettings};
-pub use mailer::Mailer;
+pub use state::{AppState, SocketLimits};
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -29,44 +36,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "notifications";
 pub const DEFAULT_PORT: u16 = 8004;
 
-/// Shared by every handler and the consumer.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub auth: Auth,
-    pub mailer: Mailer,
-    pub hub: Arc<hub::Hub>,
-    /// Cancelled when the service stops: open sockets close too (graceful
-    /// shutdown does not track upgraded connections).
-    pub sockets: CancellationToken,
-    pub socket_limits: SocketLimits,
-}
-
-/// What one user's live connections may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketLimits {
-    /// Open sockets per user; another upgrade is answered 429.
-    pub per_user: usize,
-    /// A socket whose client sent nothing (not even its 30 s ping) for this
-    /// long is closed.
-    pub idle: std::time::Duration,
-}
-
-impl Default for SocketLimits {
-    fn default() -> Self {
-        Self {
-            per_user: 10,
-            idle: std::time::Duration::from_secs(90),
-        }
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(paths(
-    routes::notifications::list,
-    routes::notifications::get_one,
-    routes::notifications::retry,
-    routes::ws::upgrade,
+    api::notifications::list,
+    api::notifications::get_one,
+    api::notifications::retry,
+    api::ws::upgrade,
 ))]
 pub struct ApiDoc;
 
@@ -114,8 +89,8 @@ pub async fn build(config: Config) -> Result<Service> {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(routes::notifications::router())
-        .merge(routes::ws::router())
+        .merge(api::notifications::router())
+        .merge(api::ws::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
         .merge(shop_platform::openapi::router(ApiDoc::openapi()))

@@ -6,14 +6,21 @@ use serde_json::json;
 use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
 use shop_notifications::{
     AppState, Mailer,
-    consumer::{self, Outcome},
-    hub::Hub,
+    app::{
+        consumer::{self, Outcome},
+        hub::Hub,
+    },
 };
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-fn state(pool: PgPool) -> (AppState, Arc<Mutex<Vec<shop_notifications::mailer::Email>>>) {
+fn state(
+    pool: PgPool,
+) -> (
+    AppState,
+    Arc<Mutex<Vec<shop_notifications::domain::messages::Email>>>,
+) {
     let key = SigningKey::generate().unwrap();
     let verifier = Verifier::with_keys(
         &JwkSet {
@@ -43,7 +50,8 @@ fn order_created_for(event_id: uuid::Uuid, order_id: i64) -> String {
         "correlation_id": "consumer-test",
         "data": {"order_id": order_id, "user_id": 3, "user_email": "ann@example.com", "total_amount": "9.99",
                  "status": "confirmed",
-                 "items": [{"product_id": 1, "product_name": "Lamp", "quantity": 1, "price": "9.99"}]}
+                 "items": [{"product_id": 1, "product_name": "Lamp", "quantity": 1, "price": "9.99"}],
+                 "subject": format!("Order #{order_id} confirmed")}
     })
     .to_string()
 }
@@ -163,7 +171,7 @@ async fn an_email_whose_outcome_was_never_recorded_is_not_sent_again(pool: PgPoo
     assert_eq!(status, "failed", "settled, for an admin to decide");
     assert_eq!(
         error.as_deref(),
-        Some(shop_notifications::repo::OUTCOME_UNKNOWN)
+        Some(shop_notifications::store::notifications::OUTCOME_UNKNOWN)
     );
 }
 
@@ -171,7 +179,7 @@ async fn an_email_whose_outcome_was_never_recorded_is_not_sent_again(pool: PgPoo
 /// nothing when it wakes, and cannot overwrite the new holder's outcome.
 #[sqlx::test(migrator = "shop_notifications::MIGRATOR")]
 async fn a_sender_whose_claim_was_taken_over_neither_sends_nor_records(pool: PgPool) {
-    use shop_notifications::repo;
+    use shop_notifications::store::notifications as repo;
     let event = uuid::Uuid::new_v4();
     died_while_sending(&pool, event, -1.0).await;
     let stale = repo::Claim {
@@ -182,7 +190,7 @@ async fn a_sender_whose_claim_was_taken_over_neither_sends_nor_records(pool: PgP
             .unwrap(),
         attempt: 1,
     };
-    let lease = shop_notifications::consumer::SENDING_LEASE;
+    let lease = shop_notifications::app::consumer::SENDING_LEASE;
     let repo::Claimed::TakenOver(current) = repo::take_over(&pool, event, lease).await.unwrap()
     else {
         panic!("an expired claim whose exchange never began is taken over")
@@ -200,7 +208,7 @@ async fn a_sender_whose_claim_was_taken_over_neither_sends_nor_records(pool: PgP
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "sent");
+    assert_eq!(row.status.as_str(), "sent");
 }
 
 #[sqlx::test(migrator = "shop_notifications::MIGRATOR")]
@@ -228,7 +236,7 @@ async fn a_push_reaches_the_owner_through_the_database(pool: PgPool) {
     let (_socket, mut pushes) = state.hub.register(3, 10).expect("under the cap");
     let (_other, mut others) = state.hub.register(4, 10).expect("under the cap");
     let stop = CancellationToken::new();
-    let listener = tokio::spawn(shop_notifications::push::listen(
+    let listener = tokio::spawn(shop_notifications::app::push::listen(
         pool.clone(),
         state.hub.clone(),
         stop.clone(),
@@ -274,7 +282,7 @@ async fn a_toast_recorded_while_the_listener_was_deaf_is_still_pushed(pool: PgPo
     let (state, _) = state(pool.clone());
     let (_socket, mut pushes) = state.hub.register(3, 10).expect("under the cap");
     let stop = CancellationToken::new();
-    let listener = tokio::spawn(shop_notifications::push::listen(
+    let listener = tokio::spawn(shop_notifications::app::push::listen(
         pool.clone(),
         state.hub.clone(),
         stop.clone(),

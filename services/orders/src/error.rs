@@ -1,8 +1,12 @@
 //! What the orders service's rules can refuse, and the one place where each
 //! refusal becomes an HTTP answer.
 
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use shop_platform::ApiError;
-use shop_types::{FieldError, OrderStatus};
+use shop_types::{FieldError, Order, OrderStatus};
 
 /// The products service said no; its answer is passed on to the buyer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,10 @@ pub enum Error {
     KeyBusy { retry_after_secs: u64 },
     #[error("validation failed")]
     Invalid(Vec<FieldError>),
+    #[error("Only admins may list everyone's orders")]
+    EveryonesOrders,
+    #[error("No dead event {0}")]
+    NoDeadEvent(i64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -62,11 +70,18 @@ impl Error {
     }
 }
 
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(vec![e])
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let text = e.to_string();
         match e {
-            Error::OrderNotFound(_) => ApiError::NotFound(text),
+            Error::OrderNotFound(_) | Error::NoDeadEvent(_) => ApiError::NotFound(text),
+            Error::EveryonesOrders => ApiError::Forbidden(text),
             Error::Move { .. } | Error::KeyReused => ApiError::Conflict(text),
             Error::KeyBusy { retry_after_secs } => ApiError::Busy {
                 message: text,
@@ -83,5 +98,64 @@ impl From<Error> for ApiError {
             Error::Database(e) => e.into(),
             Error::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// A checkout's answer, as the buyer gets it and as it is kept under its
+/// `Idempotency-Key` for a retry: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    /// 201 with the order, or the refusal's answer.
+    pub fn of(placed: Result<Order, Error>) -> Self {
+        let placed = placed
+            .and_then(|order| serde_json::to_string(&order).map_err(|e| Error::Internal(e.into())));
+        match placed {
+            Ok(body) => Self {
+                status: StatusCode::CREATED.as_u16(),
+                body,
+            },
+            Err(e) => {
+                let refusal = ApiError::from(e);
+                let body = serde_json::to_string(&refusal.body())
+                    .unwrap_or_else(|_| r#"{"detail":"Internal server error"}"#.into());
+                Self {
+                    status: refusal.status().as_u16(),
+                    body,
+                }
+            }
+        }
+    }
+
+    /// An earlier request's answer, kept under its key.
+    pub fn replay(status: u16, body: String) -> Self {
+        Self { status, body }
+    }
+
+    /// A failure worth retrying: the key is freed, not kept.
+    pub fn is_server_error(&self) -> bool {
+        self.status >= 500
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body,
+        )
+            .into_response()
     }
 }

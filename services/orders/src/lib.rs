@@ -1,27 +1,30 @@
 //! Orders service: checkout with reserved stock and frozen prices; order
 //! events written to an outbox and relayed to SNS (or the in-process bus).
+//!
+//! Inside, four layers, each calling only the ones below it:
+//! [`api`] (HTTP) → [`app`] (use cases) → [`domain`] (pure rules) and
+//! [`store`] (SQL) / [`clients`] (other services).
 
-pub mod checkout;
+pub mod api;
+pub mod app;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod idempotency;
-pub mod outbox;
-pub mod products;
-pub mod repo;
-pub mod routes;
+pub mod state;
+pub mod store;
 
 use anyhow::Result;
-use axum::{Router, extract::FromRef};
-use shop_auth::Auth;
+use axum::Router;
 use shop_platform::{Service, db, health};
-use sqlx::{PgPool, migrate::Migrator};
-use std::{sync::Arc, time::Duration};
+use sqlx::migrate::Migrator;
+use std::sync::Arc;
 use tokio::sync::Notify;
 use utoipa::OpenApi;
 
+pub use clients::{Products, ProductsClient};
 pub use config::Config;
-pub use products::ProductsClient;
+pub use state::AppState;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -29,30 +32,16 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "orders";
 pub const DEFAULT_PORT: u16 = 8002;
 
-/// Shared by every handler.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub auth: Auth,
-    pub products: ProductsClient,
-    /// Wakes the outbox relay when an event was committed.
-    pub wake: Arc<Notify>,
-    #[from_ref(skip)]
-    pub pending_timeout: Duration,
-    /// How long an `Idempotency-Key` claim holds: the request timeout.
-    #[from_ref(skip)]
-    pub idempotency_lease: Duration,
-}
-
 #[derive(OpenApi)]
 #[openapi(paths(
-    routes::orders::create,
-    routes::orders::list,
-    routes::orders::get_one,
-    routes::orders::cancel,
-    routes::orders::set_status,
-    routes::orders::outbox_backlog,
-    routes::orders::requeue_event,
+    api::orders::create,
+    api::orders::list,
+    api::orders::get_one,
+    api::orders::cancel,
+    api::orders::set_status,
+    api::orders::moves,
+    api::outbox::outbox_backlog,
+    api::outbox::requeue_event,
 ))]
 pub struct ApiDoc;
 
@@ -68,16 +57,16 @@ pub async fn build(config: Config) -> Result<Service> {
     let state = AppState {
         pool: pool.clone(),
         auth: config.auth.auth()?,
-        products: ProductsClient::new(
+        products: Arc::new(ProductsClient::new(
             &config.products_url,
             config.internal_token.clone(),
             config.products_timeout,
-        )?,
+        )?),
         wake: Arc::new(Notify::new()),
         pending_timeout: config.pending_timeout,
         idempotency_lease: config.service.request_timeout,
     };
-    let retry = outbox::Retry {
+    let retry = app::relay::Retry {
         max_backoff: config.outbox_max_backoff,
         max_attempts: config.outbox_max_attempts,
     };
@@ -86,23 +75,27 @@ pub async fn build(config: Config) -> Result<Service> {
     Ok(Service::bind(&config.service, router(state))
         .await?
         .with_pool_metrics(pool.clone())
-        .with_retention(pool.clone(), outbox::RETENTION, config.service.retention)
+        .with_retention(
+            pool.clone(),
+            store::outbox::RETENTION,
+            config.service.retention,
+        )
         .with_task("outbox metrics", {
             let pool = pool.clone();
-            move |token| outbox::report(pool, token)
+            move |token| app::relay::report(pool, token)
         })
         .with_task("revocations", revocations)
         .with_task("outbox-relay", move |token| {
-            outbox::relay(pool, publisher, wake, retry, token)
+            app::relay::relay(pool, publisher, wake, retry, token)
         })
         .with_task("checkout-repair", move |token| {
-            checkout::repair(repair_state, token)
+            app::repair::repair(repair_state, token)
         }))
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(routes::orders::router())
+        .merge(api::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
         .merge(shop_platform::openapi::router(ApiDoc::openapi()))

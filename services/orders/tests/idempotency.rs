@@ -2,7 +2,7 @@
 //! request that died unfinished never blocks its key for ever.
 
 use shop_orders::error::Error;
-use shop_orders::idempotency::{self, Claim};
+use shop_orders::store::idempotency::{self, Claim};
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -100,7 +100,7 @@ async fn keys_older_than_a_day_are_pruned(pool: PgPool) {
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn the_confirming_transaction_records_the_order_so_a_retry_finds_it(pool: PgPool) {
-    use shop_orders::repo;
+    use shop_orders::store::orders as repo;
     use shop_types::{Money, OrderStatus, internal::ReservedLine};
     idempotency::claim(&pool, 1, "k", "hash", EXPIRED)
         .await

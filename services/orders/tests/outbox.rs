@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use shop_events::{OutgoingEvent, Publisher};
-use shop_orders::outbox::{Retry, backlog, publish_batch, requeue};
+use shop_orders::app::relay::{Retry, publish_batch};
+use shop_orders::store::outbox::{backlog, requeue};
 use sqlx::PgPool;
 use std::{
     sync::{Arc, Mutex},

@@ -30,12 +30,14 @@ fn app(pool: PgPool, products_url: &str) -> (Router, String) {
     let state = AppState {
         pool,
         auth: Auth::new(verifier, vec![]),
-        products: ProductsClient::new(
-            products_url,
-            "t".to_owned().into(),
-            Duration::from_millis(300),
-        )
-        .unwrap(),
+        products: Arc::new(
+            ProductsClient::new(
+                products_url,
+                "t".to_owned().into(),
+                Duration::from_millis(300),
+            )
+            .unwrap(),
+        ),
         wake: Arc::new(Notify::new()),
         pending_timeout: Duration::from_secs(120),
         idempotency_lease: Duration::from_secs(30),

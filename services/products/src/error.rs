@@ -8,6 +8,9 @@ use shop_types::FieldError;
 pub enum Error {
     #[error("Product {0} not found")]
     ProductNotFound(i64),
+    /// A catalogue path naming no product.
+    #[error("Product not found")]
+    NoSuchProduct,
     #[error("Product '{name}' (id {id}) is not available")]
     ProductInactive { id: i64, name: String },
     #[error(
@@ -22,7 +25,10 @@ pub enum Error {
     /// The order's reservation was released or expired: it can neither be
     /// made again nor confirmed.
     #[error("The reservation for order {order_id} was already {state}")]
-    ReservationSettled { order_id: i64, state: String },
+    ReservationSettled {
+        order_id: i64,
+        state: crate::domain::reservation::Hold,
+    },
     #[error("A product with this SKU already exists")]
     DuplicateSku,
     #[error("Order {0} was reserved before with other lines")]
@@ -35,6 +41,18 @@ pub enum Error {
     /// A query rule broken as a whole (e.g. `page` with `offset`).
     #[error("{0}")]
     BadQuery(String),
+    /// A stock adjustment that would take the stock below zero.
+    #[error("Only {available} units are available; {removed} cannot be removed")]
+    StockBelowZero { available: i32, removed: u32 },
+    /// A stock adjustment that would take the stock past the ceiling.
+    #[error("{available} units and {added} more would pass the most one product may hold ({max})")]
+    StockAboveMax {
+        available: i32,
+        added: i32,
+        max: i32,
+    },
+    #[error("Internal API token required")]
+    InternalOnly,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -50,14 +68,17 @@ impl Error {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::ProductNotFound(_) | Error::NoReservation(_) => {
+            Error::ProductNotFound(_) | Error::NoSuchProduct | Error::NoReservation(_) => {
                 ApiError::NotFound(e.to_string())
             }
             Error::ProductInactive { .. }
             | Error::InsufficientStock { .. }
             | Error::ReservationSettled { .. }
             | Error::DuplicateSku
-            | Error::OrderIdReused(_) => ApiError::Conflict(e.to_string()),
+            | Error::OrderIdReused(_)
+            | Error::StockBelowZero { .. }
+            | Error::StockAboveMax { .. } => ApiError::Conflict(e.to_string()),
+            Error::InternalOnly => ApiError::Unauthorized(e.to_string()),
             Error::Invalid(fields) => ApiError::Validation(fields),
             Error::BadQuery(msg) => ApiError::BadRequest(msg),
             // `lock_timeout`: the rows stayed locked longer than a caller
@@ -68,5 +89,11 @@ impl From<Error> for ApiError {
             Error::Database(e) => e.into(),
             Error::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        ApiError::from(self).into_response()
     }
 }

@@ -1,44 +1,33 @@
 //! Products service: the catalogue, stock and its reservation.
+//!
+//! Inside, four layers, each calling only the ones below it:
+//! [`api`] (HTTP) → [`app`] (use cases) → [`domain`] (pure rules) and
+//! [`store`] (SQL).
 
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod repo;
-pub mod reservations;
-pub mod routes;
-mod seed;
+pub mod state;
+pub mod store;
 
 use anyhow::Result;
-use axum::{Router, extract::FromRef};
-use secrecy::SecretString;
-use shop_auth::Auth;
+use axum::Router;
 use shop_platform::{Service, cache::Announced, db, health};
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 use std::{sync::Arc, time::Duration};
 use utoipa::OpenApi;
 
+pub use api::internal::INTERNAL_TOKEN_HEADER;
 pub use config::Config;
-pub use routes::internal::INTERNAL_TOKEN_HEADER;
+pub use state::AppState;
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 pub const NAME: &str = "products";
 pub const DEFAULT_PORT: u16 = 8001;
-
-/// Shared by every handler.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub auth: Auth,
-    pub internal_token: Arc<SecretString>,
-    /// How long a reservation holds its stock unconfirmed.
-    #[from_ref(skip)]
-    pub reservation_hold: Duration,
-    /// Products and catalogue pages as served, dropped on every change.
-    #[from_ref(skip)]
-    pub catalogue: Announced,
-}
 
 /// The channel the `products` trigger announces changes on.
 pub const CHANGES: &str = "products_changed";
@@ -50,16 +39,16 @@ pub const CATALOGUE_CACHE_CONTROL: &str = "public, no-cache";
 /// The public endpoints (the internal reservation API is documented apart).
 #[derive(OpenApi)]
 #[openapi(paths(
-    routes::catalogue::list,
-    routes::catalogue::categories,
-    routes::catalogue::get_one,
-    routes::catalogue::create,
-    routes::catalogue::replace,
-    routes::catalogue::update,
-    routes::catalogue::remove,
-    routes::catalogue::set_stock,
-    routes::catalogue::adjust_stock,
-    routes::catalogue::ledger,
+    api::catalogue::list,
+    api::catalogue::categories,
+    api::catalogue::get_one,
+    api::catalogue::create,
+    api::catalogue::replace,
+    api::catalogue::update,
+    api::catalogue::remove,
+    api::catalogue::set_stock,
+    api::catalogue::adjust_stock,
+    api::catalogue::ledger,
 ))]
 pub struct ApiDoc;
 
@@ -67,7 +56,7 @@ pub struct ApiDoc;
 pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
     if config.seed_demo {
-        seed::seed_if_empty(&pool).await?;
+        store::seed::seed_if_empty(&pool).await?;
     }
     let state = AppState {
         pool,
@@ -84,12 +73,12 @@ pub async fn build(config: Config) -> Result<Service> {
         .with_pool_metrics(pool.clone())
         .with_retention(
             pool.clone(),
-            reservations::RETENTION,
+            store::reservations::RETENTION,
             config.service.retention,
         )
         .with_task("ledger metrics", {
             let pool = pool.clone();
-            move |token| reservations::report(pool, token)
+            move |token| app::ledger::report(pool, token)
         })
         .with_task("revocations", revocations)
         .with_task("catalogue cache", {
@@ -97,7 +86,7 @@ pub async fn build(config: Config) -> Result<Service> {
             move |token| catalogue.follow(pool, CHANGES, token)
         })
         .with_task("reservation-expiry", move |token| {
-            reservations::sweeper(pool, every, token)
+            app::ledger::sweeper(pool, every, token)
         }))
 }
 
@@ -108,11 +97,11 @@ fn sweep_interval(hold: Duration) -> Duration {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(routes::catalogue::router())
-        .merge(routes::internal::router())
+        .merge(api::catalogue::router())
+        .merge(api::internal::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
         .merge(shop_platform::openapi::router(ApiDoc::openapi()))
 }
 
-pub use seed::seed_if_empty;
+pub use store::seed::seed_if_empty;

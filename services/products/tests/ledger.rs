@@ -6,7 +6,7 @@ mod common;
 
 use common::stock_of;
 use rust_decimal::Decimal;
-use shop_products::reservations::{self, ReserveLine, ReserveRequest};
+use shop_products::store::reservations::{self, ReserveLine, ReserveRequest};
 use sqlx::PgPool;
 use std::time::Duration;
 

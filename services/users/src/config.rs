@@ -1,6 +1,6 @@
 //! Users service configuration.
 
-use crate::google::GoogleSettings;
+use crate::clients::google::GoogleSettings;
 use anyhow::{Context, Result};
 use secrecy::SecretString;
 use shop_auth::{AuthSettings, TokenRules};
@@ -35,7 +35,7 @@ pub struct Config {
     pub revocation_stale: std::time::Duration,
     /// Sign-in with Google; `None` without `GOOGLE_CLIENT_ID`.
     pub google: Option<GoogleSettings>,
-    pub limits: crate::throttle::Limits,
+    pub limits: crate::store::throttle::Limits,
 }
 
 impl Config {
@@ -106,8 +106,8 @@ impl Config {
             revocation_stale: auth.revocation_stale,
             google,
             limits: {
-                let d = crate::throttle::Limits::default();
-                crate::throttle::Limits {
+                let d = crate::store::throttle::Limits::default();
+                crate::store::throttle::Limits {
                     failures_per_account: env
                         .parse_or("LOGIN_FAILURES_PER_ACCOUNT", d.failures_per_account)?,
                     failures_per_address: env

@@ -23,10 +23,25 @@ pub enum Error {
     UserNotFound,
     #[error("You cannot deactivate your own account")]
     OwnAccount,
+    #[error("Invalid email or password")]
+    InvalidLogin,
+    /// A valid token whose account is gone or inactive.
+    #[error("Could not validate credentials")]
+    NotSignedIn,
+    #[error("Sign-in with Google is not configured")]
+    GoogleOff,
     #[error("cannot sign a token")]
     Signing(#[source] anyhow::Error),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(vec![e])
+    }
 }
 
 impl From<Error> for ApiError {
@@ -40,10 +55,17 @@ impl From<Error> for ApiError {
                 retry_after_secs,
             },
             Error::Invalid(fields) => ApiError::Validation(fields),
-            Error::UserNotFound => ApiError::NotFound(e.to_string()),
+            Error::UserNotFound | Error::GoogleOff => ApiError::NotFound(e.to_string()),
+            Error::InvalidLogin | Error::NotSignedIn => ApiError::Unauthorized(e.to_string()),
             Error::OwnAccount => ApiError::BadRequest(e.to_string()),
-            Error::Signing(e) => ApiError::Internal(e),
+            Error::Signing(e) | Error::Internal(e) => ApiError::Internal(e),
             Error::Database(e) => e.into(),
         }
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        ApiError::from(self).into_response()
     }
 }

@@ -1,27 +1,33 @@
 //! Users service: accounts, sign-in and token issuing. The only holder of the
 //! private signing key; everyone else verifies with its JWKS.
 
+//!
+//! Inside, four layers, each calling only the ones below it:
+//! [`api`] (HTTP) → [`app`] (use cases) → [`domain`] (pure rules) and
+//! [`store`] (SQL) / [`clients`] (Google).
+
+pub mod api;
+pub mod app;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod google;
-pub mod keys;
-pub mod password;
-pub mod repo;
-pub mod routes;
-pub mod sessions;
-pub mod throttle;
+pub mod state;
+pub mod store;
 
 use anyhow::{Context, Result};
-use axum::{Router, extract::FromRef};
+use axum::Router;
 use secrecy::ExposeSecret;
-use shop_auth::{Auth, JwkSet, SigningKey, TokenRules, Verifier};
+use shop_auth::{Auth, JwkSet, SigningKey, Verifier};
 use shop_platform::{Service, db, health};
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 use std::sync::Arc;
 use utoipa::OpenApi;
 
 pub use config::Config;
+use domain::password;
+pub use state::AppState;
+use store::{keys, sessions, throttle, users as repo};
 
 /// The service's schema, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -29,47 +35,23 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub const NAME: &str = "users";
 pub const DEFAULT_PORT: u16 = 8003;
 
-/// Shared by every handler.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub signer: Arc<SigningKey>,
-    /// What `/.well-known/jwks.json` publishes: the signing key's public
-    /// half, and after a rotation the previous key's.
-    pub jwks: Arc<JwkSet>,
-    pub rules: TokenRules,
-    pub token_ttl_secs: i64,
-    pub secure_cookies: bool,
-    /// Verifies this service's own tokens with its own public key: no HTTP.
-    pub auth: Auth,
-    /// The web app's origin (`PUBLIC_URL`), where sign-in redirects end.
-    pub public_url: Arc<str>,
-    /// Sign-in with Google, when configured.
-    pub google: Option<Arc<google::Google>>,
-    /// Failed sign-ins and registrations allowed.
-    pub limits: throttle::Limits,
-    /// `/users/me` answers as served, dropped on every change to the account.
-    #[from_ref(skip)]
-    pub accounts: shop_platform::cache::Announced,
-}
-
 /// The channel the `users` trigger announces changes on.
 pub const CHANGES: &str = "users_changed";
 
 /// The public endpoints; the revocation feed (`/internal/*`) is not among them.
 #[derive(OpenApi)]
 #[openapi(paths(
-    routes::account::register,
-    routes::account::login,
-    routes::account::logout,
-    routes::account::me,
-    routes::admin::list,
-    routes::admin::deactivate,
-    routes::admin::reactivate,
-    routes::google::providers,
-    routes::google::start,
-    routes::google::callback,
-    routes::jwks::jwks,
+    api::account::register,
+    api::account::login,
+    api::account::logout,
+    api::account::me,
+    api::admin::list,
+    api::admin::deactivate,
+    api::admin::reactivate,
+    api::google::providers,
+    api::google::start,
+    api::google::callback,
+    api::jwks::jwks,
 ))]
 pub struct ApiDoc;
 
@@ -79,7 +61,7 @@ pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
     let signer = keys::load_or_create(&pool, config.private_key_pem.as_ref()).await?;
     if let Some((email, pw)) = &config.admin {
-        let email = domain::normalize_email(email)
+        let email = domain::account::normalize_email(email)
             .ok_or_else(|| anyhow::anyhow!("ADMIN_EMAIL `{email}` is not a valid email"))?;
         let hash = password::hash(pw.expose_secret().to_owned()).await?;
         let id = repo::upsert_admin(&pool, &email, &hash).await?;
@@ -108,9 +90,9 @@ pub async fn build(config: Config) -> Result<Service> {
         google: config
             .google
             .clone()
-            .map(google::Google::new)
+            .map(clients::google::Google::new)
             .transpose()?
-            .map(Arc::new),
+            .map(|g| Arc::new(g) as Arc<dyn clients::google::SignIn>),
         limits: config.limits,
         // A user's own data: only their browser may keep it.
         accounts: shop_platform::cache::Announced::new("private, no-cache", 10_000),
@@ -175,11 +157,11 @@ pub async fn build(config: Config) -> Result<Service> {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(routes::account::router())
-        .merge(routes::admin::router())
-        .merge(routes::google::router())
-        .merge(routes::internal::router())
-        .merge(routes::jwks::router())
+        .merge(api::account::router())
+        .merge(api::admin::router())
+        .merge(api::google::router())
+        .merge(api::internal::router())
+        .merge(api::jwks::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))
         .merge(shop_platform::openapi::router(ApiDoc::openapi()))

@@ -38,7 +38,7 @@ fn app_with(pool: PgPool, accounts: shop_platform::cache::Announced) -> Router {
         auth: Auth::new(verifier, vec!["http://localhost:8080".into()]),
         public_url: "http://localhost:8080".into(),
         google: None,
-        limits: shop_users::throttle::Limits::default(),
+        limits: shop_users::store::throttle::Limits::default(),
         accounts,
     })
 }

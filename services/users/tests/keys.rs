@@ -5,9 +5,10 @@ use sqlx::PgPool;
 
 #[sqlx::test(migrator = "shop_users::MIGRATOR")]
 async fn replicas_starting_together_share_one_key(pool: PgPool) {
-    let starts =
-        futures::future::join_all((0..4).map(|_| shop_users::keys::load_or_create(&pool, None)))
-            .await;
+    let starts = futures::future::join_all(
+        (0..4).map(|_| shop_users::store::keys::load_or_create(&pool, None)),
+    )
+    .await;
 
     let kids: Vec<String> = starts
         .into_iter()

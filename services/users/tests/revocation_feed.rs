@@ -2,7 +2,7 @@
 //! commits after later ones, and after answers that came meanwhile, is
 //! still listed to a reader that follows the cursor.
 
-use shop_users::sessions;
+use shop_users::store::sessions;
 use sqlx::PgPool;
 
 /// A user with one live session; returns (user id, session id).

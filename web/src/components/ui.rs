@@ -65,6 +65,40 @@ pub fn Loading(#[prop(into)] label: String) -> impl IntoView {
     }
 }
 
+/// The frame of everything loaded from the API: a loading state until the
+/// data first arrives (the last view stays while it reloads), the failure
+/// with a retry, or `children` rendered from the data.
+#[component]
+pub fn Loaded<T, V, F>(
+    data: LocalResource<Result<T, crate::api::ApiError>>,
+    /// Shown while the data first loads.
+    #[prop(into)]
+    loading: String,
+    /// The failure's heading.
+    #[prop(into)]
+    failed: String,
+    children: F,
+) -> impl IntoView
+where
+    T: Clone + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    let retry = Callback::new(move |()| data.refetch());
+    view! {
+        <Transition fallback=move || view! { <Loading label=loading.clone() /> }>
+            <ErrorBoundary fallback=move |errors| {
+                view! { <Failed errors title=failed.clone() retry /> }
+            }>
+                {move || {
+                    let render = children.clone();
+                    Suspend::new(async move { data.await.map(render) })
+                }}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
 /// The fallback of an `ErrorBoundary`: what went wrong, and a way to retry.
 #[component]
 pub fn Failed(

@@ -10,7 +10,7 @@ use crate::{
     cart::{self, CartLine, PricedLine, use_cart},
     components::{
         QuantityInput,
-        ui::{BUTTON, CARD, FOCUS, Failed, LINK, Loading, PageTitle, money},
+        ui::{BUTTON, CARD, FOCUS, LINK, Loaded, Loading, PageTitle, money},
     },
 };
 
@@ -24,21 +24,9 @@ pub fn CartPage() -> impl IntoView {
         <section aria-labelledby="cart-title" class="space-y-6">
             <PageTitle id="cart-title" title="Your cart" />
             <Show when=move || !cart.is_empty() fallback=EmptyCart>
-                <Transition fallback=|| view! { <Loading label="Checking prices and stock…" /> }>
-                    <ErrorBoundary fallback=move |errors| {
-                        view! {
-                            <Failed
-                                errors
-                                title="Your cart could not be checked"
-                                retry=Callback::new(move |()| products.refetch())
-                            />
-                        }
-                    }>
-                        {move || Suspend::new(async move {
-                            products.await.map(|_| view! { <CartLines lines /> })
-                        })}
-                    </ErrorBoundary>
-                </Transition>
+                <Loaded data=products loading="Checking prices and stock…" failed="Your cart could not be checked">
+                    {move |_| view! { <CartLines lines /> }}
+                </Loaded>
             </Show>
         </section>
     }

@@ -9,7 +9,9 @@ use super::cart::{CartProducts, EmptyCart, cart_products, priced_lines};
 use crate::{
     api::{self, ApiError},
     cart::{self, PricedLine, use_cart},
-    components::ui::{BUTTON, CARD, Failed, INPUT, LABEL, LINK, Loading, Notice, PageTitle, money},
+    components::ui::{
+        BUTTON, CARD, INPUT, LABEL, LINK, Loaded, Loading, Notice, PageTitle, money,
+    },
     session::{Auth, use_session},
 };
 
@@ -113,38 +115,24 @@ pub fn CheckoutPage() -> impl IntoView {
         <section aria-labelledby="checkout-title" class="space-y-6">
             <PageTitle id="checkout-title" title="Checkout" />
             <Show when=move || !cart.is_empty() fallback=EmptyCart>
-                <Transition fallback=|| view! { <Loading label="Preparing your order…" /> }>
-                    <ErrorBoundary fallback=move |errors| {
+                <Loaded data=products loading="Preparing your order…" failed="Your order could not be prepared">
+                    {move |_| {
                         view! {
-                            <Failed
-                                errors
-                                title="Your order could not be prepared"
-                                retry=Callback::new(move |()| products.refetch())
-                            />
-                        }
-                    }>
-                        {move || Suspend::new(async move {
-                            products
-                                .await
-                                .map(|_| {
-                                    view! {
-                                        <div class="grid gap-6 lg:grid-cols-[3fr_2fr] lg:items-start">
-                                            <Summary lines />
-                                            {move || match session.auth() {
-                                                Auth::Checking => view! { <Loading label="Checking your session…" /> }.into_any(),
-                                                Auth::Guest => {
-                                                    let ended = attempt.refused.get_untracked()
-                                                        == Some(Refusal::SignedOut);
-                                                    view! { <SignInFirst ended /> }.into_any()
-                                                }
-                                                Auth::User(_) => view! { <PlaceOrder lines products attempt /> }.into_any(),
-                                            }}
-                                        </div>
+                            <div class="grid gap-6 lg:grid-cols-[3fr_2fr] lg:items-start">
+                                <Summary lines />
+                                {move || match session.auth() {
+                                    Auth::Checking => view! { <Loading label="Checking your session…" /> }.into_any(),
+                                    Auth::Guest => {
+                                        let ended = attempt.refused.get_untracked()
+                                            == Some(Refusal::SignedOut);
+                                        view! { <SignInFirst ended /> }.into_any()
                                     }
-                                })
-                        })}
-                    </ErrorBoundary>
-                </Transition>
+                                    Auth::User(_) => view! { <PlaceOrder lines products attempt /> }.into_any(),
+                                }}
+                            </div>
+                        }
+                    }}
+                </Loaded>
             </Show>
         </section>
     }

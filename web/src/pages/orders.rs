@@ -12,7 +12,7 @@ use shop_types::{Notification, NotificationStatus, NotificationType, Order, Orde
 use crate::{
     api,
     components::ui::{
-        BUTTON, CARD, FOCUS, Failed, LINK, Loading, Notice, PageTitle, local_time, money,
+        BUTTON, CARD, FOCUS, LINK, Loaded, Loading, Notice, PageTitle, local_time, money,
     },
     session::{Auth, use_session},
     toasts::use_toasts,
@@ -76,21 +76,9 @@ fn OrderList() -> impl IntoView {
                     </div>
                 }
             })}
-        <Transition fallback=|| view! { <Loading label="Loading your orders…" /> }>
-            <ErrorBoundary fallback=move |errors| {
-                view! {
-                    <Failed
-                        errors
-                        title="Your orders could not be loaded"
-                        retry=Callback::new(move |()| orders.refetch())
-                    />
-                }
-            }>
-                {move || Suspend::new(async move {
-                    orders.await.map(|(orders, emails)| view! { <Orders orders emails open /> })
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <Loaded data=orders loading="Loading your orders…" failed="Your orders could not be loaded">
+            {move |(orders, emails)| view! { <Orders orders emails open /> }}
+        </Loaded>
     }
 }
 

@@ -1,0 +1,3 @@
+//! External systems: SMTP, behind [`mailer::Mailer`].
+
+pub mod mailer;

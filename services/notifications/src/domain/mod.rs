@@ -1,0 +1,3 @@
+//! Pure rules: what each order event's email and toast say.
+
+pub mod messages;

@@ -1,2 +1,0 @@
-pub mod notifications;
-pub mod ws;

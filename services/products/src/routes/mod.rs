@@ -1,2 +1,0 @@
-pub mod catalogue;
-pub mod internal;

@@ -1,0 +1,5 @@
+//! SQL, one module per table group. Nothing above this folder writes SQL.
+
+pub mod products;
+pub mod reservations;
+pub mod seed;

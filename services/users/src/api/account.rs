@@ -1,0 +1,152 @@
+//! Register, log in, log out, and who am I.
+
+use super::Result;
+use crate::{
+    AppState,
+    domain::{account as domain, password},
+    error::Error,
+    store::{sessions, throttle, users as repo},
+};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use shop_auth::{CurrentUser, SESSION_COOKIE};
+use shop_platform::{AppJson, client::ClientAddress};
+use shop_types::{LoginRequest, RegisterRequest, TokenResponse, User};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/register", post(register))
+        .route("/users/login", post(login))
+        .route("/users/logout", post(logout))
+        .route("/users/me", get(me))
+}
+
+#[utoipa::path(post, path = "/users/register", tag = "users", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = User),
+        (status = 409, description = "Email or username already taken"),
+        (status = 422, description = "Invalid email, username or password"),
+        (status = 429, description = "Too many registrations from this address; see Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<User>)> {
+    let new = domain::parse_registration(req)?;
+    throttle::admit_registration(&state.pool, address, state.limits.registrations_per_address)
+        .await?;
+    let hash = password::hash(new.password).await?;
+    let row = repo::insert(&state.pool, &new.email, &new.username, &hash).await?;
+    tracing::info!(user_id = row.id, "registered");
+    Ok((StatusCode::CREATED, Json(row.into_user())))
+}
+
+#[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie", body = TokenResponse),
+        (status = 401, description = "Invalid email or password"),
+        (status = 429, description = "Too many failed attempts for this account or from this address; see Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<(CookieJar, Json<TokenResponse>)> {
+    domain::check_login(&req)?;
+    let email = domain::normalize_email(&req.email).ok_or(Error::InvalidLogin)?;
+    // Counted as a failure from here until it succeeds (unknown emails too).
+    let attempt = throttle::admit_attempt(&state.pool, &email, address, state.limits).await?;
+    let user = repo::by_email(&state.pool, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    // Verify even for unknown emails: the answer and its timing say nothing.
+    let ok = password::verify(req.password, stored).await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => return Err(Error::InvalidLogin),
+    };
+    throttle::succeeded(&state.pool, attempt, &email, address).await?;
+    // Deactivated between the check above and now: the same answer.
+    let issued = sessions::open(&state, &user)
+        .await?
+        .ok_or(Error::InvalidLogin)?;
+    tracing::info!(user_id = user.id, "signed in");
+    Ok((
+        jar.add(session_cookie(&state, &issued)),
+        Json(TokenResponse {
+            access_token: issued.token,
+            token_type: "bearer".into(),
+            expires_in: issued.expires_in,
+        }),
+    ))
+}
+
+/// The httpOnly cookie that carries a session to the browser.
+pub fn session_cookie(state: &AppState, issued: &sessions::Issued) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, issued.token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(time_secs(issued.expires_in))
+        .build()
+}
+
+fn time_secs(secs: i64) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(secs)
+}
+
+#[utoipa::path(post, path = "/users/logout", tag = "users",
+    responses((status = 204, description = "Signed out: the session ends everywhere within `REVOCATION_POLL_MS`, and the cookie is cleared")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    CurrentUser(id): CurrentUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse> {
+    sessions::revoke(&state.pool, &id.session).await?;
+    tracing::info!(user_id = id.user_id, "signed out");
+    let cleared = Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(time_secs(0))
+        .build();
+    Ok((jar.add(cleared), StatusCode::NO_CONTENT))
+}
+
+/// Served from this replica's copy when it has one (`platform::cache`),
+/// with an `ETag`; an inactive account is never kept.
+#[utoipa::path(get, path = "/users/me", tag = "users",
+    responses((status = 200, body = User), (status = 304, description = "Not modified (`If-None-Match` named the current `ETag`)"),
+        (status = 401, description = "Not signed in")),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentUser(id): CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if let Some(cached) = state.accounts.item(id.user_id) {
+        return Ok(cached.respond(&headers));
+    }
+    let seen = state.accounts.generation();
+    let user = repo::by_id(&state.pool, id.user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or(Error::NotSignedIn)?;
+    let body = serde_json::to_vec(&user.into_user()).map_err(|e| Error::Internal(e.into()))?;
+    Ok(state
+        .accounts
+        .keep_item(seen, id.user_id, body.into())
+        .respond(&headers))
+}
