@@ -157,6 +157,59 @@ async fn status_changes_are_admin_only_and_follow_the_lifecycle() {
 }
 
 #[tokio::test]
+async fn the_lifecycle_the_service_enforces_is_the_one_it_lists() {
+    let w = world().await;
+    let (status, moves) = w.send("GET", "/orders/lifecycle", &w.buyer, None).await;
+    assert_eq!(status, 200, "{moves}");
+    let listed: Vec<(&str, &str, &str)> = moves
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|m| {
+            (
+                m["from"].as_str().unwrap(),
+                m["to"].as_str().unwrap(),
+                m["by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("pending", "confirmed", "checkout"),
+            ("pending", "cancelled", "checkout"),
+            ("confirmed", "shipped", "admin"),
+            ("shipped", "delivered", "admin"),
+            ("confirmed", "cancelled", "owner"),
+        ]
+    );
+    // What is listed for an admin is allowed; what is not, is refused.
+    let product =
+        w.t.create_product(&w.admin, &format!("LCY-{}", w.tag), "2.00", 5)
+            .await;
+    let (_, order) = w.t.order(&w.buyer, &[(product, 1)]).await;
+    let path = format!("/orders/{}/status", order["id"]);
+    let (skip, _) = w
+        .send(
+            "PATCH",
+            &path,
+            &w.admin,
+            Some(json!({"status": "delivered"})),
+        )
+        .await;
+    assert_eq!(skip, 409, "confirmed → delivered is not listed");
+    for next in ["shipped", "delivered"] {
+        let (moved, body) = w
+            .send("PATCH", &path, &w.admin, Some(json!({"status": next})))
+            .await;
+        assert_eq!(moved, 200, "{body}");
+    }
+    let (anonymous, _) = w.send("GET", "/orders/lifecycle", "", None).await;
+    assert_eq!(anonymous, 401);
+    w.t.finish().await;
+}
+
+#[tokio::test]
 async fn a_declined_card_is_402_and_the_order_ends_cancelled_with_its_stock_back() {
     let w = world().await;
     let product =

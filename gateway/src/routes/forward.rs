@@ -43,12 +43,15 @@ pub enum Service {
     Notifications,
 }
 
-/// One row of the route table: a path (`exact`) or a path and everything
-/// below it, its service, and what reads and writes of it need.
+/// One row of the route table: a path (`exact`), a path and everything below
+/// it, or only what is below it (`below`), its service, and what reads and
+/// writes of it need.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub path: &'static str,
     pub exact: bool,
+    /// Only the paths below `path`, not `path` itself.
+    pub below: bool,
     pub service: Service,
     pub reads: Access,
     /// POST, PUT, PATCH and DELETE; any other method (TRACE, an extension)
@@ -60,6 +63,7 @@ const fn at(path: &'static str, service: Service, reads: Access, writes: Access)
     Route {
         path,
         exact: true,
+        below: false,
         service,
         reads,
         writes,
@@ -70,9 +74,17 @@ const fn under(path: &'static str, service: Service, reads: Access, writes: Acce
     Route {
         path,
         exact: false,
+        below: false,
         service,
         reads,
         writes,
+    }
+}
+
+const fn below(path: &'static str, service: Service, reads: Access, writes: Access) -> Route {
+    Route {
+        below: true,
+        ..under(path, service, reads, writes)
     }
 }
 
@@ -87,8 +99,8 @@ pub const ROUTES: &[Route] = &[
     at("/users/logout", Service::Users, User, User),
     // Account administration: /users, /users/{id}/deactivate and the like.
     under("/users", Service::Users, Admin, Admin),
-    under("/auth", Service::Users, Public, Public),
-    under("/.well-known", Service::Users, Public, Public),
+    below("/auth", Service::Users, Public, Public),
+    below("/.well-known", Service::Users, Public, Public),
     // Paths that take no write: the service answers 405 with `Allow`.
     at("/products/categories", Service::Products, Public, Public),
     at("/products/reservations", Service::Products, Public, Public),
@@ -101,7 +113,7 @@ impl Route {
     fn matches(&self, path: &str) -> bool {
         let path = path.trim_end_matches('/');
         match path.strip_prefix(self.path) {
-            Some("") => true,
+            Some("") => !self.below,
             Some(rest) => !self.exact && rest.starts_with('/'),
             None => false,
         }
@@ -117,9 +129,10 @@ pub fn router() -> Router<AppState> {
     let mut router = Router::new().route("/ws/notifications", get(websocket));
     // One pair of axum routes per subtree; the table decides within it.
     for r in ROUTES.iter().filter(|r| !r.exact) {
-        router = router
-            .route(r.path, any(forward))
-            .route(&format!("{}/{{*rest}}", r.path), any(forward));
+        if !r.below {
+            router = router.route(r.path, any(forward));
+        }
+        router = router.route(&format!("{}/{{*rest}}", r.path), any(forward));
     }
     router.fallback(|| async { Refusal::NoRoute })
 }
@@ -299,5 +312,10 @@ mod tests {
         assert_eq!(access(&Method::GET, "/internal/reservations"), None);
         assert_eq!(route("/users/me/").map(|r| r.service), Some(Service::Users));
         assert_eq!(route("/ws").map(|r| r.service), None);
+        assert_eq!(route("/auth").map(|r| r.service), None);
+        assert_eq!(
+            route("/auth/google").map(|r| r.service),
+            Some(Service::Users)
+        );
     }
 }

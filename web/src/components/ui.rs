@@ -67,7 +67,7 @@ pub fn Loading(#[prop(into)] label: String) -> impl IntoView {
 
 /// The frame of everything loaded from the API: a loading state until the
 /// data first arrives (the last view stays while it reloads), the failure
-/// with a retry, or `children` rendered from the data.
+/// with a retry, or `render` applied to the data.
 #[component]
 pub fn Loaded<T, V, F>(
     data: LocalResource<Result<T, crate::api::ApiError>>,
@@ -77,7 +77,8 @@ pub fn Loaded<T, V, F>(
     /// The failure's heading.
     #[prop(into)]
     failed: String,
-    children: F,
+    /// The view of the data.
+    render: F,
 ) -> impl IntoView
 where
     T: Clone + 'static,
@@ -91,7 +92,7 @@ where
                 view! { <Failed errors title=failed.clone() retry /> }
             }>
                 {move || {
-                    let render = children.clone();
+                    let render = render.clone();
                     Suspend::new(async move { data.await.map(render) })
                 }}
             </ErrorBoundary>

@@ -10,7 +10,7 @@ use crate::{
     cart::{self, CartLine, PricedLine, use_cart},
     components::{
         QuantityInput,
-        ui::{BUTTON, CARD, FOCUS, LINK, Loaded, Loading, PageTitle, money},
+        ui::{BUTTON, CARD, FOCUS, LINK, Loaded, PageTitle, money},
     },
 };
 
@@ -24,9 +24,12 @@ pub fn CartPage() -> impl IntoView {
         <section aria-labelledby="cart-title" class="space-y-6">
             <PageTitle id="cart-title" title="Your cart" />
             <Show when=move || !cart.is_empty() fallback=EmptyCart>
-                <Loaded data=products loading="Checking prices and stock…" failed="Your cart could not be checked">
-                    {move |_| view! { <CartLines lines /> }}
-                </Loaded>
+                <Loaded
+                    data=products
+                    loading="Checking prices and stock…"
+                    failed="Your cart could not be checked"
+                    render=move |_| view! { <CartLines lines /> }
+                />
             </Show>
         </section>
     }

@@ -9,9 +9,7 @@ use super::cart::{CartProducts, EmptyCart, cart_products, priced_lines};
 use crate::{
     api::{self, ApiError},
     cart::{self, PricedLine, use_cart},
-    components::ui::{
-        BUTTON, CARD, INPUT, LABEL, LINK, Loaded, Loading, Notice, PageTitle, money,
-    },
+    components::ui::{BUTTON, CARD, INPUT, LABEL, LINK, Loaded, Loading, Notice, PageTitle, money},
     session::{Auth, use_session},
 };
 
@@ -115,8 +113,11 @@ pub fn CheckoutPage() -> impl IntoView {
         <section aria-labelledby="checkout-title" class="space-y-6">
             <PageTitle id="checkout-title" title="Checkout" />
             <Show when=move || !cart.is_empty() fallback=EmptyCart>
-                <Loaded data=products loading="Preparing your order…" failed="Your order could not be prepared">
-                    {move |_| {
+                <Loaded
+                    data=products
+                    loading="Preparing your order…"
+                    failed="Your order could not be prepared"
+                    render=move |_| {
                         view! {
                             <div class="grid gap-6 lg:grid-cols-[3fr_2fr] lg:items-start">
                                 <Summary lines />
@@ -131,8 +132,8 @@ pub fn CheckoutPage() -> impl IntoView {
                                 }}
                             </div>
                         }
-                    }}
-                </Loaded>
+                    }
+                />
             </Show>
         </section>
     }

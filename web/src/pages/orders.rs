@@ -76,9 +76,12 @@ fn OrderList() -> impl IntoView {
                     </div>
                 }
             })}
-        <Loaded data=orders loading="Loading your orders…" failed="Your orders could not be loaded">
-            {move |(orders, emails)| view! { <Orders orders emails open /> }}
-        </Loaded>
+        <Loaded
+            data=orders
+            loading="Loading your orders…"
+            failed="Your orders could not be loaded"
+            render=move |(orders, emails)| view! { <Orders orders emails open /> }
+        />
     }
 }
 

@@ -121,11 +121,12 @@ fn push(
     }
 }
 
-/// The subject the orders service wrote into the event; an event from
-/// before it carried one gets a plain title.
-fn subject(carried: &str, order_id: i64) -> String {
+/// The subject the orders service wrote into the event. An event written
+/// before events carried one (still queued, or a dead event requeued later)
+/// gets the title the orders service gave such an event then.
+fn subject(carried: &str, written_before: impl FnOnce() -> String) -> String {
     if carried.is_empty() {
-        format!("Order #{order_id}")
+        written_before()
     } else {
         carried.to_owned()
     }
@@ -133,7 +134,7 @@ fn subject(carried: &str, order_id: i64) -> String {
 
 fn confirmation(e: EventEnvelope<OrderCreated>) -> Result<Prepared> {
     let d = &e.data;
-    let subject = subject(&d.subject, d.order_id);
+    let subject = subject(&d.subject, || format!("Order #{} confirmed", d.order_id));
     let items: Vec<Line> = d
         .items
         .iter()
@@ -189,7 +190,9 @@ fn confirmation(e: EventEnvelope<OrderCreated>) -> Result<Prepared> {
 
 fn status_update(e: EventEnvelope<OrderStatusUpdated>) -> Result<Prepared> {
     let d = &e.data;
-    let subject = subject(&d.subject, d.order_id);
+    let subject = subject(&d.subject, || {
+        format!("Order #{} is now {}", d.order_id, d.new_status)
+    });
     let (old, new) = (d.old_status.as_str(), d.new_status.as_str());
     let html = StatusHtml {
         subject: &subject,
@@ -272,6 +275,24 @@ mod tests {
         assert_eq!(
             p.event_type, "order.status.updated",
             "the event keeps its own name"
+        );
+    }
+
+    #[test]
+    fn an_event_written_before_subjects_were_carried_keeps_its_title() {
+        let mut event: serde_json::Value = serde_json::from_str(&created("Lamp")).unwrap();
+        event["data"].as_object_mut().unwrap().remove("subject");
+        let p = prepare(&event.to_string()).unwrap();
+        assert_eq!(p.email.subject, "Order #5 confirmed");
+        let body = json!({
+            "event_id": Uuid::new_v4(), "event_type": "order.status.updated", "timestamp": Utc::now(), "correlation_id": "req-3",
+            "data": {"order_id": 5, "user_id": 9, "user_email": "ann@example.com", "old_status": "confirmed",
+                     "new_status": "shipped", "updated_by": "admin@shop.local"}
+        })
+        .to_string();
+        assert_eq!(
+            prepare(&body).unwrap().email.subject,
+            "Order #5 is now shipped"
         );
     }
 

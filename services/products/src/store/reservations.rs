@@ -268,15 +268,15 @@ pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, Error> {
 pub async fn expire_due(pool: &PgPool, limit: i64) -> Result<Expired, Error> {
     let mut tx = pool.begin().await?;
     let orders: Vec<i64> = sqlx::query_scalar(
-        "UPDATE reservations SET status = $2, updated_at = now()
+        // Literal states: the partial index on held holds is used only for
+        // a constant that matches its predicate.
+        "UPDATE reservations SET status = 'expired', updated_at = now()
          WHERE order_id IN (
-             SELECT order_id FROM reservations WHERE status = $3 AND expires_at <= now()
+             SELECT order_id FROM reservations WHERE status = 'held' AND expires_at <= now()
              ORDER BY order_id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING order_id",
     )
     .bind(limit)
-    .bind(Hold::Expired.as_str())
-    .bind(Hold::Held.as_str())
     .fetch_all(&mut *tx)
     .await?;
     let units = if orders.is_empty() {

@@ -1,14 +1,12 @@
 //! The accounts screen: deactivate and reactivate.
 
-use leptos::{prelude::*, task::spawn_local};
-use shop_types::{Order, OrderStatus, Product, User};
+use leptos::prelude::*;
+use shop_types::User;
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
-    api::{self, ApiError},
-    components::ui::{
-        BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, Loaded, local_time, money,
-    },
+    api,
+    components::ui::{BUTTON_SECONDARY, CARD, Loaded},
 };
 
 #[component]
@@ -51,4 +49,3 @@ fn UserRow(user: User, outcome: Outcome) -> impl IntoView {
         </tr>
     }
 }
-

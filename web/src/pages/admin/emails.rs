@@ -1,14 +1,11 @@
 //! The failed-emails screen: retry.
 
-use leptos::{prelude::*, task::spawn_local};
-use shop_types::{Order, OrderStatus, Product, User};
+use leptos::prelude::*;
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
-    api::{self, ApiError},
-    components::ui::{
-        BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, Loaded, local_time, money,
-    },
+    api,
+    components::ui::{CARD, Loaded, local_time},
 };
 
 #[component]
@@ -44,4 +41,3 @@ pub fn NotificationsAdmin(outcome: Outcome) -> impl IntoView {
         }
     )
 }
-

@@ -1,14 +1,11 @@
 //! The dead-events screen: requeue.
 
-use leptos::{prelude::*, task::spawn_local};
-use shop_types::{Order, OrderStatus, Product, User};
+use leptos::prelude::*;
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
-    api::{self, ApiError},
-    components::ui::{
-        BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, Loaded, local_time, money,
-    },
+    api,
+    components::ui::{CARD, Loaded},
 };
 
 #[component]
@@ -45,4 +42,3 @@ pub fn EventsAdmin(outcome: Outcome) -> impl IntoView {
         }
     )
 }
-

@@ -145,7 +145,7 @@ macro_rules! listing {
             outcome.version.get();
             $load
         });
-        view! { <Loaded data loading="Loading…" failed=$title>{$render}</Loaded> }
+        view! { <Loaded data loading="Loading…" failed=$title render=$render /> }
     }};
 }
 

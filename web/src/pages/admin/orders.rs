@@ -1,16 +1,14 @@
 //! The orders screen: every status, the moves the lifecycle allows (asked
 //! of the orders service), each order's timeline.
 
-use leptos::{prelude::*, task::spawn_local};
-use shop_types::{Order, OrderStatus, Product, User};
+use leptos::prelude::*;
+use shop_types::{Order, OrderStatus};
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
-    pages::orders::steps,
     api::{self, ApiError},
-    components::ui::{
-        BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, Loaded, local_time, money,
-    },
+    components::ui::{CARD, Loaded, local_time, money},
+    pages::orders::steps,
 };
 
 const FILTERS: [Option<OrderStatus>; 6] = [
@@ -51,11 +49,18 @@ pub fn OrdersAdmin(outcome: Outcome) -> impl IntoView {
             listing!(
                 outcome,
                 async move {
-                    let lifecycle = api::admin::lifecycle().await?;
-                    Ok::<_, ApiError>((api::admin::orders(status).await?, lifecycle))
+                    // The orders show even when the moves cannot be had.
+                    let (orders, lifecycle) =
+                        futures::join!(api::admin::orders(status), api::admin::lifecycle());
+                    Ok::<_, ApiError>((orders?, lifecycle.ok()))
                 },
                 "The orders could not be loaded",
-                move |(orders, lifecycle): (Vec<Order>, Vec<api::admin::Move>)| view! {
+                move |(orders, lifecycle): (Vec<Order>, Option<Vec<api::admin::Move>>)| view! {
+                    {lifecycle.is_none().then(|| view! {
+                        <p class="text-sm text-red-700" data-testid="admin-moves-unavailable">
+                            "The allowed moves could not be loaded; reload to try again."
+                        </p>
+                    })}
                     <ul class="space-y-3" data-testid="admin-orders">
                         {if orders.is_empty() {
                             view! { <li class="text-slate-500">"No orders."</li> }.into_any()
@@ -63,7 +68,10 @@ pub fn OrdersAdmin(outcome: Outcome) -> impl IntoView {
                             orders
                                 .into_iter()
                                 .map(|o| {
-                                    let moves = api::admin::admin_moves(&lifecycle, o.status);
+                                    let moves = lifecycle
+                                        .as_deref()
+                                        .map(|l| api::admin::admin_moves(l, o.status))
+                                        .unwrap_or_default();
                                     view! { <OrderAdminRow order=o moves outcome /> }
                                 })
                                 .collect_view()
@@ -120,4 +128,3 @@ fn OrderAdminRow(order: Order, moves: Vec<OrderStatus>, outcome: Outcome) -> imp
         </li>
     }
 }
-

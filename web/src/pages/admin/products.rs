@@ -1,15 +1,13 @@
 //! The products screen: create, edit, set and adjust stock, deactivate and
 //! restore.
 
-use leptos::{prelude::*, task::spawn_local};
-use shop_types::{Order, OrderStatus, Product, User};
+use leptos::prelude::*;
+use shop_types::Product;
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
-    api::{self, ApiError},
-    components::ui::{
-        BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, Loaded, local_time, money,
-    },
+    api,
+    components::ui::{BUTTON, CARD, INPUT, LABEL, Loaded, money},
 };
 
 #[component]
@@ -180,4 +178,3 @@ fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
         </tr>
     }
 }
-
