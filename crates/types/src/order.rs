@@ -138,6 +138,58 @@ pub struct StatusUpdateRequest {
     pub status: OrderStatus,
 }
 
+/// The rules of an order's lines: checked by the orders service at its edge
+/// and again, with the same words, by the products service's reservation
+/// API (which anyone holding the internal token can call).
+pub mod lines {
+    use crate::FieldError;
+    use std::collections::BTreeMap;
+
+    pub const MAX_LINES: usize = 100;
+    pub const MAX_QUANTITY: i32 = 1000;
+
+    fn at(index: usize, field: &str, msg: &str) -> FieldError {
+        let loc: [serde_json::Value; 4] =
+            ["body".into(), "items".into(), index.into(), field.into()];
+        FieldError::value_error(loc, msg)
+    }
+
+    /// How many lines an order may have.
+    pub fn count(lines: usize) -> Result<(), FieldError> {
+        let msg = match lines {
+            0 => "an order needs at least one item",
+            n if n > MAX_LINES => "an order has at most 100 items",
+            _ => return Ok(()),
+        };
+        Err(FieldError::value_error(["body", "items"], msg))
+    }
+
+    /// Each line's `(product_id, quantity)` as sent: every broken rule,
+    /// located at `body.items[i]`, or the lines merged by product, sorted
+    /// by product id.
+    pub fn merge(
+        items: impl Iterator<Item = (i64, i32)>,
+    ) -> Result<Vec<(i64, i32)>, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut merged: BTreeMap<i64, i32> = BTreeMap::new();
+        for (i, (product_id, quantity)) in items.enumerate() {
+            if product_id < 1 {
+                errors.push(at(i, "product_id", "product_id must be a positive id"));
+            }
+            if !(1..=MAX_QUANTITY).contains(&quantity) {
+                errors.push(at(i, "quantity", "quantity must be from 1 to 1000"));
+            }
+            let q = merged.entry(product_id).or_insert(0);
+            *q = q.saturating_add(quantity);
+        }
+        if errors.is_empty() {
+            Ok(merged.into_iter().collect())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::OrderStatus;

@@ -27,7 +27,8 @@ pub enum Error {
     #[error("The reservation for order {order_id} was already {state}")]
     ReservationSettled {
         order_id: i64,
-        state: crate::domain::reservation::Hold,
+        /// The hold's state (`released` or `expired`).
+        state: &'static str,
     },
     #[error("A product with this SKU already exists")]
     DuplicateSku,
@@ -62,6 +63,12 @@ pub enum Error {
 impl Error {
     pub fn invalid_field(loc: &[&str], msg: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::value_error(loc.iter().copied(), msg)])
+    }
+}
+
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(vec![e])
     }
 }
 

@@ -4,46 +4,21 @@
 
 use crate::error::Error;
 use shop_types::internal::{ReserveLine, ReservedLine};
-use shop_types::{CreateOrderRequest, FieldError, Money, text};
-use std::collections::BTreeMap;
+use shop_types::{CreateOrderRequest, FieldError, Money, order, text};
 
 /// The card number the payment simulator always declines.
 pub const DECLINED_CARD: &str = "4000000000000002";
 
-const MAX_LINES: usize = 100;
-const MAX_QUANTITY: i32 = 1000;
-
-fn at(index: usize, field: &str, msg: &str) -> FieldError {
-    let loc: [serde_json::Value; 4] = ["body".into(), "items".into(), index.into(), field.into()];
-    FieldError::value_error(loc, msg)
-}
-
-/// Checks the lines and merges repeated products (sorted by product id).
+/// Checks the lines (by the rules of [`shop_types::order::lines`]) and the
+/// card, and merges repeated products (sorted by product id).
 pub fn lines(req: &CreateOrderRequest) -> Result<Vec<ReserveLine>, Error> {
-    if req.items.is_empty() {
-        return Err(Error::invalid_field(
-            &["body", "items"],
-            "an order needs at least one item",
-        ));
-    }
-    if req.items.len() > MAX_LINES {
-        return Err(Error::invalid_field(
-            &["body", "items"],
-            "an order has at most 100 items",
-        ));
-    }
-    let mut errors = Vec::new();
-    let mut merged: BTreeMap<i64, i32> = BTreeMap::new();
-    for (i, item) in req.items.iter().enumerate() {
-        if item.product_id < 1 {
-            errors.push(at(i, "product_id", "product_id must be a positive id"));
-        }
-        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-            errors.push(at(i, "quantity", "quantity must be from 1 to 1000"));
-        }
-        let q = merged.entry(item.product_id).or_insert(0);
-        *q = q.saturating_add(item.quantity);
-    }
+    // Too few or too many lines: nothing else is looked at.
+    order::lines::count(req.items.len())?;
+    let merged = order::lines::merge(req.items.iter().map(|l| (l.product_id, l.quantity)));
+    let (merged, mut errors) = match merged {
+        Ok(merged) => (merged, Vec::new()),
+        Err(errors) => (Vec::new(), errors),
+    };
     if let Some(card) = &req.payment {
         let loc = ["body", "payment", "card_number"];
         if let Err(e) = text::check(loc, &card.card_number, false) {

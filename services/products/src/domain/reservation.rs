@@ -4,7 +4,7 @@
 //! there; what is checked here is what the products service owns.
 
 use crate::error::Error;
-use shop_types::{Money, internal::ReservedLine};
+use shop_types::{Money, internal::ReservedLine, order::lines};
 use std::collections::BTreeMap;
 
 pub use shop_types::internal::ReserveLine;
@@ -58,28 +58,14 @@ impl TryFrom<String> for Hold {
     }
 }
 
-/// Merges repeated products and checks quantities.
+/// Checks the lines by the rules of an order's lines
+/// ([`shop_types::order::lines`], the orders service's words too) and
+/// merges repeated products.
 pub fn normalise(items: &[ReserveLine]) -> Result<BTreeMap<i64, i32>, Error> {
-    if items.is_empty() {
-        return Err(Error::invalid_field(
-            &["body", "items"],
-            "at least one item is required",
-        ));
-    }
-    let mut merged = BTreeMap::new();
-    for line in items {
-        if line.quantity < 1 {
-            return Err(Error::invalid_field(
-                &["body", "items", "quantity"],
-                "quantity must be at least 1",
-            ));
-        }
-        let q: &mut i32 = merged.entry(line.product_id).or_insert(0);
-        *q = q.checked_add(line.quantity).ok_or_else(|| {
-            Error::invalid_field(&["body", "items", "quantity"], "quantity is too large")
-        })?;
-    }
-    Ok(merged)
+    lines::count(items.len())?;
+    let merged =
+        lines::merge(items.iter().map(|l| (l.product_id, l.quantity))).map_err(Error::Invalid)?;
+    Ok(merged.into_iter().collect())
 }
 
 /// The order's total (and so each subtotal) must fit the orders service's

@@ -50,7 +50,12 @@ async fn state_of(
 async fn existing(tx: &mut Transaction<'_, Postgres>, order_id: i64) -> Result<Reservation, Error> {
     match state_of(tx, order_id, false).await? {
         Some(state) if state.is_live() => {}
-        Some(state) => return Err(Error::ReservationSettled { order_id, state }),
+        Some(state) => {
+            return Err(Error::ReservationSettled {
+                order_id,
+                state: state.as_str(),
+            });
+        }
         None => return Err(Error::NoReservation(order_id)),
     }
     let rows: Vec<(i64, String, Decimal, i32)> = sqlx::query_as(
@@ -195,7 +200,12 @@ pub async fn confirm(pool: &PgPool, order_id: i64) -> Result<Confirmed, Error> {
             tx.commit().await?;
         }
         Some(Hold::Confirmed) => {}
-        Some(state) => return Err(Error::ReservationSettled { order_id, state }),
+        Some(state) => {
+            return Err(Error::ReservationSettled {
+                order_id,
+                state: state.as_str(),
+            });
+        }
         None => return Err(Error::NoReservation(order_id)),
     }
     Ok(Confirmed { order_id })
