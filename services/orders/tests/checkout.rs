@@ -1,0 +1,217 @@
+//! The checkout use case against a scripted products service (the `Products`
+//! trait, no HTTP): for each answer the products service can give, what the
+//! orders database holds afterwards and which calls were made.
+
+use shop_auth::{Auth, Identity, JwkSet, TokenRules, Verifier};
+use shop_orders::{
+    AppState, Products,
+    app::checkout::{self, Checkout},
+    error::{Error, Refusal},
+};
+use shop_platform::RequestId;
+use shop_types::{
+    Role,
+    internal::{Reservation, ReserveLine, ReservedLine},
+};
+use sqlx::PgPool;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::Notify;
+
+/// How the scripted products service answers a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Says {
+    Yes,
+    /// A refusal: nothing was held.
+    No,
+    /// Down: the call may or may not have happened.
+    Down,
+}
+
+#[derive(Debug)]
+struct Scripted {
+    reserve: Says,
+    confirm: Says,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl Scripted {
+    fn new(reserve: Says, confirm: Says) -> Arc<Self> {
+        Arc::new(Self {
+            reserve,
+            confirm,
+            calls: Mutex::default(),
+        })
+    }
+
+    fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn answer(&self, call: &'static str, says: Says) -> Result<(), Error> {
+        self.calls.lock().unwrap().push(call);
+        match says {
+            Says::Yes => Ok(()),
+            Says::No => Err(Error::Refused(Refusal::Conflict(
+                "Insufficient stock for product 'Lamp'".into(),
+            ))),
+            Says::Down => Err(Error::ProductsUnavailable),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Products for Scripted {
+    async fn reserve(
+        &self,
+        order_id: i64,
+        items: &[ReserveLine],
+        _: &RequestId,
+    ) -> Result<Reservation, Error> {
+        self.answer("reserve", self.reserve)?;
+        Ok(Reservation {
+            order_id,
+            lines: items
+                .iter()
+                .map(|l| ReservedLine {
+                    product_id: l.product_id,
+                    product_name: format!("Product {}", l.product_id),
+                    product_price: "2.50".parse().unwrap(),
+                    quantity: l.quantity,
+                })
+                .collect(),
+        })
+    }
+
+    async fn confirm(&self, _: i64, _: &RequestId) -> Result<(), Error> {
+        self.answer("confirm", self.confirm)
+    }
+
+    async fn release(&self, _: i64, _: &RequestId) -> anyhow::Result<()> {
+        self.answer("release", Says::Yes)?;
+        Ok(())
+    }
+}
+
+fn state(pool: PgPool, products: Arc<Scripted>) -> AppState {
+    let rules = TokenRules::default();
+    AppState {
+        pool,
+        auth: Auth::new(
+            Verifier::with_keys(&JwkSet { keys: vec![] }, &rules),
+            vec![],
+        ),
+        products,
+        wake: Arc::new(Notify::new()),
+        pending_timeout: Duration::from_secs(120),
+        idempotency_lease: Duration::from_secs(30),
+    }
+}
+
+async fn place(state: &AppState, approved: bool) -> Result<i64, Error> {
+    let buyer = Identity {
+        user_id: 7,
+        email: "ann@example.com".into(),
+        role: Role::Customer,
+        session: "s".into(),
+        token: "t".into(),
+        expires_at: i64::MAX,
+    };
+    let lines = [ReserveLine {
+        product_id: 3,
+        quantity: 2,
+    }];
+    let request_id = RequestId::new_random();
+    let c = Checkout {
+        user: &buyer,
+        lines: &lines,
+        approved,
+        request_id: &request_id,
+        key: None,
+    };
+    checkout::place(state, c).await.map(|s| s.order.id)
+}
+
+/// Every order row: status, total, whether its stock was given back.
+async fn orders(pool: &PgPool) -> Vec<(String, String, bool)> {
+    sqlx::query_as(
+        "SELECT status, total_amount::text, stock_released_at IS NOT NULL FROM orders ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn events(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT event_type, subject FROM outbox ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_held_and_confirmed_reservation_confirms_the_order_with_its_event(pool: PgPool) {
+    let products = Scripted::new(Says::Yes, Says::Yes);
+    let id = place(&state(pool.clone(), products.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(products.calls(), ["reserve", "confirm"]);
+    assert_eq!(
+        orders(&pool).await,
+        [("confirmed".into(), "5.00".into(), false)]
+    );
+    assert_eq!(
+        events(&pool).await,
+        [("order.created".into(), format!("Order #{id} confirmed"))]
+    );
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_refused_reservation_leaves_nothing_and_releases_nothing(pool: PgPool) {
+    let products = Scripted::new(Says::No, Says::Yes);
+    let placed = place(&state(pool.clone(), products.clone()), true).await;
+    assert!(matches!(placed, Err(Error::Refused(_))), "{placed:?}");
+    assert_eq!(products.calls(), ["reserve"]);
+    assert!(orders(&pool).await.is_empty());
+    assert!(events(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_reservation_of_unknown_outcome_is_released_and_the_checkout_undone(pool: PgPool) {
+    let products = Scripted::new(Says::Down, Says::Yes);
+    let placed = place(&state(pool.clone(), products.clone()), true).await;
+    assert!(
+        matches!(placed, Err(Error::ProductsUnavailable)),
+        "{placed:?}"
+    );
+    assert_eq!(products.calls(), ["reserve", "release"]);
+    assert!(orders(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_declined_card_cancels_the_order_and_gives_its_stock_back(pool: PgPool) {
+    let products = Scripted::new(Says::Yes, Says::Yes);
+    let placed = place(&state(pool.clone(), products.clone()), false).await;
+    assert!(matches!(placed, Err(Error::PaymentDeclined)), "{placed:?}");
+    assert_eq!(products.calls(), ["reserve", "release"]);
+    assert_eq!(
+        orders(&pool).await,
+        [("cancelled".into(), "5.00".into(), true)]
+    );
+    assert!(events(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_hold_that_can_no_longer_be_confirmed_undoes_the_checkout(pool: PgPool) {
+    let products = Scripted::new(Says::Yes, Says::No);
+    let placed = place(&state(pool.clone(), products.clone()), true).await;
+    assert!(
+        matches!(placed, Err(Error::CheckoutAbandoned)),
+        "{placed:?}"
+    );
+    assert_eq!(products.calls(), ["reserve", "confirm", "release"]);
+    assert!(orders(&pool).await.is_empty());
+    assert!(events(&pool).await.is_empty());
+}
