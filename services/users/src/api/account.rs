@@ -3,9 +3,9 @@
 use super::Result;
 use crate::{
     AppState,
-    domain::{account as domain, password},
+    app::sign_in,
     error::Error,
-    store::{sessions, throttle, users as repo},
+    store::{sessions, users as repo},
 };
 use axum::{
     Json, Router,
@@ -40,13 +40,8 @@ pub async fn register(
     ClientAddress(address): ClientAddress,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<User>)> {
-    let new = domain::parse_registration(req)?;
-    throttle::admit_registration(&state.pool, address, state.limits.registrations_per_address)
-        .await?;
-    let hash = password::hash(new.password).await?;
-    let row = repo::insert(&state.pool, &new.email, &new.username, &hash).await?;
-    tracing::info!(user_id = row.id, "registered");
-    Ok((StatusCode::CREATED, Json(row.into_user())))
+    let user = sign_in::register(&state, req, address).await?;
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
 #[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginRequest,
@@ -62,24 +57,7 @@ pub async fn login(
     jar: CookieJar,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
-    domain::check_login(&req)?;
-    let email = domain::normalize_email(&req.email).ok_or(Error::InvalidLogin)?;
-    // Counted as a failure from here until it succeeds (unknown emails too).
-    let attempt = throttle::admit_attempt(&state.pool, &email, address, state.limits).await?;
-    let user = repo::by_email(&state.pool, &email).await?;
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    // Verify even for unknown emails: the answer and its timing say nothing.
-    let ok = password::verify(req.password, stored).await?;
-    let user = match user {
-        Some(u) if ok && u.is_active => u,
-        _ => return Err(Error::InvalidLogin),
-    };
-    throttle::succeeded(&state.pool, attempt, &email, address).await?;
-    // Deactivated between the check above and now: the same answer.
-    let issued = sessions::open(&state, &user)
-        .await?
-        .ok_or(Error::InvalidLogin)?;
-    tracing::info!(user_id = user.id, "signed in");
+    let issued = sign_in::with_password(&state, req, address).await?;
     Ok((
         jar.add(session_cookie(&state, &issued)),
         Json(TokenResponse {

@@ -2,11 +2,7 @@
 //! it back.
 
 use super::Result;
-use crate::{
-    AppState,
-    error::Error,
-    store::{sessions, users as repo},
-};
+use crate::{AppState, app::accounts, store::users as repo};
 use axum::{
     Json, Router,
     extract::State,
@@ -70,22 +66,7 @@ pub async fn deactivate(
     AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<User>> {
-    if id == admin.user_id {
-        return Err(Error::OwnAccount);
-    }
-    let mut tx = state.pool.begin().await.map_err(Error::from)?;
-    let user = repo::set_active(&mut tx, id, false)
-        .await?
-        .ok_or(Error::UserNotFound)?;
-    let ended = sessions::revoke_all(&mut tx, id).await?;
-    tx.commit().await.map_err(Error::from)?;
-    state.accounts.changed(Some(id));
-    tracing::info!(
-        by = admin.user_id,
-        sessions_ended = ended,
-        "account deactivated"
-    );
-    Ok(Json(user.into_user()))
+    Ok(Json(accounts::deactivate(&state, admin.user_id, id).await?))
 }
 
 #[utoipa::path(post, path = "/users/{id}/reactivate", tag = "users",
@@ -102,12 +83,5 @@ pub async fn reactivate(
     AdminUser(admin): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<User>> {
-    let mut tx = state.pool.begin().await.map_err(Error::from)?;
-    let user = repo::set_active(&mut tx, id, true)
-        .await?
-        .ok_or(Error::UserNotFound)?;
-    tx.commit().await.map_err(Error::from)?;
-    state.accounts.changed(Some(id));
-    tracing::info!(by = admin.user_id, "account reactivated");
-    Ok(Json(user.into_user()))
+    Ok(Json(accounts::reactivate(&state, admin.user_id, id).await?))
 }

@@ -1,4 +1,5 @@
 //! Use cases that take more than one store call: signing in with Google
-//! ([`sign_in`]).
+//! ([`sign_in`]) and ending or restoring an account's access ([`accounts`]).
 
+pub mod accounts;
 pub mod sign_in;

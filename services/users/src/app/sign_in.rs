@@ -1,16 +1,65 @@
-//! Sign-in with Google as a use case: the callback's state checked once
-//! (whichever replica answers), the code exchanged, the account found,
-//! linked or created, and a session opened.
+//! Signing up and signing in: with a password (throttled per account and
+//! address, the same answer for every failure), and with Google (the
+//! callback's state checked once, whichever replica answers, the code
+//! exchanged, the account found, linked or created); either way a session
+//! is opened.
 
 use crate::{
     AppState,
     clients::google::{IdClaims, Pending, Refusal, SignIn, username_from},
+    domain::{account, password},
     error::Error,
     store::{
         sessions::{self, Issued},
+        throttle,
         users::{self as repo, UserRow},
     },
 };
+use shop_types::{LoginRequest, RegisterRequest, User};
+use std::net::IpAddr;
+
+/// Creates an account, within the registrations allowed from `address`.
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+    address: IpAddr,
+) -> Result<User, Error> {
+    let new = account::parse_registration(req)?;
+    throttle::admit_registration(&state.pool, address, state.limits.registrations_per_address)
+        .await?;
+    let hash = password::hash(new.password).await?;
+    let row = repo::insert(&state.pool, &new.email, &new.username, &hash).await?;
+    tracing::info!(user_id = row.id, "registered");
+    Ok(row.into_user())
+}
+
+/// Signs in with email and password; every failure is the same
+/// `InvalidLogin`, in the same time.
+pub async fn with_password(
+    state: &AppState,
+    req: LoginRequest,
+    address: IpAddr,
+) -> Result<Issued, Error> {
+    account::check_login(&req)?;
+    let email = account::normalize_email(&req.email).ok_or(Error::InvalidLogin)?;
+    // Counted as a failure from here until it succeeds (unknown emails too).
+    let attempt = throttle::admit_attempt(&state.pool, &email, address, state.limits).await?;
+    let user = repo::by_email(&state.pool, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    // Verify even for unknown emails: the answer and its timing say nothing.
+    let ok = password::verify(req.password, stored).await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => return Err(Error::InvalidLogin),
+    };
+    throttle::succeeded(&state.pool, attempt, &email, address).await?;
+    // Deactivated between the check above and now: the same answer.
+    let issued = sessions::open(state, &user)
+        .await?
+        .ok_or(Error::InvalidLogin)?;
+    tracing::info!(user_id = user.id, "signed in");
+    Ok(issued)
+}
 
 /// What the provider sent the browser back with.
 #[derive(Debug)]
@@ -68,7 +117,7 @@ async fn account_for(state: &AppState, claims: &IdClaims) -> Result<UserRow, Ref
     let email = claims
         .email
         .as_deref()
-        .and_then(crate::domain::account::normalize_email)
+        .and_then(account::normalize_email)
         .ok_or(Refusal::UnverifiedEmail)?;
     let base = username_from(claims);
     for attempt in 0..6 {
