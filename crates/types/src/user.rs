@@ -31,6 +31,15 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// For database rows (`#[sqlx(try_from = "String")]`): an unknown role is
+/// an error, never a guess.
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct User {

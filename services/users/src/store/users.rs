@@ -11,7 +11,8 @@ pub struct UserRow {
     pub email: String,
     pub username: String,
     pub password_hash: Option<String>,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -19,7 +20,7 @@ pub struct UserRow {
 
 impl UserRow {
     pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or(Role::Customer)
+        self.role
     }
 
     pub fn into_user(self) -> User {
