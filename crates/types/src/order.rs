@@ -157,8 +157,8 @@ pub mod lines {
     /// How many lines an order may have.
     pub fn count(lines: usize) -> Result<(), FieldError> {
         let msg = match lines {
-            0 => "an order needs at least one item",
-            n if n > MAX_LINES => "an order has at most 100 items",
+            0 => "an order needs at least one item".to_owned(),
+            n if n > MAX_LINES => format!("an order has at most {MAX_LINES} items"),
             _ => return Ok(()),
         };
         Err(FieldError::value_error(["body", "items"], msg))
@@ -177,7 +177,8 @@ pub mod lines {
                 errors.push(at(i, "product_id", "product_id must be a positive id"));
             }
             if !(1..=MAX_QUANTITY).contains(&quantity) {
-                errors.push(at(i, "quantity", "quantity must be from 1 to 1000"));
+                let msg = format!("quantity must be from 1 to {MAX_QUANTITY}");
+                errors.push(at(i, "quantity", &msg));
             }
             let q = merged.entry(product_id).or_insert(0);
             *q = q.saturating_add(quantity);
@@ -193,6 +194,43 @@ pub mod lines {
 #[cfg(test)]
 mod tests {
     use super::OrderStatus;
+
+    #[test]
+    fn the_rules_of_an_orders_lines() {
+        use super::lines::{count, merge};
+        assert!(count(0).is_err());
+        assert!(count(1).is_ok() && count(100).is_ok());
+        assert_eq!(
+            count(101).unwrap_err().msg,
+            "an order has at most 100 items"
+        );
+        assert_eq!(
+            merge([(3, 1), (1, 2), (3, 4)].into_iter()).unwrap(),
+            [(1, 2), (3, 5)]
+        );
+        let errors = merge([(1, 1), (0, 0), (2, 1001)].into_iter()).unwrap_err();
+        let located: Vec<_> = errors
+            .iter()
+            .map(|e| (serde_json::Value::from(e.loc.clone()), e.msg.as_str()))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (
+                    serde_json::json!(["body", "items", 1, "product_id"]),
+                    "product_id must be a positive id"
+                ),
+                (
+                    serde_json::json!(["body", "items", 1, "quantity"]),
+                    "quantity must be from 1 to 1000"
+                ),
+                (
+                    serde_json::json!(["body", "items", 2, "quantity"]),
+                    "quantity must be from 1 to 1000"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn a_stored_status_reads_back_or_is_refused() {

@@ -34,14 +34,20 @@ enum Says {
 struct Scripted {
     reserve: Says,
     confirm: Says,
+    release: Says,
     calls: Mutex<Vec<&'static str>>,
 }
 
 impl Scripted {
     fn new(reserve: Says, confirm: Says) -> Arc<Self> {
+        Self::releasing(reserve, confirm, Says::Yes)
+    }
+
+    fn releasing(reserve: Says, confirm: Says, release: Says) -> Arc<Self> {
         Arc::new(Self {
             reserve,
             confirm,
+            release,
             calls: Mutex::default(),
         })
     }
@@ -90,7 +96,7 @@ impl Products for Scripted {
     }
 
     async fn release(&self, _: i64, _: &RequestId) -> anyhow::Result<()> {
-        self.answer("release", Says::Yes)?;
+        self.answer("release", self.release)?;
         Ok(())
     }
 }
@@ -188,6 +194,38 @@ async fn a_reservation_of_unknown_outcome_is_released_and_the_checkout_undone(po
     );
     assert_eq!(products.calls(), ["reserve", "release"]);
     assert!(orders(&pool).await.is_empty());
+    assert!(events(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_confirmation_of_unknown_outcome_is_released_and_the_checkout_undone(pool: PgPool) {
+    let products = Scripted::new(Says::Yes, Says::Down);
+    let placed = place(&state(pool.clone(), products.clone()), true).await;
+    assert!(
+        matches!(placed, Err(Error::ProductsUnavailable)),
+        "{placed:?}"
+    );
+    assert_eq!(products.calls(), ["reserve", "confirm", "release"]);
+    assert!(orders(&pool).await.is_empty());
+    assert!(events(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_failed_release_leaves_the_checkout_abandoned_for_the_repair_loop(pool: PgPool) {
+    let products = Scripted::releasing(Says::Down, Says::Yes, Says::Down);
+    let placed = place(&state(pool.clone(), products.clone()), true).await;
+    assert!(
+        matches!(placed, Err(Error::ProductsUnavailable)),
+        "{placed:?}"
+    );
+    assert_eq!(products.calls(), ["reserve", "release"]);
+    let left: Vec<(String, bool)> =
+        sqlx::query_as("SELECT status, abandoned_at IS NOT NULL FROM orders")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, [("pending".into(), true)], "never to be confirmed");
+    assert!(events(&pool).await.is_empty());
 }
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]

@@ -1,6 +1,7 @@
-//! An order's lines: what a valid order request is (checked here once, at
-//! the edge of the orders service), how the total comes from the frozen
-//! line prices, and the simulated payment.
+//! An order's lines: what a valid order request is (its lines by the rules
+//! of `shop_types::order::lines`, and the card), checked at the edge of the
+//! orders service; how the total comes from the frozen line prices; the
+//! simulated payment.
 
 use crate::error::Error;
 use shop_types::internal::{ReserveLine, ReservedLine};

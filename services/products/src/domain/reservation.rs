@@ -1,7 +1,8 @@
 //! Reservation rules: the states of a hold, how an order's lines are merged,
-//! and what one order may hold. The line's shape (positive ids and
-//! quantities, at most 100 lines) is the orders service's rule, checked
-//! there; what is checked here is what the products service owns.
+//! and what one order may hold. The lines' shape (positive ids, quantities
+//! 1–1000, 1–100 lines) is checked by the rules of `shop_types::order::lines`,
+//! the same the orders service applies at its edge: this API answers
+//! whoever holds the internal token.
 
 use crate::error::Error;
 use shop_types::{Money, internal::ReservedLine, order::lines};
@@ -103,6 +104,19 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(m.into_iter().collect::<Vec<_>>(), [(1, 2), (2, 4)]);
+    }
+
+    #[test]
+    fn lines_beyond_the_rules_of_an_order_are_refused() {
+        let line = |product_id, quantity| ReserveLine {
+            product_id,
+            quantity,
+        };
+        assert!(normalise(&[line(0, 1)]).is_err());
+        assert!(normalise(&[line(1, 1001)]).is_err());
+        let too_many: Vec<_> = (1..=101).map(|id| line(id, 1)).collect();
+        assert!(normalise(&too_many).is_err());
+        assert!(normalise(&too_many[..100]).is_ok());
     }
 
     #[test]
