@@ -38,14 +38,26 @@ async fn listen(gateway: &str, token: &str) -> tokio::sync::mpsc::UnboundedRecei
         }
     }
     tokio::spawn(async move {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m
-                && let Ok(v) = serde_json::from_str::<Value>(&t)
-                && v["type"] == "notification"
-            {
-                let _ = tx.send(v["data"].clone());
+        // How the socket ended, so a missing push says whether it was lost
+        // on an open socket or the socket closed first.
+        let ended = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&t)
+                        && v["type"] == "notification"
+                    {
+                        let _ = tx.send(v["data"].clone());
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    break format!("closed by the server: {frame:?}");
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break format!("failed: {e}"),
+                None => break "ended without a close frame".to_owned(),
             }
-        }
+        };
+        let _ = tx.send(serde_json::json!({ "socket": ended }));
     });
     rx
 }
@@ -128,6 +140,13 @@ async fn checkouts_across_replicas_never_oversell_and_every_owner_gets_their_pus
         while got.len() < buyer.confirmed.len() {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, buyer.pushes.recv()).await {
+                Ok(Some(push)) if push.get("socket").is_some() => panic!(
+                    "{}: {} of {} pushes, then the socket {}",
+                    buyer.email,
+                    got.len(),
+                    buyer.confirmed.len(),
+                    push["socket"]
+                ),
                 Ok(Some(push)) => {
                     let order = push["order_id"].as_i64().expect("order id");
                     assert!(
@@ -183,7 +202,9 @@ async fn checkouts_across_replicas_never_oversell_and_every_owner_gets_their_pus
         assert_eq!(got, want, "{}: one email per order", buyer.email);
         emails += got;
         // And no push beyond one per order has come meanwhile.
-        if let Ok(extra) = buyer.pushes.try_recv() {
+        if let Ok(extra) = buyer.pushes.try_recv()
+            && extra.get("socket").is_none()
+        {
             panic!("{}: a push beyond one per order: {extra}", buyer.email);
         }
     }
