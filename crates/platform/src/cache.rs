@@ -12,6 +12,16 @@
 //! announcements, so the copy is emptied and reads go to the database until
 //! the listener is back.
 //!
+//! Changes made many times a second (stock moved by checkouts) are announced
+//! by the replica instead, in batches: a `NOTIFY` in the changing transaction
+//! would make every such commit wait for PostgreSQL's one notification lock.
+//! The transaction tells the trigger to stay quiet (see each service's
+//! migration), the replica forgets the rows at once after the commit
+//! ([`Announced::changed_here`]) and [`Announced::announce`] sends every id
+//! gathered meanwhile in one notification, within about one round trip. A
+//! replica that dies between a commit and its batch leaves the others a
+//! stale copy for at most [`MAX_AGE`]: nothing is served older than that.
+//!
 //! Items and views are kept in `quick_cache`'s scan-resistant cache (S3-FIFO):
 //! a newcomer earns a place among the kept by being asked for again, so a
 //! flood of one-off queries (distinct query strings an attacker makes up)
@@ -26,12 +36,13 @@ use axum::{
 use quick_cache::sync::Cache;
 use sqlx::{PgPool, postgres::PgListener};
 use std::{
+    collections::BTreeSet,
     hash::{Hash, Hasher},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +53,12 @@ const MAX_VIEWS: usize = 64;
 /// a heartbeat of its own and must hear it back within the next period.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const MAX_VIEW_BYTES: usize = 64 * 1024;
+/// Nothing kept is served once this old: the bound on how stale a replica
+/// can be when a change's batched announcement never came (its replica
+/// died between the commit and the batch).
+pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// A notification's payload must stay under 8,000 bytes.
+const MAX_PAYLOAD: usize = 7_000;
 
 /// A serialized answer and its validator.
 #[derive(Debug, Clone)]
@@ -49,6 +66,7 @@ pub struct Cached {
     body: Bytes,
     etag: HeaderValue,
     cache_control: HeaderValue,
+    read_at: Instant,
 }
 
 impl Cached {
@@ -61,7 +79,12 @@ impl Cached {
             body,
             etag,
             cache_control,
+            read_at: Instant::now(),
         }
+    }
+
+    fn fresh(&self) -> bool {
+        self.read_at.elapsed() < MAX_AGE
     }
 
     /// 304 when `If-None-Match` names this version, else 200 with the JSON.
@@ -105,6 +128,9 @@ struct Inner {
     writes: Mutex<()>,
     items: Cache<i64, Cached>,
     views: Cache<String, Cached>,
+    /// Rows this replica changed that the other replicas have not been told of.
+    unannounced: Mutex<BTreeSet<i64>>,
+    to_announce: tokio::sync::Notify,
 }
 
 /// This replica's copy. Cheap to clone.
@@ -126,6 +152,8 @@ impl Announced {
                 writes: Mutex::new(()),
                 items: Cache::new(max_items.max(1)),
                 views: Cache::new(MAX_VIEWS),
+                unannounced: Mutex::new(BTreeSet::new()),
+                to_announce: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -155,14 +183,14 @@ impl Announced {
         if !self.inner.live.load(Ordering::SeqCst) {
             return None;
         }
-        self.inner.items.get(&id)
+        self.inner.items.get(&id).filter(Cached::fresh)
     }
 
     pub fn view(&self, key: &str) -> Option<Cached> {
         if !self.inner.live.load(Ordering::SeqCst) {
             return None;
         }
-        self.inner.views.get(key)
+        self.inner.views.get(key).filter(Cached::fresh)
     }
 
     /// Keeps an item read from the database at generation `seen`, unless a
@@ -197,15 +225,142 @@ impl Announced {
     /// The trigger announces every change; a replica also calls this after
     /// its own writes, so its next read never waits on the announcement.
     pub fn changed(&self, id: Option<i64>) {
+        match id {
+            Some(id) => self.forget(Some(&[id])),
+            None => self.forget(None),
+        }
+    }
+
+    /// Rows this replica changed in a transaction that kept the trigger
+    /// quiet: forgotten here now, and queued for [`Announced::announce`] to
+    /// tell every replica.
+    pub fn changed_here(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        self.forget(Some(ids));
+        if let Ok(mut queued) = self.inner.unannounced.lock() {
+            queued.extend(ids);
+        }
+        self.inner.to_announce.notify_one();
+    }
+
+    /// Drops these items (`None`: all) and every view.
+    fn forget(&self, ids: Option<&[i64]>) {
         let _writes = self.inner.writes.lock();
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        match id {
-            Some(id) => {
-                self.inner.items.remove(&id);
+        match ids {
+            Some(ids) => {
+                for id in ids {
+                    self.inner.items.remove(id);
+                }
             }
             None => self.inner.items.clear(),
         }
         self.inner.views.clear();
+    }
+
+    /// The ids queued by [`Announced::changed_here`], as payloads that fit
+    /// a notification, emptying the queue.
+    fn take_unannounced(&self) -> Vec<String> {
+        let ids = match self.inner.unannounced.lock() {
+            Ok(mut queued) => std::mem::take(&mut *queued),
+            Err(_) => return vec!["*".into()],
+        };
+        let mut payloads = Vec::new();
+        let mut payload = String::new();
+        for id in ids {
+            if payload.len() > MAX_PAYLOAD {
+                payloads.push(std::mem::take(&mut payload));
+            }
+            if !payload.is_empty() {
+                payload.push(',');
+            }
+            payload.push_str(&id.to_string());
+        }
+        if !payload.is_empty() {
+            payloads.push(payload);
+        }
+        payloads
+    }
+
+    /// Tells every replica (this one included) of the rows queued by
+    /// [`Announced::changed_here`], until `shutdown`: whatever gathered while
+    /// one batch was being sent goes in the next, so a burst of changes
+    /// costs a few notifications, not one each. A batch that cannot be sent
+    /// is tried again; after `shutdown` the queue is still sent while
+    /// requests finish, then the task ends.
+    pub async fn announce(
+        self,
+        pool: PgPool,
+        channel: &'static str,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        const LAST_CHANGES: Duration = Duration::from_millis(500);
+        let pool = crate::db::listener_pool(&pool);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let woken = if shutdown.is_cancelled() {
+                tokio::time::timeout(LAST_CHANGES, self.inner.to_announce.notified())
+                    .await
+                    .is_ok()
+            } else {
+                tokio::select! {
+                    () = shutdown.cancelled() => true,
+                    () = self.inner.to_announce.notified() => true,
+                }
+            };
+            let payloads = self.take_unannounced();
+            if !woken && payloads.is_empty() {
+                return Ok(());
+            }
+            if payloads.is_empty() {
+                continue;
+            }
+            let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                .bind(channel)
+                .bind(&payloads)
+                .execute(&pool)
+                .await;
+            match sent {
+                Ok(_) => backoff = Duration::from_millis(50),
+                Err(e) => {
+                    tracing::warn!(channel, error = %e, "cache: cannot announce changes; trying again");
+                    self.requeue(&payloads);
+                    if shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Puts back the ids of payloads that were not sent.
+    fn requeue(&self, payloads: &[String]) {
+        let ids: Vec<i64> = payloads
+            .iter()
+            .flat_map(|p| p.split(','))
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        if let Ok(mut queued) = self.inner.unannounced.lock() {
+            queued.extend(ids);
+        }
+        self.inner.to_announce.notify_one();
+    }
+
+    /// An announcement heard: a comma-separated list of ids drops those
+    /// items; anything else (`*` after a truncate) drops everything.
+    fn heard(&self, payload: &str) {
+        let ids: Result<Vec<i64>, _> = payload.split(',').map(str::parse).collect();
+        match ids {
+            Ok(ids) => self.forget(Some(&ids)),
+            Err(_) => self.forget(None),
+        }
     }
 
     fn set_live(&self, live: bool) {
@@ -222,8 +377,9 @@ impl Announced {
     /// of its own (through a connection of its own, not the request pool),
     /// and one not heard back by the next beat
     /// counts as a lost connection. Payloads starting with `~` are
-    /// heartbeats (any replica's); an id drops that item; anything else
-    /// (`*` after a truncate) drops everything.
+    /// heartbeats (any replica's); an id, or a comma-separated list of them
+    /// (a replica's batch), drops those items; anything else (`*` after a
+    /// truncate) drops everything.
     pub async fn follow(
         self,
         pool: PgPool,
@@ -297,7 +453,7 @@ impl Announced {
                             awaited = None;
                         }
                     }
-                    Ok(Some(n)) => self.changed(n.payload().parse().ok()),
+                    Ok(Some(n)) => self.heard(n.payload()),
                     Ok(None) => {
                         tracing::warn!(channel, "cache: the change listener lost its connection");
                         break;
@@ -333,6 +489,58 @@ mod tests {
         c.keep_item(seen, 1, Bytes::from_static(b"{\"new\":1}"));
         assert_eq!(c.item(1).unwrap().body, "{\"new\":1}");
         c.changed(Some(1));
+        assert!(c.item(1).is_none());
+    }
+
+    #[test]
+    fn a_batch_is_forgotten_here_at_once_and_announced_in_payloads_that_fit() {
+        let c = live();
+        for id in [1, 2] {
+            let seen = c.generation();
+            c.keep_item(seen, id, Bytes::from_static(b"{}"));
+        }
+        c.changed_here(&[1, 5]);
+        assert!(c.item(1).is_none(), "forgotten before any announcement");
+        assert!(c.item(2).is_some());
+        c.changed_here(&[5, 3]);
+        assert_eq!(c.take_unannounced(), ["1,3,5"], "gathered, once each");
+        assert!(c.take_unannounced().is_empty());
+
+        let many: Vec<i64> = (1_000_000..1_002_000).collect();
+        c.changed_here(&many);
+        let payloads = c.take_unannounced();
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() < 8_000));
+        let heard: Vec<i64> = payloads
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(|id| id.parse().unwrap())
+            .collect();
+        assert_eq!(heard, many);
+    }
+
+    #[test]
+    fn a_heard_batch_drops_its_items_and_anything_else_drops_all() {
+        let c = live();
+        for id in [1, 2] {
+            let seen = c.generation();
+            c.keep_item(seen, id, Bytes::from_static(b"{}"));
+        }
+        c.heard("1,3");
+        assert!(c.item(1).is_none());
+        assert!(c.item(2).is_some());
+        c.heard("*");
+        assert!(c.item(2).is_none());
+    }
+
+    #[test]
+    fn nothing_older_than_the_bound_is_served() {
+        let c = live();
+        let seen = c.generation();
+        c.keep_item(seen, 1, Bytes::from_static(b"{}"));
+        let mut kept = c.inner.items.get(&1).unwrap();
+        kept.read_at -= MAX_AGE;
+        c.inner.items.insert(1, kept);
         assert!(c.item(1).is_none());
     }
 

@@ -25,6 +25,11 @@ pub struct ReserveLine {
 pub struct ReserveRequest {
     pub order_id: i64,
     pub items: Vec<ReserveLine>,
+    /// Hold the stock for the order for good at once (its payment is
+    /// already approved), instead of holding it until a confirmation or
+    /// its expiry. Omitted: a plain hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
 }
 
 /// One reserved line with the name and price it was reserved at.
@@ -49,6 +54,9 @@ impl ReservedLine {
 pub struct Reservation {
     pub order_id: i64,
     pub lines: Vec<ReservedLine>,
+    /// The stock is the order's for good: no confirmation needed.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

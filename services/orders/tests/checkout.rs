@@ -35,6 +35,9 @@ struct Scripted {
     reserve: Says,
     confirm: Says,
     release: Says,
+    /// Holds for good when asked to (a products service that can); else
+    /// answers with a plain hold, to be confirmed separately.
+    for_good: bool,
     calls: Mutex<Vec<&'static str>>,
 }
 
@@ -48,6 +51,18 @@ impl Scripted {
             reserve,
             confirm,
             release,
+            for_good: false,
+            calls: Mutex::default(),
+        })
+    }
+
+    /// A products service that holds for good in the reserving call.
+    fn for_good(reserve: Says) -> Arc<Self> {
+        Arc::new(Self {
+            reserve,
+            confirm: Says::No,
+            release: Says::Yes,
+            for_good: true,
             calls: Mutex::default(),
         })
     }
@@ -74,9 +89,17 @@ impl Products for Scripted {
         &self,
         order_id: i64,
         items: &[ReserveLine],
+        confirm: bool,
         _: &RequestId,
     ) -> Result<Reservation, Error> {
-        self.answer("reserve", self.reserve)?;
+        self.answer(
+            if confirm {
+                "reserve for good"
+            } else {
+                "reserve"
+            },
+            self.reserve,
+        )?;
         Ok(Reservation {
             order_id,
             lines: items
@@ -88,6 +111,7 @@ impl Products for Scripted {
                     quantity: l.quantity,
                 })
                 .collect(),
+            confirmed: confirm && self.for_good,
         })
     }
 
@@ -163,7 +187,7 @@ async fn a_held_and_confirmed_reservation_confirms_the_order_with_its_event(pool
     let id = place(&state(pool.clone(), products.clone()), true)
         .await
         .unwrap();
-    assert_eq!(products.calls(), ["reserve", "confirm"]);
+    assert_eq!(products.calls(), ["reserve for good", "confirm"]);
     assert_eq!(
         orders(&pool).await,
         [("confirmed".into(), "5.00".into(), false)]
@@ -175,11 +199,42 @@ async fn a_held_and_confirmed_reservation_confirms_the_order_with_its_event(pool
 }
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn stock_held_for_good_in_the_reserving_call_confirms_the_order_without_a_second_call(
+    pool: PgPool,
+) {
+    let products = Scripted::for_good(Says::Yes);
+    let id = place(&state(pool.clone(), products.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(products.calls(), ["reserve for good"]);
+    assert_eq!(
+        orders(&pool).await,
+        [("confirmed".into(), "5.00".into(), false)]
+    );
+    assert_eq!(
+        events(&pool).await,
+        [("order.created".into(), format!("Order #{id} confirmed"))]
+    );
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
+async fn a_declined_card_asks_only_for_a_plain_hold_and_gives_it_back(pool: PgPool) {
+    let products = Scripted::for_good(Says::Yes);
+    let placed = place(&state(pool.clone(), products.clone()), false).await;
+    assert!(matches!(placed, Err(Error::PaymentDeclined)), "{placed:?}");
+    assert_eq!(products.calls(), ["reserve", "release"]);
+    assert_eq!(
+        orders(&pool).await,
+        [("cancelled".into(), "5.00".into(), true)]
+    );
+}
+
+#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_refused_reservation_leaves_nothing_and_releases_nothing(pool: PgPool) {
     let products = Scripted::new(Says::No, Says::Yes);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(matches!(placed, Err(Error::Refused(_))), "{placed:?}");
-    assert_eq!(products.calls(), ["reserve"]);
+    assert_eq!(products.calls(), ["reserve for good"]);
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }
@@ -192,7 +247,7 @@ async fn a_reservation_of_unknown_outcome_is_released_and_the_checkout_undone(po
         matches!(placed, Err(Error::ProductsUnavailable)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve", "release"]);
+    assert_eq!(products.calls(), ["reserve for good", "release"]);
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }
@@ -205,7 +260,7 @@ async fn a_confirmation_of_unknown_outcome_is_released_and_the_checkout_undone(p
         matches!(placed, Err(Error::ProductsUnavailable)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve", "confirm", "release"]);
+    assert_eq!(products.calls(), ["reserve for good", "confirm", "release"]);
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }
@@ -218,7 +273,7 @@ async fn a_failed_release_leaves_the_checkout_abandoned_for_the_repair_loop(pool
         matches!(placed, Err(Error::ProductsUnavailable)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve", "release"]);
+    assert_eq!(products.calls(), ["reserve for good", "release"]);
     let left: Vec<(String, bool)> =
         sqlx::query_as("SELECT status, abandoned_at IS NOT NULL FROM orders")
             .fetch_all(&pool)
@@ -249,7 +304,7 @@ async fn a_hold_that_can_no_longer_be_confirmed_undoes_the_checkout(pool: PgPool
         matches!(placed, Err(Error::CheckoutAbandoned)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve", "confirm", "release"]);
+    assert_eq!(products.calls(), ["reserve for good", "confirm", "release"]);
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }

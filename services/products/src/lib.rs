@@ -82,11 +82,15 @@ pub async fn build(config: Config) -> Result<Service> {
         })
         .with_task("revocations", revocations)
         .with_task("catalogue cache", {
-            let pool = pool.clone();
+            let (pool, catalogue) = (pool.clone(), catalogue.clone());
             move |token| catalogue.follow(pool, CHANGES, token)
         })
+        .with_task("stock announcements", {
+            let (pool, catalogue) = (pool.clone(), catalogue.clone());
+            move |token| catalogue.announce(pool, CHANGES, token)
+        })
         .with_task("reservation-expiry", move |token| {
-            app::ledger::sweeper(pool, every, token)
+            app::ledger::sweeper(pool, catalogue, every, token)
         }))
 }
 

@@ -42,6 +42,11 @@ impl TestApp {
                 .clone()
                 .follow(pool.clone(), shop_products::CHANGES, stop.clone()),
         );
+        tokio::spawn(catalogue.clone().announce(
+            pool.clone(),
+            shop_products::CHANGES,
+            stop.clone(),
+        ));
         let router = shop_products::router(AppState {
             pool,
             auth: Auth::new(verifier, vec![]),
@@ -499,6 +504,92 @@ async fn a_cached_product_and_page_follow_a_change_made_elsewhere(pool: PgPool) 
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Stock moved by a checkout on one replica reaches another replica's kept
+/// copy through the first one's batched announcement (the reserving
+/// transaction keeps the trigger quiet), and the release's too.
+#[sqlx::test]
+async fn stock_a_checkout_moves_on_one_replica_reaches_another_replicas_copy(pool: PgPool) {
+    let selling = TestApp::new(pool.clone());
+    let reading = TestApp::new(pool.clone());
+    let id = selling.create("CACHE-2", "5.00", 7, "cache").await;
+    let kept = |want: i64| {
+        let reading = &reading;
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let one = reading.get(&format!("/products/{id}")).await.1["stock_quantity"].clone();
+                if one == want && reading.catalogue.item(id).is_some() {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the reading replica shows {one}, not {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    kept(7).await;
+    assert_eq!(selling.reserve_one(501, id).await, StatusCode::OK);
+    kept(6).await;
+    let (s, _) = selling
+        .internal("/internal/reservations/501/release", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    kept(7).await;
+}
+
+/// The transactions that move stock for checkouts send no notification of
+/// their own (each would wait for PostgreSQL's one notification lock): the
+/// first thing a listener hears after a reservation and a release is the
+/// marker sent after them.
+#[sqlx::test]
+async fn reserving_and_releasing_send_no_notification_from_their_transaction(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let id = app.create("QUIET-1", "5.00", 7, "cache").await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener.listen(shop_products::CHANGES).await.unwrap();
+    let hold = Duration::from_secs(60);
+    let request = |order_id| shop_products::store::reservations::ReserveRequest {
+        order_id,
+        items: vec![shop_types::internal::ReserveLine {
+            product_id: id,
+            quantity: 2,
+        }],
+        confirm: false,
+    };
+    shop_products::store::reservations::reserve(&pool, &request(601), hold)
+        .await
+        .unwrap();
+    shop_products::store::reservations::release(&pool, 601)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify($1, 'marker')")
+        .bind(shop_products::CHANGES)
+        .execute(&pool)
+        .await
+        .unwrap();
+    loop {
+        let heard = listener.recv().await.unwrap();
+        // The test app's own heartbeats may come first; nothing else may.
+        if heard.payload().starts_with('~') {
+            continue;
+        }
+        assert_eq!(heard.payload(), "marker");
+        break;
+    }
+    assert_eq!(
+        sqlx::query_scalar::<_, i32>("SELECT stock_quantity FROM products WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        7
+    );
 }
 
 /// A product carries an `ETag`; asking with it gives 304 without a body

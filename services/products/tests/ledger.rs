@@ -40,6 +40,7 @@ fn request(order_id: i64, product_id: i64, quantity: i32) -> ReserveRequest {
             product_id,
             quantity,
         }],
+        confirm: false,
     }
 }
 
@@ -150,6 +151,36 @@ async fn holds_never_confirmed_expire_and_their_stock_comes_back(pool: PgPool) {
     let late_confirm = reservations::confirm(&pool, 1).await;
     assert!(late_confirm.is_err(), "an expired hold cannot be confirmed");
     assert_eq!(status_of(&pool, 2).await.as_deref(), Some("confirmed"));
+}
+
+/// An approved checkout's reservation is the order's for good in the one
+/// call: no expiry takes it back, a repeat of the call answers the same, and
+/// a release (the order undone) returns its stock once.
+#[sqlx::test(migrator = "shop_products::MIGRATOR")]
+async fn a_reservation_held_for_good_at_once_never_expires_and_a_release_returns_it(pool: PgPool) {
+    let a = product(&pool, "GOOD-1", 10).await;
+    let for_good = ReserveRequest {
+        confirm: true,
+        ..request(21, a, 3)
+    };
+    let first = reservations::reserve(&pool, &for_good, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(first.confirmed);
+    assert_eq!(status_of(&pool, 21).await.as_deref(), Some("confirmed"));
+
+    let expired = reservations::expire_due(&pool, 100).await.unwrap();
+    assert!(expired.orders.is_empty(), "{expired:?}");
+    assert_eq!(stock_of(&pool, a).await, 7);
+    let again = reservations::reserve(&pool, &for_good, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(again, first, "a repeated call answers the same");
+    assert_eq!(stock_of(&pool, a).await, 7, "and takes nothing more");
+
+    let released = reservations::release(&pool, 21).await.unwrap();
+    assert_eq!((released.units_returned, released.products), (3, vec![a]));
+    assert_eq!(stock_of(&pool, a).await, 10);
 }
 
 #[sqlx::test(migrator = "shop_products::MIGRATOR")]

@@ -3,16 +3,21 @@
 //! abandon at any await point.
 //!
 //! ```text
-//! pending ── reserve ── confirm hold ── confirm order ──▶ confirmed
-//!    │          │ payment declined ──────────────────────▶ cancelled (stock released)
-//!    └──────────┴── refused / failed / timed out / stale ─▶ abandoned → released → removed
+//! pending ── reserve for good ──────────── confirm order ──▶ confirmed
+//!    │          │ (payment declined: a plain hold) ─────────▶ cancelled (stock released)
+//!    └──────────┴── refused / failed / timed out / stale ───▶ abandoned → released → removed
 //! ```
 //!
-//! The order is confirmed only after the products service made its hold
-//! permanent, and the confirming transaction refuses an abandoned order, so
-//! a confirmed order always has its stock. Whatever a request leaves behind
-//! (a crash, a dropped connection, a lost acknowledgement) the repair loop
-//! finishes on whichever replica gets to it first.
+//! The payment is decided before the stock is asked for, so an approved
+//! checkout asks the products service to hold its stock for good in the
+//! same call that reserves it (one call, one commit there). The order is
+//! confirmed only after that, and the confirming transaction refuses an
+//! abandoned order, so a confirmed order always has its stock. Stock held
+//! for good by a checkout that then dies is not left to expire: the pending
+//! row stays, and the repair loop (on whichever replica gets to it first)
+//! abandons the checkout and releases the stock, as for any other failure.
+//! A products service that answers with a plain hold (one from before this
+//! call could confirm) gets the separate confirmation as before.
 
 use crate::{
     domain::{
@@ -106,7 +111,7 @@ pub async fn place(state: &AppState, c: Checkout<'_>) -> Result<StoredOrder, Err
     let order_id = repo::insert_pending(&state.pool, c.user.user_id, &c.user.email).await?;
     let reservation = match state
         .products
-        .reserve(order_id, c.lines, c.request_id)
+        .reserve(order_id, c.lines, c.approved, c.request_id)
         .await
     {
         Ok(r) => r,
@@ -135,9 +140,11 @@ pub async fn place(state: &AppState, c: Checkout<'_>) -> Result<StoredOrder, Err
         tracing::info!(order_id, "payment declined");
         return Err(Error::PaymentDeclined);
     }
-    // The hold becomes permanent before the order is confirmed: a hold that
-    // expired or was released meanwhile stops the checkout here.
-    if let Err(e) = state.products.confirm(order_id, c.request_id).await {
+    // A plain hold becomes permanent before the order is confirmed: one
+    // that expired or was released meanwhile stops the checkout here.
+    if !reservation.confirmed
+        && let Err(e) = state.products.confirm(order_id, c.request_id).await
+    {
         let cause = match e {
             Error::Refused(_) => Error::CheckoutAbandoned,
             other => other,

@@ -15,17 +15,19 @@ use std::{sync::Arc, time::Duration};
 /// Reservations at the products service. Every call is idempotent per order.
 #[async_trait]
 pub trait Products: std::fmt::Debug + Send + Sync {
-    /// Holds every line or none. `Error::Refused` carries the products
-    /// service's answer; a timeout or failure means the reservation may or
-    /// may not have happened.
+    /// Holds every line or none; with `confirm`, for the order for good at
+    /// once (the answer says whether it is). `Error::Refused` carries the
+    /// products service's answer; a timeout or failure means the
+    /// reservation may or may not have happened.
     async fn reserve(
         &self,
         order_id: i64,
         items: &[ReserveLine],
+        confirm: bool,
         request_id: &RequestId,
     ) -> Result<Reservation, Error>;
 
-    /// Makes the hold the order's for good.
+    /// Makes a hold the order's for good.
     async fn confirm(&self, order_id: i64, request_id: &RequestId) -> Result<(), Error>;
 
     /// Returns an order's stock, or leaves the mark that refuses a late
@@ -73,6 +75,7 @@ impl Products for ProductsClient {
         &self,
         order_id: i64,
         items: &[ReserveLine],
+        confirm: bool,
         request_id: &RequestId,
     ) -> Result<Reservation, Error> {
         let resp = self
@@ -80,6 +83,7 @@ impl Products for ProductsClient {
             .json(&ReserveRequest {
                 order_id,
                 items: items.to_vec(),
+                confirm,
             })
             .send()
             .await

@@ -79,6 +79,16 @@ async fn attach_items(
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
+    attach(conn, rows, items).await
+}
+
+/// The orders of `rows` with `items` (theirs, in order) and their timelines.
+async fn attach(
+    conn: &mut sqlx::PgConnection,
+    rows: Vec<OrderRow>,
+    items: Vec<ItemRow>,
+) -> Result<Vec<StoredOrder>, Error> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut by_order: HashMap<i64, Vec<OrderItem>> = HashMap::new();
     for item in items {
         by_order
@@ -174,23 +184,6 @@ pub async fn finalize<T: serde::Serialize>(
     key: Option<idempotency::Held<'_>>,
 ) -> Result<StoredOrder, Error> {
     let mut tx = pool.begin().await?;
-    let product_ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-    let names: Vec<String> = lines.iter().map(|l| l.product_name.clone()).collect();
-    let prices: Vec<Decimal> = lines.iter().map(|l| l.product_price.amount()).collect();
-    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    let subtotals: Vec<Decimal> = lines.iter().map(|l| l.subtotal().amount()).collect();
-    sqlx::query(
-        "INSERT INTO order_items (order_id, product_id, product_name, product_price, quantity, subtotal)
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::int[], $6::numeric[])",
-    )
-    .bind(order_id)
-    .bind(&product_ids)
-    .bind(&names)
-    .bind(&prices)
-    .bind(&quantities)
-    .bind(&subtotals)
-    .execute(&mut *tx)
-    .await?;
     // A cancelled order's stock goes back right away; the caller releases it.
     let row: Option<OrderRow> = sqlx::query_as(&format!(
         "UPDATE orders SET status = $2, total_amount = $3, updated_at = now()
@@ -203,6 +196,27 @@ pub async fn finalize<T: serde::Serialize>(
     .await?;
     // Abandoned (the repair loop took it over) or cancelled meanwhile.
     let row = row.ok_or(Error::CheckoutAbandoned)?;
+    let product_ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<String> = lines.iter().map(|l| l.product_name.clone()).collect();
+    let prices: Vec<Decimal> = lines.iter().map(|l| l.product_price.amount()).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    let subtotals: Vec<Decimal> = lines.iter().map(|l| l.subtotal().amount()).collect();
+    let items: Vec<ItemRow> = sqlx::query_as(&format!(
+        "INSERT INTO order_items (order_id, product_id, product_name, product_price, quantity, subtotal)
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::int[], $6::numeric[])
+         RETURNING {ITEM_COLUMNS}"
+    ))
+    .bind(order_id)
+    .bind(&product_ids)
+    .bind(&names)
+    .bind(&prices)
+    .bind(&quantities)
+    .bind(&subtotals)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Listed as a read lists them.
+    let mut items = items;
+    items.sort_by_key(|item| item.id);
     if let Some(event) = event {
         outbox::insert(&mut tx, event).await?;
     }
@@ -210,7 +224,7 @@ pub async fn finalize<T: serde::Serialize>(
     if let Some(key) = key {
         idempotency::record_order(&mut tx, key, order_id).await?;
     }
-    let mut stored = attach_items(&mut tx, vec![row]).await?;
+    let mut stored = attach(&mut tx, vec![row], items).await?;
     tx.commit().await?;
     Ok(stored.remove(0))
 }

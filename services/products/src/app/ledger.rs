@@ -2,11 +2,10 @@
 //! and the ledger's gauges.
 
 use crate::store::reservations::{expire_due, summary};
+use shop_platform::cache::Announced;
 use sqlx::PgPool;
 use std::time::Duration;
 
-/// Expires due holds until cancelled: every few seconds, and at once again
-/// while a pass finds a full batch.
 /// `products_reservations{state}` (held, overdue, confirmed, released) and
 /// `products_reserved_units` on `/metrics`, refreshed until `shutdown`.
 pub async fn report(
@@ -30,8 +29,12 @@ pub async fn report(
     .await
 }
 
+/// Expires due holds until cancelled: every few seconds, and at once again
+/// while a pass finds a full batch. The products whose stock came back are
+/// forgotten by `catalogue` and announced.
 pub async fn sweeper(
     pool: PgPool,
+    catalogue: Announced,
     every: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
@@ -41,6 +44,7 @@ pub async fn sweeper(
     loop {
         match expire_due(&pool, BATCH).await {
             Ok(done) if !done.orders.is_empty() => {
+                catalogue.changed_here(&done.products);
                 metrics::counter!("products_reservations_expired_total")
                     .increment(done.orders.len() as u64);
                 tracing::warn!(

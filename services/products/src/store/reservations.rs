@@ -12,6 +12,11 @@
 //! Locks are always taken in one order — the order's ledger row, then product
 //! rows by id — so concurrent buyers queue instead of deadlocking; the
 //! `stock_quantity >= 0` constraint is the last line of defence.
+//!
+//! The transactions that move stock keep the catalogue trigger quiet
+//! ([`begin_quiet`]) and name the products they moved: the service announces them
+//! after the commit, in batches (`platform::cache`), so these commits never
+//! queue for PostgreSQL's notification lock.
 
 use crate::{
     domain::reservation::{self, Hold},
@@ -27,6 +32,22 @@ use std::{collections::BTreeMap, time::Duration};
 
 /// The longest a reservation waits for a product's row lock.
 pub const RESERVE_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Begins a transaction that moves stock: the catalogue trigger stays quiet
+/// (the caller announces the products it returns once it commits), and a
+/// wait for a row lock is bounded by `lock_wait`. Sent with the `BEGIN`, in
+/// the same round trip.
+async fn begin_quiet(
+    pool: &PgPool,
+    lock_wait: Duration,
+) -> Result<Transaction<'static, Postgres>, Error> {
+    Ok(pool
+        .begin_with(format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL shop.changes_announced = 'app'",
+            lock_wait.as_millis()
+        ))
+        .await?)
+}
 
 /// Where an order's reservation stands; `None` when there is none.
 async fn state_of(
@@ -48,8 +69,8 @@ async fn state_of(
 
 /// The reservation an earlier call made for this order.
 async fn existing(tx: &mut Transaction<'_, Postgres>, order_id: i64) -> Result<Reservation, Error> {
-    match state_of(tx, order_id, false).await? {
-        Some(state) if state.is_live() => {}
+    let confirmed = match state_of(tx, order_id, false).await? {
+        Some(state) if state.is_live() => state == Hold::Confirmed,
         Some(state) => {
             return Err(Error::ReservationSettled {
                 order_id,
@@ -57,7 +78,7 @@ async fn existing(tx: &mut Transaction<'_, Postgres>, order_id: i64) -> Result<R
             });
         }
         None => return Err(Error::NoReservation(order_id)),
-    }
+    };
     let rows: Vec<(i64, String, Decimal, i32)> = sqlx::query_as(
         "SELECT product_id, product_name, product_price, quantity
          FROM stock_reservations WHERE order_id = $1 ORDER BY product_id",
@@ -77,12 +98,17 @@ async fn existing(tx: &mut Transaction<'_, Postgres>, order_id: i64) -> Result<R
             })
         })
         .collect::<Result<_, Error>>()?;
-    Ok(Reservation { order_id, lines })
+    Ok(Reservation {
+        order_id,
+        lines,
+        confirmed,
+    })
 }
 
-/// Reserves every line or none, held for `hold`. A repeated call for the
-/// same order returns the first reservation; a call after the order's
-/// release is refused.
+/// Reserves every line or none, held for `hold` (or the order's for good at
+/// once, when the request says `confirm`). A repeated call for the same
+/// order returns the first reservation; a call after the order's release is
+/// refused.
 pub async fn reserve(
     pool: &PgPool,
     req: &ReserveRequest,
@@ -90,14 +116,10 @@ pub async fn reserve(
 ) -> Result<Reservation, Error> {
     let wanted = reservation::normalise(&req.items)?;
     let order_id = req.order_id;
-    let mut tx = pool.begin().await?;
     // A hot product queues buyers on its row lock; a wait longer than this
     // is answered "busy" (503) well before the caller's own timeout, so the
     // caller gets a definite answer instead of an unknown outcome.
-    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-        .bind(format!("{}ms", RESERVE_LOCK_WAIT.as_millis()))
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = begin_quiet(pool, RESERVE_LOCK_WAIT).await?;
     // The ledger row first: a concurrent call for the same order, or its
     // release, waits here until this transaction ends.
     let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
@@ -107,7 +129,14 @@ pub async fn reserve(
     )
     .bind(order_id)
     .bind(hold_ms)
-    .bind(Hold::Held.as_str())
+    .bind(
+        if req.confirm {
+            Hold::Confirmed
+        } else {
+            Hold::Held
+        }
+        .as_str(),
+    )
     .execute(&mut *tx)
     .await?;
     if claimed.rows_affected() == 0 {
@@ -161,16 +190,13 @@ pub async fn reserve(
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let names: Vec<String> = lines.iter().map(|l| l.product_name.clone()).collect();
     let prices: Vec<Decimal> = lines.iter().map(|l| l.product_price.amount()).collect();
+    // Stock taken and the lines written in one statement: the product rows
+    // stay locked for one round trip and the commit.
     sqlx::query(
-        "UPDATE products p SET stock_quantity = p.stock_quantity - r.quantity, updated_at = now()
-         FROM unnest($1::bigint[], $2::int[]) AS r(id, quantity) WHERE p.id = r.id",
-    )
-    .bind(&ids)
-    .bind(&quantities)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO stock_reservations (order_id, product_id, quantity, product_name, product_price)
+        "WITH taken AS (
+             UPDATE products p SET stock_quantity = p.stock_quantity - r.quantity, updated_at = now()
+             FROM unnest($2::bigint[], $3::int[]) AS r(id, quantity) WHERE p.id = r.id)
+         INSERT INTO stock_reservations (order_id, product_id, quantity, product_name, product_price)
          SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::numeric[])",
     )
     .bind(order_id)
@@ -181,24 +207,32 @@ pub async fn reserve(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Reservation { order_id, lines })
+    Ok(Reservation {
+        order_id,
+        lines,
+        confirmed: req.confirm,
+    })
 }
 
 /// The hold becomes the order's for good: it no longer expires. Idempotent;
 /// refused once the reservation was released or expired.
 pub async fn confirm(pool: &PgPool, order_id: i64) -> Result<Confirmed, Error> {
+    // One statement, one commit: the row lock orders it against a release
+    // or an expiry, and the status it finds decides.
+    let confirmed = sqlx::query(
+        "UPDATE reservations SET status = $2, updated_at = now()
+         WHERE order_id = $1 AND status = $3",
+    )
+    .bind(order_id)
+    .bind(Hold::Confirmed.as_str())
+    .bind(Hold::Held.as_str())
+    .execute(pool)
+    .await?;
+    if confirmed.rows_affected() == 1 {
+        return Ok(Confirmed { order_id });
+    }
     let mut tx = pool.begin().await?;
-    match state_of(&mut tx, order_id, true).await? {
-        Some(Hold::Held) => {
-            sqlx::query(
-                "UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1",
-            )
-            .bind(order_id)
-            .bind(Hold::Confirmed.as_str())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        }
+    match state_of(&mut tx, order_id, false).await? {
         Some(Hold::Confirmed) => {}
         Some(state) => {
             return Err(Error::ReservationSettled {
@@ -211,8 +245,18 @@ pub async fn confirm(pool: &PgPool, order_id: i64) -> Result<Confirmed, Error> {
     Ok(Confirmed { order_id })
 }
 
+/// Units put back, and the products they went to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Returned {
+    units: i64,
+    products: Vec<i64>,
+}
+
 /// Puts units back, locking the product rows in id order first.
-async fn return_stock(tx: &mut Transaction<'_, Postgres>, order_ids: &[i64]) -> Result<i64, Error> {
+async fn return_stock(
+    tx: &mut Transaction<'_, Postgres>,
+    order_ids: &[i64],
+) -> Result<Returned, Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT product_id, SUM(quantity)::BIGINT FROM stock_reservations
          WHERE order_id = ANY($1) GROUP BY product_id ORDER BY product_id",
@@ -221,7 +265,7 @@ async fn return_stock(tx: &mut Transaction<'_, Postgres>, order_ids: &[i64]) -> 
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Returned::default());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let quantities: Vec<i64> = rows.iter().map(|r| r.1).collect();
@@ -237,14 +281,35 @@ async fn return_stock(tx: &mut Transaction<'_, Postgres>, order_ids: &[i64]) -> 
     .bind(&quantities)
     .execute(&mut **tx)
     .await?;
-    Ok(quantities.iter().sum())
+    Ok(Returned {
+        units: quantities.iter().sum(),
+        products: ids,
+    })
+}
+
+/// What a release did: the answer for the orders service, and the products
+/// whose stock moved, to announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub order_id: i64,
+    pub units_returned: i64,
+    pub products: Vec<i64>,
+}
+
+impl Release {
+    pub fn answer(&self) -> Released {
+        Released {
+            order_id: self.order_id,
+            units_returned: self.units_returned,
+        }
+    }
 }
 
 /// Returns an order's units to stock, whether held or confirmed. Idempotent:
 /// a second call returns nothing. With no reservation yet, it leaves the
 /// mark that refuses a late one.
-pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, Error> {
-    let mut tx = pool.begin().await?;
+pub async fn release(pool: &PgPool, order_id: i64) -> Result<Release, Error> {
+    let mut tx = begin_quiet(pool, shop_platform::db::LOCK_TIMEOUT).await?;
     let marked = sqlx::query(
         "INSERT INTO reservations (order_id, status, expires_at)
          VALUES ($1, $2, now()) ON CONFLICT DO NOTHING",
@@ -253,7 +318,7 @@ pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, Error> {
     .bind(Hold::Released.as_str())
     .execute(&mut *tx)
     .await?;
-    let mut units_returned = 0;
+    let mut returned = Returned::default();
     if marked.rows_affected() == 0
         && state_of(&mut tx, order_id, true)
             .await?
@@ -264,19 +329,20 @@ pub async fn release(pool: &PgPool, order_id: i64) -> Result<Released, Error> {
             .bind(Hold::Released.as_str())
             .execute(&mut *tx)
             .await?;
-        units_returned = return_stock(&mut tx, &[order_id]).await?;
+        returned = return_stock(&mut tx, &[order_id]).await?;
     }
     tx.commit().await?;
-    Ok(Released {
+    Ok(Release {
         order_id,
-        units_returned,
+        units_returned: returned.units,
+        products: returned.products,
     })
 }
 
 /// Expires up to `limit` holds past their time and returns their stock, in
 /// one transaction. Rows another replica is expiring are skipped.
 pub async fn expire_due(pool: &PgPool, limit: i64) -> Result<Expired, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_quiet(pool, shop_platform::db::LOCK_TIMEOUT).await?;
     let orders: Vec<i64> = sqlx::query_scalar(
         // Literal states: the partial index on held holds is used only for
         // a constant that matches its predicate.
@@ -289,13 +355,17 @@ pub async fn expire_due(pool: &PgPool, limit: i64) -> Result<Expired, Error> {
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let units = if orders.is_empty() {
-        0
+    let returned = if orders.is_empty() {
+        Returned::default()
     } else {
         return_stock(&mut tx, &orders).await?
     };
     tx.commit().await?;
-    Ok(Expired { orders, units })
+    Ok(Expired {
+        orders,
+        units: returned.units,
+        products: returned.products,
+    })
 }
 
 /// What one expiry pass did.
@@ -303,6 +373,8 @@ pub async fn expire_due(pool: &PgPool, limit: i64) -> Result<Expired, Error> {
 pub struct Expired {
     pub orders: Vec<i64>,
     pub units: i64,
+    /// The products whose stock came back, to announce.
+    pub products: Vec<i64>,
 }
 
 /// The ledger at a glance, for operators.
