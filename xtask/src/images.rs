@@ -102,7 +102,7 @@ pub fn build(sh: &Shell, bin_dir: &Path, tag: &str) -> Result<()> {
             "FROM scratch\n\
              COPY rootfs/ /\n\
              USER {USER}\n\
-             ENV HOST=0.0.0.0 LOG_FORMAT=json PATH=/usr/local/bin\n\
+             ENV HOST=0.0.0.0 LOG_FORMAT=json PATH=/usr/local/bin MIMALLOC_PURGE_DELAY=0\n\
              EXPOSE {port}\n\
              HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=6 \
              CMD [\"/usr/local/bin/{binary}\", \"health\"]\n\

@@ -17,7 +17,7 @@
 //! would make every such commit wait for PostgreSQL's one notification lock.
 //! The transaction tells the trigger to stay quiet (see each service's
 //! migration), the replica forgets the rows at once after the commit
-//! ([`Announced::changed_here`]) and [`Announced::announce`] sends every id
+//! ([`Announced::change`]) and [`Announced::announce`] sends every id
 //! gathered meanwhile in one notification, within about one round trip. A
 //! replica that dies between a commit and its batch leaves the others a
 //! stale copy for at most [`MAX_AGE`]: nothing is served older than that.
@@ -40,7 +40,7 @@ use std::{
     hash::{Hash, Hasher},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -57,6 +57,8 @@ const MAX_VIEW_BYTES: usize = 64 * 1024;
 /// can be when a change's batched announcement never came (its replica
 /// died between the commit and the batch).
 pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// After shutdown, the longest the announcer waits for changes in flight.
+pub const LAST_CHANGES: Duration = Duration::from_secs(30);
 /// A notification's payload must stay under 8,000 bytes.
 const MAX_PAYLOAD: usize = 7_000;
 
@@ -129,8 +131,43 @@ struct Inner {
     items: Cache<i64, Cached>,
     views: Cache<String, Cached>,
     /// Rows this replica changed that the other replicas have not been told of.
-    unannounced: Mutex<BTreeSet<i64>>,
+    unannounced: Mutex<Unannounced>,
+    /// [`Change`]s begun and not yet ended.
+    in_flight: AtomicUsize,
     to_announce: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Unannounced {
+    ids: BTreeSet<i64>,
+    /// A change that may have moved any row.
+    everything: bool,
+}
+
+/// A change in flight; see [`Announced::change`].
+#[derive(Debug)]
+#[must_use = "a change counts as touching every row unless finished with `moved`"]
+pub struct Change {
+    cache: Announced,
+    finished: bool,
+}
+
+impl Change {
+    /// The transaction ended having moved (or possibly moved) these rows.
+    pub fn moved(mut self, ids: &[i64]) {
+        self.cache.changed_here(Some(ids));
+        self.finished = true;
+    }
+}
+
+impl Drop for Change {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cache.changed_here(None);
+        }
+        self.cache.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.cache.inner.to_announce.notify_one();
+    }
 }
 
 /// This replica's copy. Cheap to clone.
@@ -152,7 +189,8 @@ impl Announced {
                 writes: Mutex::new(()),
                 items: Cache::new(max_items.max(1)),
                 views: Cache::new(MAX_VIEWS),
-                unannounced: Mutex::new(BTreeSet::new()),
+                unannounced: Mutex::new(Unannounced::default()),
+                in_flight: AtomicUsize::new(0),
                 to_announce: tokio::sync::Notify::new(),
             }),
         }
@@ -231,16 +269,32 @@ impl Announced {
         }
     }
 
-    /// Rows this replica changed in a transaction that kept the trigger
-    /// quiet: forgotten here now, and queued for [`Announced::announce`] to
-    /// tell every replica.
-    pub fn changed_here(&self, ids: &[i64]) {
-        if ids.is_empty() {
+    /// A change to rows that this replica makes in a transaction keeping the
+    /// trigger quiet: counted while in flight, so the announcer does not
+    /// stop (at shutdown) before it has been told. Finish it with
+    /// [`Change::moved`]; dropped unfinished (an error, a lost commit
+    /// acknowledgement, a request given up) it may have moved any row, and
+    /// everything is forgotten and announced.
+    pub fn change(&self) -> Change {
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        Change {
+            cache: self.clone(),
+            finished: false,
+        }
+    }
+
+    /// Forgets these rows (`None`: all) here now, and queues them for
+    /// [`Announced::announce`] to tell every replica.
+    fn changed_here(&self, ids: Option<&[i64]>) {
+        if ids.is_some_and(<[i64]>::is_empty) {
             return;
         }
-        self.forget(Some(ids));
+        self.forget(ids);
         if let Ok(mut queued) = self.inner.unannounced.lock() {
-            queued.extend(ids);
+            match ids {
+                Some(ids) => queued.ids.extend(ids),
+                None => queued.everything = true,
+            }
         }
         self.inner.to_announce.notify_one();
     }
@@ -260,16 +314,19 @@ impl Announced {
         self.inner.views.clear();
     }
 
-    /// The ids queued by [`Announced::changed_here`], as payloads that fit
-    /// a notification, emptying the queue.
+    /// What is queued, as payloads that fit a notification (`*` for
+    /// everything), emptying the queue.
     fn take_unannounced(&self) -> Vec<String> {
-        let ids = match self.inner.unannounced.lock() {
+        let queued = match self.inner.unannounced.lock() {
             Ok(mut queued) => std::mem::take(&mut *queued),
             Err(_) => return vec!["*".into()],
         };
+        if queued.everything {
+            return vec!["*".into()];
+        }
         let mut payloads = Vec::new();
         let mut payload = String::new();
-        for id in ids {
+        for id in queued.ids {
             if payload.len() > MAX_PAYLOAD {
                 payloads.push(std::mem::take(&mut payload));
             }
@@ -284,36 +341,57 @@ impl Announced {
         payloads
     }
 
+    fn settled(&self) -> bool {
+        self.inner.in_flight.load(Ordering::SeqCst) == 0
+            && self
+                .inner
+                .unannounced
+                .lock()
+                .map_or(true, |queued| queued.ids.is_empty() && !queued.everything)
+    }
+
     /// Tells every replica (this one included) of the rows queued by
-    /// [`Announced::changed_here`], until `shutdown`: whatever gathered while
-    /// one batch was being sent goes in the next, so a burst of changes
-    /// costs a few notifications, not one each. A batch that cannot be sent
-    /// is tried again; after `shutdown` the queue is still sent while
-    /// requests finish, then the task ends.
+    /// [`Change`]s, until `shutdown`: whatever gathered while one batch was
+    /// being sent goes in the next, so a burst of changes costs a few
+    /// notifications, not one each. A batch that cannot be sent is tried
+    /// again. After `shutdown` it goes on until no change is in flight and
+    /// nothing is queued (requests still finishing), for at most
+    /// [`LAST_CHANGES`].
     pub async fn announce(
         self,
         pool: PgPool,
         channel: &'static str,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        const LAST_CHANGES: Duration = Duration::from_millis(500);
         let pool = crate::db::listener_pool(&pool);
         let mut backoff = Duration::from_millis(50);
+        let mut stopping_since: Option<Instant> = None;
         loop {
-            let woken = if shutdown.is_cancelled() {
-                tokio::time::timeout(LAST_CHANGES, self.inner.to_announce.notified())
-                    .await
-                    .is_ok()
+            if shutdown.is_cancelled() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if self.settled() {
+                    return Ok(());
+                }
+                if since.elapsed() > LAST_CHANGES {
+                    tracing::warn!(
+                        channel,
+                        "cache: stopped with changes unannounced; other replicas serve them for at most MAX_AGE"
+                    );
+                    return Ok(());
+                }
+                // A change that ends wakes this; the timeout re-checks.
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    self.inner.to_announce.notified(),
+                )
+                .await;
             } else {
                 tokio::select! {
-                    () = shutdown.cancelled() => true,
-                    () = self.inner.to_announce.notified() => true,
+                    () = shutdown.cancelled() => {}
+                    () = self.inner.to_announce.notified() => {}
                 }
-            };
-            let payloads = self.take_unannounced();
-            if !woken && payloads.is_empty() {
-                return Ok(());
             }
+            let payloads = self.take_unannounced();
             if payloads.is_empty() {
                 continue;
             }
@@ -327,28 +405,23 @@ impl Announced {
                 Err(e) => {
                     tracing::warn!(channel, error = %e, "cache: cannot announce changes; trying again");
                     self.requeue(&payloads);
-                    if shutdown.is_cancelled() {
-                        return Ok(());
-                    }
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(backoff) => {}
-                    }
+                    tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
         }
     }
 
-    /// Puts back the ids of payloads that were not sent.
+    /// Puts back what was not sent.
     fn requeue(&self, payloads: &[String]) {
-        let ids: Vec<i64> = payloads
-            .iter()
-            .flat_map(|p| p.split(','))
-            .filter_map(|id| id.parse().ok())
-            .collect();
         if let Ok(mut queued) = self.inner.unannounced.lock() {
-            queued.extend(ids);
+            for payload in payloads {
+                let ids: Result<Vec<i64>, _> = payload.split(',').map(str::parse).collect();
+                match ids {
+                    Ok(ids) => queued.ids.extend(ids),
+                    Err(_) => queued.everything = true,
+                }
+            }
         }
         self.inner.to_announce.notify_one();
     }
@@ -499,15 +572,18 @@ mod tests {
             let seen = c.generation();
             c.keep_item(seen, id, Bytes::from_static(b"{}"));
         }
-        c.changed_here(&[1, 5]);
+        let change = c.change();
+        assert!(!c.settled(), "a change in flight");
+        change.moved(&[1, 5]);
         assert!(c.item(1).is_none(), "forgotten before any announcement");
         assert!(c.item(2).is_some());
-        c.changed_here(&[5, 3]);
+        c.change().moved(&[5, 3]);
         assert_eq!(c.take_unannounced(), ["1,3,5"], "gathered, once each");
         assert!(c.take_unannounced().is_empty());
+        assert!(c.settled());
 
         let many: Vec<i64> = (1_000_000..1_002_000).collect();
-        c.changed_here(&many);
+        c.change().moved(&many);
         let payloads = c.take_unannounced();
         assert!(payloads.len() > 1);
         assert!(payloads.iter().all(|p| p.len() < 8_000));
@@ -517,6 +593,20 @@ mod tests {
             .map(|id| id.parse().unwrap())
             .collect();
         assert_eq!(heard, many);
+    }
+
+    #[test]
+    fn a_change_that_ends_unfinished_forgets_and_announces_everything() {
+        let c = live();
+        let seen = c.generation();
+        c.keep_item(seen, 2, Bytes::from_static(b"{}"));
+        c.change().moved(&[1]);
+        drop(c.change());
+        assert!(c.item(2).is_none());
+        assert_eq!(c.take_unannounced(), ["*"]);
+        c.requeue(&["*".into(), "4".into()]);
+        assert_eq!(c.take_unannounced(), ["*"], "a failed batch is sent again");
+        assert!(c.settled());
     }
 
     #[test]

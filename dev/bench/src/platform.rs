@@ -371,6 +371,8 @@ pub async fn services_idle(options: &Options) -> Result<BTreeMap<String, u64>> {
     let mut env = common_env(&tag);
     env.insert("AWS_ENDPOINT_URL".into(), moto_url());
     env.insert("SMTP_URL".into(), smtp_url());
+    // As the service images set it (Dockerfile, `cargo xtask images`).
+    env.insert("MIMALLOC_PURGE_DELAY".into(), "0".into());
     let databases = databases(&env);
     let mut urls = BTreeMap::new();
     for part in ["users", "products", "orders", "notifications", "gateway"] {

@@ -42,27 +42,30 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new(reserve: Says, confirm: Says) -> Arc<Self> {
-        Self::releasing(reserve, confirm, Says::Yes)
+    /// A products service that holds for good in the reserving call.
+    fn new(reserve: Says) -> Arc<Self> {
+        Self::releasing(reserve, Says::Yes)
     }
 
-    fn releasing(reserve: Says, confirm: Says, release: Says) -> Arc<Self> {
+    fn releasing(reserve: Says, release: Says) -> Arc<Self> {
         Arc::new(Self {
             reserve,
-            confirm,
+            confirm: Says::No,
             release,
-            for_good: false,
+            for_good: true,
             calls: Mutex::default(),
         })
     }
 
-    /// A products service that holds for good in the reserving call.
-    fn for_good(reserve: Says) -> Arc<Self> {
+    /// A products service from before the reserving call could hold for
+    /// good: it refuses the `confirm` field (422), holds plainly when asked
+    /// without it, and confirms in a second call.
+    fn older(reserve: Says, confirm: Says) -> Arc<Self> {
         Arc::new(Self {
             reserve,
-            confirm: Says::No,
+            confirm,
             release: Says::Yes,
-            for_good: true,
+            for_good: false,
             calls: Mutex::default(),
         })
     }
@@ -92,6 +95,12 @@ impl Products for Scripted {
         confirm: bool,
         _: &RequestId,
     ) -> Result<Reservation, Error> {
+        if confirm && !self.for_good {
+            self.calls.lock().unwrap().push("reserve for good");
+            return Err(Error::Refused(Refusal::Invalid(
+                "body: unknown field `confirm`".into(),
+            )));
+        }
         self.answer(
             if confirm {
                 "reserve for good"
@@ -111,7 +120,7 @@ impl Products for Scripted {
                     quantity: l.quantity,
                 })
                 .collect(),
-            confirmed: confirm && self.for_good,
+            confirmed: confirm,
         })
     }
 
@@ -182,12 +191,12 @@ async fn events(pool: &PgPool) -> Vec<(String, String)> {
 }
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
-async fn a_held_and_confirmed_reservation_confirms_the_order_with_its_event(pool: PgPool) {
-    let products = Scripted::new(Says::Yes, Says::Yes);
+async fn an_older_products_service_is_asked_for_a_plain_hold_and_confirmed_after(pool: PgPool) {
+    let products = Scripted::older(Says::Yes, Says::Yes);
     let id = place(&state(pool.clone(), products.clone()), true)
         .await
         .unwrap();
-    assert_eq!(products.calls(), ["reserve for good", "confirm"]);
+    assert_eq!(products.calls(), ["reserve for good", "reserve", "confirm"]);
     assert_eq!(
         orders(&pool).await,
         [("confirmed".into(), "5.00".into(), false)]
@@ -202,7 +211,7 @@ async fn a_held_and_confirmed_reservation_confirms_the_order_with_its_event(pool
 async fn stock_held_for_good_in_the_reserving_call_confirms_the_order_without_a_second_call(
     pool: PgPool,
 ) {
-    let products = Scripted::for_good(Says::Yes);
+    let products = Scripted::new(Says::Yes);
     let id = place(&state(pool.clone(), products.clone()), true)
         .await
         .unwrap();
@@ -219,7 +228,7 @@ async fn stock_held_for_good_in_the_reserving_call_confirms_the_order_without_a_
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_declined_card_asks_only_for_a_plain_hold_and_gives_it_back(pool: PgPool) {
-    let products = Scripted::for_good(Says::Yes);
+    let products = Scripted::new(Says::Yes);
     let placed = place(&state(pool.clone(), products.clone()), false).await;
     assert!(matches!(placed, Err(Error::PaymentDeclined)), "{placed:?}");
     assert_eq!(products.calls(), ["reserve", "release"]);
@@ -231,7 +240,7 @@ async fn a_declined_card_asks_only_for_a_plain_hold_and_gives_it_back(pool: PgPo
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_refused_reservation_leaves_nothing_and_releases_nothing(pool: PgPool) {
-    let products = Scripted::new(Says::No, Says::Yes);
+    let products = Scripted::new(Says::No);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(matches!(placed, Err(Error::Refused(_))), "{placed:?}");
     assert_eq!(products.calls(), ["reserve for good"]);
@@ -241,7 +250,7 @@ async fn a_refused_reservation_leaves_nothing_and_releases_nothing(pool: PgPool)
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_reservation_of_unknown_outcome_is_released_and_the_checkout_undone(pool: PgPool) {
-    let products = Scripted::new(Says::Down, Says::Yes);
+    let products = Scripted::new(Says::Down);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(
         matches!(placed, Err(Error::ProductsUnavailable)),
@@ -254,20 +263,23 @@ async fn a_reservation_of_unknown_outcome_is_released_and_the_checkout_undone(po
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_confirmation_of_unknown_outcome_is_released_and_the_checkout_undone(pool: PgPool) {
-    let products = Scripted::new(Says::Yes, Says::Down);
+    let products = Scripted::older(Says::Yes, Says::Down);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(
         matches!(placed, Err(Error::ProductsUnavailable)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve for good", "confirm", "release"]);
+    assert_eq!(
+        products.calls(),
+        ["reserve for good", "reserve", "confirm", "release"]
+    );
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_failed_release_leaves_the_checkout_abandoned_for_the_repair_loop(pool: PgPool) {
-    let products = Scripted::releasing(Says::Down, Says::Yes, Says::Down);
+    let products = Scripted::releasing(Says::Down, Says::Down);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(
         matches!(placed, Err(Error::ProductsUnavailable)),
@@ -285,7 +297,7 @@ async fn a_failed_release_leaves_the_checkout_abandoned_for_the_repair_loop(pool
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_declined_card_cancels_the_order_and_gives_its_stock_back(pool: PgPool) {
-    let products = Scripted::new(Says::Yes, Says::Yes);
+    let products = Scripted::older(Says::Yes, Says::Yes);
     let placed = place(&state(pool.clone(), products.clone()), false).await;
     assert!(matches!(placed, Err(Error::PaymentDeclined)), "{placed:?}");
     assert_eq!(products.calls(), ["reserve", "release"]);
@@ -298,13 +310,16 @@ async fn a_declined_card_cancels_the_order_and_gives_its_stock_back(pool: PgPool
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_hold_that_can_no_longer_be_confirmed_undoes_the_checkout(pool: PgPool) {
-    let products = Scripted::new(Says::Yes, Says::No);
+    let products = Scripted::older(Says::Yes, Says::No);
     let placed = place(&state(pool.clone(), products.clone()), true).await;
     assert!(
         matches!(placed, Err(Error::CheckoutAbandoned)),
         "{placed:?}"
     );
-    assert_eq!(products.calls(), ["reserve for good", "confirm", "release"]);
+    assert_eq!(
+        products.calls(),
+        ["reserve for good", "reserve", "confirm", "release"]
+    );
     assert!(orders(&pool).await.is_empty());
     assert!(events(&pool).await.is_empty());
 }

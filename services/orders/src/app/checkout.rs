@@ -16,15 +16,16 @@
 //! for good by a checkout that then dies is not left to expire: the pending
 //! row stays, and the repair loop (on whichever replica gets to it first)
 //! abandons the checkout and releases the stock, as for any other failure.
-//! A products service that answers with a plain hold (one from before this
-//! call could confirm) gets the separate confirmation as before.
+//! A products service from before this call could confirm refuses the field;
+//! the checkout then asks for a plain hold and confirms it in a second call,
+//! as before.
 
 use crate::{
     domain::{
         events::{self, Buyer},
         lines,
     },
-    error::{Answer, Error},
+    error::{Answer, Error, Refusal},
     state::AppState,
     store::{
         idempotency::{self, Claim},
@@ -109,11 +110,7 @@ pub async fn checkout(
 /// (now, or once the repair loop has run).
 pub async fn place(state: &AppState, c: Checkout<'_>) -> Result<StoredOrder, Error> {
     let order_id = repo::insert_pending(&state.pool, c.user.user_id, &c.user.email).await?;
-    let reservation = match state
-        .products
-        .reserve(order_id, c.lines, c.approved, c.request_id)
-        .await
-    {
+    let reservation = match reserve(state, order_id, c).await {
         Ok(r) => r,
         Err(Error::Refused(refusal)) => {
             // Nothing was held: the products service refused in one transaction.
@@ -179,6 +176,34 @@ pub async fn place(state: &AppState, c: Checkout<'_>) -> Result<StoredOrder, Err
             tracing::warn!(order_id, error = ?e, "confirming failed; the repair loop settles the checkout");
             Err(e)
         }
+    }
+}
+
+/// Reserves the checkout's lines, for good when the payment is approved.
+/// A products service from before it could hold for good in this call
+/// refuses the unknown `confirm` field (422, nothing held): asked again
+/// without it, it answers with a plain hold, which the caller confirms.
+async fn reserve(
+    state: &AppState,
+    order_id: i64,
+    c: Checkout<'_>,
+) -> Result<shop_types::internal::Reservation, Error> {
+    let products = &state.products;
+    match products
+        .reserve(order_id, c.lines, c.approved, c.request_id)
+        .await
+    {
+        Err(Error::Refused(Refusal::Invalid(detail))) if c.approved => {
+            tracing::info!(
+                order_id,
+                detail,
+                "reserving for good refused; asking for a plain hold"
+            );
+            products
+                .reserve(order_id, c.lines, false, c.request_id)
+                .await
+        }
+        other => other,
     }
 }
 

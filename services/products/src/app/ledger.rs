@@ -42,9 +42,16 @@ pub async fn sweeper(
     // Listed at zero from the start, so a dashboard finds the series.
     metrics::counter!("products_reservations_expired_total").increment(0);
     loop {
-        match expire_due(&pool, BATCH).await {
+        let change = catalogue.change();
+        let expired = expire_due(&pool, BATCH).await;
+        if let Ok(done) = &expired {
+            change.moved(&done.products);
+        } else {
+            // Failed: it may have moved anything; the change says so.
+            drop(change);
+        }
+        match expired {
             Ok(done) if !done.orders.is_empty() => {
-                catalogue.changed_here(&done.products);
                 metrics::counter!("products_reservations_expired_total")
                     .increment(done.orders.len() as u64);
                 tracing::warn!(

@@ -11,11 +11,12 @@ use crate::{
 
 /// Holds every line or none.
 pub async fn reserve(state: &AppState, req: &ReserveRequest) -> Result<Reservation, Error> {
+    let change = state.catalogue.change();
     let reserved = reservations::reserve(&state.pool, req, state.reservation_hold).await;
     // Whatever the outcome: an unknown one (a lost commit acknowledgement)
     // may have moved stock too.
     let products: Vec<i64> = req.items.iter().map(|line| line.product_id).collect();
-    state.catalogue.changed_here(&products);
+    change.moved(&products);
     reserved
 }
 
@@ -25,8 +26,11 @@ pub async fn confirm(state: &AppState, order_id: i64) -> Result<Confirmed, Error
 }
 
 /// Gives an order's stock back (or marks the order so a late hold is refused).
+/// A failure may have moved any product's stock (the change says so when
+/// dropped unfinished).
 pub async fn release(state: &AppState, order_id: i64) -> Result<Released, Error> {
+    let change = state.catalogue.change();
     let release = reservations::release(&state.pool, order_id).await?;
-    state.catalogue.changed_here(&release.products);
+    change.moved(&release.products);
     Ok(release.answer())
 }

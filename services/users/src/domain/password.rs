@@ -30,35 +30,25 @@ pub fn peak_concurrent() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
 
-/// Runs `work` on a thread of its own once a core is free. The permit
-/// travels with the work, so a request that gives up does not free a core
-/// that is still busy.
-///
-/// The thread ends with the hash: the allocator returns a finished thread's
-/// freed memory to the system at once, whereas a pooled blocking thread
-/// that went idle kept the 19 MiB (mimalloc purges on a thread's next
-/// activity), about 16 MB for good after the administrator's start-up hash.
-/// A thread costs tens of microseconds; a hash, tens of milliseconds.
+/// Runs `work` on a blocking thread once a core is free. The permit travels
+/// with the work, so a request that gives up does not free a core that is
+/// still busy.
 async fn on_a_free_core<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     let permit = HASHING
         .clone()
         .acquire_owned()
         .await
         .context("the hashing semaphore closed")?;
-    let (done, out) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("password-hash".into())
-        .spawn(move || {
-            let _permit = permit;
-            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-            PEAK.fetch_max(now, Ordering::SeqCst);
-            let out = work();
-            RUNNING.fetch_sub(1, Ordering::SeqCst);
-            // The caller may have given up: the hash is dropped then.
-            let _ = done.send(out);
-        })
-        .context("starting a hashing thread")?;
-    out.await.context("the hashing thread died")
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        let out = work();
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        out
+    })
+    .await
+    .context("hashing task")
 }
 
 pub async fn hash(password: String) -> Result<String> {
