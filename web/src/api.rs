@@ -11,8 +11,8 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
 use serde::{Serialize, de::DeserializeOwned};
 use shop_types::{
-    CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, HealthReport, LoginRequest,
-    NotificationList, Order, Product, ProductList, RegisterRequest, SignInProviders, User,
+    CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, LoginRequest, NotificationList,
+    Order, Product, ProductList, RegisterRequest, SignInProviders, User,
 };
 use web_sys::AbortController;
 
@@ -92,7 +92,8 @@ pub struct ProductQuery {
 }
 
 /// `GET /health`: the gateway's view of every service.
-pub async fn health() -> Result<HealthReport, ApiError> {
+#[cfg(feature = "console")]
+pub async fn health() -> Result<shop_types::HealthReport, ApiError> {
     get_json("/health").await
 }
 
@@ -196,6 +197,7 @@ pub async fn orders() -> Result<Vec<Order>, ApiError> {
 
 /// The admin console's calls. Every one is checked again by the service
 /// that owns the data: a customer gets 403, whatever the page shows.
+#[cfg(feature = "console")]
 pub mod admin {
     use super::*;
     use shop_types::{Notification, OrderStatus, UserList};

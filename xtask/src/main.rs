@@ -584,7 +584,7 @@ fn test(sh: &Shell) -> Result<bool> {
         || {
             cmd!(
                 sh,
-                "cargo test --manifest-path web/Cargo.toml --target-dir {web_native}"
+                "cargo test --manifest-path web/Cargo.toml --target-dir {web_native} --all-features"
             )
             .logged()?;
             Ok(())

@@ -36,12 +36,20 @@ const DIST: &str = "web/dist";
 /// failed build never leaves a half-updated dist behind.
 const STAGING: &str = "web/target/dist-next";
 const STAMP: &str = ".fingerprint";
-const OUTPUTS: [&str; 13] = [
+/// The storefront's first load is index.html and the four files after it;
+/// console.html (served for /admin and /status) loads the console's bundle,
+/// the same app with the admin console and the status page
+/// (web/Cargo.toml, feature `console`).
+const OUTPUTS: [&str; 23] = [
     "index.html",
     "boot.js",
     "shop-web.js",
     "shop-web_bg.wasm",
     "app.css",
+    "console.html",
+    "console.js",
+    "shop-console.js",
+    "shop-console_bg.wasm",
     "boot.js.br",
     "boot.js.gz",
     "shop-web.js.br",
@@ -50,10 +58,34 @@ const OUTPUTS: [&str; 13] = [
     "shop-web_bg.wasm.gz",
     "app.css.br",
     "app.css.gz",
+    "console.js.br",
+    "console.js.gz",
+    "shop-console.js.br",
+    "shop-console.js.gz",
+    "shop-console_bg.wasm.br",
+    "shop-console_bg.wasm.gz",
 ];
 /// Served precompressed: brotli where the browser takes it, else gzip.
-const COMPRESSED: [&str; 4] = ["boot.js", "shop-web.js", "shop-web_bg.wasm", "app.css"];
+const COMPRESSED: [&str; 7] = [
+    "boot.js",
+    "shop-web.js",
+    "shop-web_bg.wasm",
+    "app.css",
+    "console.js",
+    "shop-console.js",
+    "shop-console_bg.wasm",
+];
+/// What the storefront's first page loads (the bench's "web first load").
+const FIRST_LOAD: [&str; 5] = [
+    "index.html",
+    "boot.js",
+    "shop-web.js",
+    "shop-web_bg.wasm",
+    "app.css",
+];
 const WASM: &str = "web/target/wasm32-unknown-unknown/release/shop-web.wasm";
+/// The two bundles: (wasm-bindgen's output name, cargo features).
+const BUNDLES: [(&str, &str); 2] = [("shop-web", ""), ("shop-console", "console")];
 
 /// Installs whatever the web build lacks; quick when nothing is missing.
 pub fn ensure_toolchain(sh: &Shell) -> Result<()> {
@@ -91,13 +123,23 @@ pub fn build(sh: &Shell) -> Result<()> {
             ensure_wasm_bindgen(&sh)
         })
     };
-    let compiled = compile_wasm(sh);
+    // One cargo target for both bundles: the second build reuses every
+    // dependency and recompiles only the app. Each output is put aside
+    // before the next build overwrites it.
+    let compiled = BUNDLES.iter().try_for_each(|(name, features)| {
+        compile_wasm(sh, features)?;
+        fs::copy(root.join(WASM), staging.join(format!("{name}.raw.wasm")))
+            .with_context(|| format!("keeping the {name} build"))?;
+        Ok::<_, anyhow::Error>(())
+    });
     let installed = bindgen
         .join()
         .unwrap_or_else(|_| Err(anyhow::anyhow!("the wasm-bindgen install panicked")));
     compiled?;
     installed?;
-    bind_and_shrink(sh, &root, &staging)?;
+    for (name, _) in BUNDLES {
+        bind_and_shrink(sh, &root, &staging, name)?;
+    }
     build_css(sh, &staging)?;
     write_index(&root, &staging, &fingerprint)?;
     precompress(sh, &staging)?;
@@ -191,41 +233,45 @@ fn modified(path: &Path) -> Option<SystemTime> {
     fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn compile_wasm(sh: &Shell) -> Result<()> {
+fn compile_wasm(sh: &Shell, features: &str) -> Result<()> {
     // Run from web/ so cargo reads web/.cargo/config.toml (wasm32 target,
     // build-std) and the root workspace never does.
     let _web = sh.push_dir("web");
     let path = format!("/usr/bin:{}", env::var("PATH").unwrap_or_default());
-    cmd!(sh, "/usr/bin/cargo build --release --target-dir target")
-        .env("PATH", path)
-        // build-std is unstable; Debian's stable rustc accepts it this way.
-        .env("RUSTC_BOOTSTRAP", "1")
-        // Settings meant for native builds would override web/.cargo/config.toml.
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_BUILD_RUSTC")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .logged()
-        .context("building web/ for wasm32")?;
+    cmd!(
+        sh,
+        "/usr/bin/cargo build --release --target-dir target --features={features}"
+    )
+    .env("PATH", path)
+    // build-std is unstable; Debian's stable rustc accepts it this way.
+    .env("RUSTC_BOOTSTRAP", "1")
+    // Settings meant for native builds would override web/.cargo/config.toml.
+    .env_remove("RUSTC")
+    .env_remove("RUSTC_WRAPPER")
+    .env_remove("RUSTC_WORKSPACE_WRAPPER")
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_BUILD_TARGET")
+    .env_remove("CARGO_BUILD_RUSTC")
+    .env_remove("RUSTUP_TOOLCHAIN")
+    .logged()
+    .context("building web/ for wasm32")?;
     Ok(())
 }
 
-fn bind_and_shrink(sh: &Shell, root: &Path, staging: &Path) -> Result<()> {
+fn bind_and_shrink(sh: &Shell, root: &Path, staging: &Path, name: &str) -> Result<()> {
     let bindgen = find_wasm_bindgen().context("wasm-bindgen is not installed")?;
-    let wasm = root.join(WASM);
+    let wasm = staging.join(format!("{name}.raw.wasm"));
     cmd!(
         sh,
-        "{bindgen} --target web --no-typescript --out-name shop-web --out-dir {staging} {wasm}"
+        "{bindgen} --target web --no-typescript --out-name {name} --out-dir {staging} {wasm}"
     )
     .logged()
     .context("running wasm-bindgen")?;
+    fs::remove_file(&wasm).with_context(|| format!("removing {}", wasm.display()))?;
     // binaryen from npm: Debian's older wasm-opt emits tables Chromium rejects.
     let wasm_opt = root.join("web/node_modules/.bin/wasm-opt");
-    let bound = staging.join("shop-web_bg.wasm");
+    let bound = staging.join(format!("{name}_bg.wasm"));
     cmd!(
         sh,
         "{wasm_opt} -Oz --strip-debug --strip-producers {bound} -o {bound}"
@@ -273,14 +319,29 @@ fn precompress(sh: &Shell, staging: &Path) -> Result<()> {
     Ok(())
 }
 
-/// index.html and the boot script it loads, with each `?v=` stamped.
+/// index.html and the boot script it loads, with each `?v=` stamped; and
+/// console.html and console.js, the same two loading the console's bundle.
 fn write_index(root: &Path, staging: &Path, fingerprint: &str) -> Result<()> {
     let version = &fingerprint[..12];
-    for name in ["index.html", "boot.js"] {
-        let template = fs::read_to_string(root.join("web").join(name))
-            .with_context(|| format!("reading web/{name}"))?;
-        fs::write(staging.join(name), template.replace("__VERSION__", version))
-            .with_context(|| format!("writing {name}"))?;
+    let read = |name: &str| {
+        fs::read_to_string(root.join("web").join(name))
+            .map(|template| template.replace("__VERSION__", version))
+            .with_context(|| format!("reading web/{name}"))
+    };
+    let (index, boot) = (read("index.html")?, read("boot.js")?);
+    let console_index = index.replace("/boot.js?", "/console.js?");
+    let console_boot = boot.replace("/shop-web", "/shop-console");
+    anyhow::ensure!(
+        console_index != index && console_boot != boot,
+        "web/index.html and web/boot.js must name /boot.js and /shop-web"
+    );
+    for (name, text) in [
+        ("index.html", index),
+        ("boot.js", boot),
+        ("console.html", console_index),
+        ("console.js", console_boot),
+    ] {
+        fs::write(staging.join(name), text).with_context(|| format!("writing {name}"))?;
     }
     Ok(())
 }
@@ -385,9 +446,17 @@ fn report_sizes(dist: &Path) -> Result<()> {
     }
     println!("      built {DIST} ({})", parts.join(", "));
     let mut br = 0;
-    for name in COMPRESSED {
-        br += fs::metadata(dist.join(format!("{name}.br")))?.len();
+    for name in FIRST_LOAD {
+        let compressed = dist.join(format!("{name}.br"));
+        br += fs::metadata(&compressed)
+            .or_else(|_| fs::metadata(dist.join(name)))?
+            .len();
     }
-    println!("      the app's files come to {} KB with brotli", br / 1024);
+    let console = fs::metadata(dist.join("shop-console_bg.wasm.br"))?.len();
+    println!(
+        "      the storefront's first load comes to {} KB with brotli; the console's wasm is {} KB more",
+        br / 1024,
+        console / 1024
+    );
     Ok(())
 }

@@ -91,7 +91,13 @@ base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn router(config: &Config, state: WebState) -> Router {
     let index = config.dist.join("index.html");
+    // The admin console and the status page are the console's bundle
+    // (xtask/src/web.rs); every other route is the storefront's.
+    let console = ServeFile::new(config.dist.join("console.html"));
     let static_files = Router::new()
+        .route_service("/admin", console.clone())
+        .route_service("/admin/{*section}", console.clone())
+        .route_service("/status", console)
         .fallback_service(
             ServeDir::new(&config.dist)
                 .precompressed_br()

@@ -67,9 +67,15 @@ pub fn Header() -> impl IntoView {
                             )
                                 .then(|| {
                                     view! {
-                                        <A href="/admin/products" attr:class=LINK attr:data-testid="admin-link">
+                                        // The console is a bundle of its own: a page load.
+                                        <a
+                                            href="/admin/products"
+                                            rel="external"
+                                            class=LINK
+                                            data-testid="admin-link"
+                                        >
                                             "Admin"
-                                        </A>
+                                        </a>
                                     }
                                 })
                         }}

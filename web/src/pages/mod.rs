@@ -1,5 +1,6 @@
 //! One component per page of the router.
 
+#[cfg(feature = "console")]
 mod admin;
 mod cart;
 mod checkout;
@@ -9,8 +10,10 @@ mod orders;
 mod product;
 mod products;
 mod register;
+#[cfg(feature = "console")]
 mod status;
 
+#[cfg(feature = "console")]
 pub use admin::AdminPage;
 pub use cart::CartPage;
 pub use checkout::CheckoutPage;
@@ -20,4 +23,5 @@ pub use orders::OrdersPage;
 pub use product::ProductPage;
 pub use products::ProductsPage;
 pub use register::RegisterPage;
+#[cfg(feature = "console")]
 pub use status::StatusPage;
