@@ -161,6 +161,8 @@ fn common_env(tag: &str) -> BTreeMap<String, String> {
         ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ("SEED_DEMO_CATALOGUE", "false".to_owned()),
+        // As the service images and `cargo xtask up` set it.
+        ("MIMALLOC_PURGE_DELAY", "0".to_owned()),
         ("REGISTRATIONS_PER_ADDRESS", "100000".to_owned()),
         ("LOGIN_FAILURES_PER_ADDRESS", "100000".to_owned()),
         ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
@@ -371,8 +373,6 @@ pub async fn services_idle(options: &Options) -> Result<BTreeMap<String, u64>> {
     let mut env = common_env(&tag);
     env.insert("AWS_ENDPOINT_URL".into(), moto_url());
     env.insert("SMTP_URL".into(), smtp_url());
-    // As the service images set it (Dockerfile, `cargo xtask images`).
-    env.insert("MIMALLOC_PURGE_DELAY".into(), "0".into());
     let databases = databases(&env);
     let mut urls = BTreeMap::new();
     for part in ["users", "products", "orders", "notifications", "gateway"] {
