@@ -12,8 +12,8 @@ use crate::{
     components::{Footer, Header, ToastRegion},
     live,
     pages::{
-        AuthCallbackPage, CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage, ProductPage,
-        ProductsPage, RegisterPage,
+        AdminPage, AuthCallbackPage, CartPage, CheckoutPage, LoginPage, NotFound, OrdersPage,
+        ProductPage, ProductsPage, RegisterPage, StatusPage,
     },
     session::Session,
     toasts::Toasts,
@@ -37,50 +37,25 @@ pub fn App() -> impl IntoView {
             <div class="flex min-h-screen flex-col bg-slate-50 text-slate-900">
                 <Header />
                 <main id="main" tabindex="-1" class="mx-auto w-full max-w-5xl flex-1 px-4 py-8 outline-none sm:px-6">
-                    <Pages />
+                    <Routes fallback=NotFound>
+                        <Route path=path!("/") view=ProductsPage />
+                        <Route path=path!("/products/:id") view=ProductPage />
+                        <Route path=path!("/cart") view=CartPage />
+                        <Route path=path!("/checkout") view=CheckoutPage />
+                        <Route path=path!("/orders") view=OrdersPage />
+                        <Route path=path!("/login") view=LoginPage />
+                        <Route path=path!("/auth/callback") view=AuthCallbackPage />
+                        <Route path=path!("/register") view=RegisterPage />
+                        // The console bundle's pages; in the storefront's
+                        // bundle these load the console's page.
+                        <Route path=path!("/status") view=StatusPage />
+                        <Route path=path!("/admin") view=AdminPage />
+                        <Route path=path!("/admin/:section") view=AdminPage />
+                    </Routes>
                 </main>
                 <Footer />
             </div>
             <ToastRegion />
         </Router>
     }
-}
-
-/// The storefront's routes. The console bundle (feature `console`) adds the
-/// admin console and the status page; the storefront's bundle has neither,
-/// and its links to them load the console's page (`rel="external"`).
-#[component]
-fn Pages() -> impl IntoView {
-    #[cfg(feature = "console")]
-    use crate::pages::{AdminPage, StatusPage};
-    #[cfg(feature = "console")]
-    let routes = view! {
-        <Routes fallback=NotFound>
-            <Route path=path!("/") view=ProductsPage />
-            <Route path=path!("/products/:id") view=ProductPage />
-            <Route path=path!("/cart") view=CartPage />
-            <Route path=path!("/checkout") view=CheckoutPage />
-            <Route path=path!("/orders") view=OrdersPage />
-            <Route path=path!("/login") view=LoginPage />
-            <Route path=path!("/auth/callback") view=AuthCallbackPage />
-            <Route path=path!("/register") view=RegisterPage />
-            <Route path=path!("/status") view=StatusPage />
-            <Route path=path!("/admin") view=AdminPage />
-            <Route path=path!("/admin/:section") view=AdminPage />
-        </Routes>
-    };
-    #[cfg(not(feature = "console"))]
-    let routes = view! {
-        <Routes fallback=NotFound>
-            <Route path=path!("/") view=ProductsPage />
-            <Route path=path!("/products/:id") view=ProductPage />
-            <Route path=path!("/cart") view=CartPage />
-            <Route path=path!("/checkout") view=CheckoutPage />
-            <Route path=path!("/orders") view=OrdersPage />
-            <Route path=path!("/login") view=LoginPage />
-            <Route path=path!("/auth/callback") view=AuthCallbackPage />
-            <Route path=path!("/register") view=RegisterPage />
-        </Routes>
-    };
-    routes
 }

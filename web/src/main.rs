@@ -13,5 +13,7 @@ mod toasts;
 /// A panic stops the module at once (see web/.cargo/config.toml); boot.js
 /// tells the visitor the page stopped working.
 fn main() {
+    #[cfg(feature = "console")]
+    pages::console_arrived();
     leptos::mount::mount_to_body(app::App);
 }

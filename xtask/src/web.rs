@@ -454,7 +454,7 @@ fn report_sizes(dist: &Path) -> Result<()> {
     }
     let console = fs::metadata(dist.join("shop-console_bg.wasm.br"))?.len();
     println!(
-        "      the storefront's first load comes to {} KB with brotli; the console's wasm is {} KB more",
+        "      the storefront's first load comes to {} KB with brotli; the console's wasm (in its place on /admin and /status) is {} KB",
         br / 1024,
         console / 1024
     );

@@ -260,3 +260,28 @@ async fn refused(t: &TestStack, browser: &Browser) -> Result<()> {
     }
     Ok(())
 }
+
+/// The console is a bundle of its own (console.html). An admin signing in on
+/// the way to it (`/login?next=/admin/products`) is taken there by the
+/// storefront's app, which hands the address over to the console's page.
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn signing_in_on_the_way_to_the_console_lands_in_it() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let admin = Browser::launch().await?;
+    let outcome = async {
+        let web = platform.stack.url("web").context("web front runs")?;
+        admin
+            .open(&format!("{web}/login?next=/admin/products"))
+            .await?;
+        storefront::sign_in_here(&admin, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+        admin
+            .wait_for(r#"[data-testid="admin-new-product"]"#)
+            .await?;
+        let url = admin.client.current_url().await?;
+        ensure!(url.path() == "/admin/products", "landed on {url}");
+        Ok(())
+    }
+    .await;
+    conclude("admin-handover", outcome, vec![admin], platform).await
+}

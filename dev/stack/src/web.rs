@@ -1,5 +1,6 @@
 //! The web front on :8080 for development: the built Leptos app as static
-//! files (unknown paths get index.html, so client-side routes survive a
+//! files (`/admin` and `/status` get console.html, the console's bundle;
+//! other unknown paths get index.html, so client-side routes survive a
 //! reload), `/api/*` forwarded to the gateway with the prefix stripped and
 //! `/ws/*` as it is, as the nginx front does in docker compose. The app's
 //! files are sent precompressed (brotli, else gzip) and, when named with
@@ -96,8 +97,10 @@ fn router(config: &Config, state: WebState) -> Router {
     let console = ServeFile::new(config.dist.join("console.html"));
     let static_files = Router::new()
         .route_service("/admin", console.clone())
+        .route_service("/admin/", console.clone())
         .route_service("/admin/{*section}", console.clone())
-        .route_service("/status", console)
+        .route_service("/status", console.clone())
+        .route_service("/status/", console)
         .fallback_service(
             ServeDir::new(&config.dist)
                 .precompressed_br()

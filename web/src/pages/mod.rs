@@ -4,6 +4,7 @@
 mod admin;
 mod cart;
 mod checkout;
+mod console;
 mod login;
 mod not_found;
 mod orders;
@@ -17,6 +18,10 @@ mod status;
 pub use admin::AdminPage;
 pub use cart::CartPage;
 pub use checkout::CheckoutPage;
+#[cfg(feature = "console")]
+pub use console::arrived as console_arrived;
+#[cfg(not(feature = "console"))]
+pub use console::{AdminPage, StatusPage};
 pub use login::{AuthCallbackPage, LoginPage};
 pub use not_found::NotFound;
 pub use orders::OrdersPage;
