@@ -41,9 +41,9 @@ pub struct Shared {
     pub auth: Auth,
     pub request_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
-    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The services' OpenAPI documents, last good copy of each.
-    pub documents: Arc<routes::docs::Documents>,
+    pub documents: routes::docs::Documents,
 }
 
 impl AppState {
@@ -58,8 +58,8 @@ impl AppState {
             proxy: proxy::client(),
             auth: config.auth.auth()?,
             request_timeout: config.request_timeout,
-            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-            documents: Arc::default(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            documents: routes::docs::Documents::default(),
         })))
     }
 }

@@ -227,18 +227,6 @@ async fn stock_held_for_good_in_the_reserving_call_confirms_the_order_without_a_
 }
 
 #[sqlx::test(migrator = "shop_orders::MIGRATOR")]
-async fn a_declined_card_asks_only_for_a_plain_hold_and_gives_it_back(pool: PgPool) {
-    let products = Scripted::new(Says::Yes);
-    let placed = place(&state(pool.clone(), products.clone()), false).await;
-    assert!(matches!(placed, Err(Error::PaymentDeclined)), "{placed:?}");
-    assert_eq!(products.calls(), ["reserve", "release"]);
-    assert_eq!(
-        orders(&pool).await,
-        [("cancelled".into(), "5.00".into(), true)]
-    );
-}
-
-#[sqlx::test(migrator = "shop_orders::MIGRATOR")]
 async fn a_refused_reservation_leaves_nothing_and_releases_nothing(pool: PgPool) {
     let products = Scripted::new(Says::No);
     let placed = place(&state(pool.clone(), products.clone()), true).await;

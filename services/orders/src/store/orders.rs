@@ -201,7 +201,7 @@ pub async fn finalize<T: serde::Serialize>(
     let prices: Vec<Decimal> = lines.iter().map(|l| l.product_price.amount()).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let subtotals: Vec<Decimal> = lines.iter().map(|l| l.subtotal().amount()).collect();
-    let items: Vec<ItemRow> = sqlx::query_as(&format!(
+    let mut items: Vec<ItemRow> = sqlx::query_as(&format!(
         "INSERT INTO order_items (order_id, product_id, product_name, product_price, quantity, subtotal)
          SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::numeric[], $5::int[], $6::numeric[])
          RETURNING {ITEM_COLUMNS}"
@@ -215,7 +215,6 @@ pub async fn finalize<T: serde::Serialize>(
     .fetch_all(&mut *tx)
     .await?;
     // Listed as a read lists them.
-    let mut items = items;
     items.sort_by_key(|item| item.id);
     if let Some(event) = event {
         outbox::insert(&mut tx, event).await?;
