@@ -1,12 +1,17 @@
 //! Who is signed in, as the server says: asked with `GET /users/me` on load
 //! and after signing in or out. The session itself is the httpOnly cookie,
 //! which page scripts cannot read, so this holds the user and nothing more.
+//! The server sets a readable hint beside it (`shop_signed_in=1`, the same
+//! lifetime, no secret); without the hint nobody is asked, so an anonymous
+//! visit makes no request that fails.
 
 use std::time::Duration;
 
 use gloo_timers::future::sleep;
+use leptos::wasm_bindgen::JsCast;
 use leptos::{prelude::*, task::spawn_local};
-use shop_types::User;
+use shop_types::{SIGNED_IN_COOKIE, User};
+use web_sys::HtmlDocument;
 
 use crate::api;
 
@@ -62,12 +67,17 @@ impl Session {
     /// failure the state is left alone, except that a first check counts as
     /// signed out so pages stop waiting.
     pub async fn refresh(self) -> bool {
+        if !hinted() {
+            self.settle(Auth::Guest);
+            return true;
+        }
         match api::me().await {
             Ok(Some(user)) => {
                 self.settle(Auth::User(user));
                 true
             }
             Ok(None) => {
+                forget_hint();
                 self.settle(Auth::Guest);
                 true
             }
@@ -82,6 +92,7 @@ impl Session {
 
     /// The server refused the session (401): it expired or was revoked.
     pub fn ended(&self) {
+        forget_hint();
         self.settle(Auth::Guest);
     }
 
@@ -91,6 +102,31 @@ impl Session {
         if self.auth.with_untracked(|now| *now != auth) {
             self.auth.set(auth);
         }
+    }
+}
+
+fn document() -> Option<HtmlDocument> {
+    web_sys::window()?.document()?.dyn_into().ok()
+}
+
+/// Whether the server's hint says a session cookie was set.
+fn hinted() -> bool {
+    let Some(cookies) = document().and_then(|d| d.cookie().ok()) else {
+        return false;
+    };
+    cookies
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .any(|(name, value)| name == SIGNED_IN_COOKIE && value == "1")
+}
+
+/// The server refused the session (it expired early or was ended
+/// elsewhere): the next visit need not ask again.
+fn forget_hint() {
+    if let Some(d) = document() {
+        let _ = d.set_cookie(&format!(
+            "{SIGNED_IN_COOKIE}=; Max-Age=0; Path=/; SameSite=Lax"
+        ));
     }
 }
 

@@ -267,16 +267,19 @@ fn up(sh: &Shell) -> Result<()> {
 }
 
 /// `cargo xtask bench [shop-bench arguments]`: installs what the bench
-/// needs (the stand-ins, nginx), builds the release binaries and the web app,
+/// needs (the stand-ins, nginx, Lighthouse), builds the release binaries and the web app,
 /// starts moto and maildev, and runs `shop-bench`.
 fn bench(sh: &Shell, args: &[String]) -> Result<()> {
     let mut plan = Plan::new(6, &target_dir().join("xtask/logs/bench"))?;
     postgres_and_disk(&mut plan, "release/shop")?;
-    plan.step(
+    let lighthouse = plan.step(
         "tools",
-        "installing what the bench needs (Debian packages, stand-ins)",
+        "installing what the bench needs (Debian packages, stand-ins, Lighthouse)",
         "about 3 min on a new machine, a second otherwise",
-        || tools::ensure_test_tools(sh),
+        || {
+            tools::ensure_test_tools(sh)?;
+            tools::ensure_lighthouse(sh)
+        },
     )?;
     build_platform_and_web(sh, &mut plan)?;
     plan.step(
@@ -300,6 +303,7 @@ fn bench(sh: &Shell, args: &[String]) -> Result<()> {
             .into_iter()
             .map(|(k, v)| sh.push_env(k, v))
             .collect();
+        let _lighthouse = sh.push_env("SHOP_BENCH_LIGHTHOUSE", &lighthouse);
         let bench = target_dir().join("release/shop-bench");
         let out = target_dir().join("bench");
         // The table is the point: the bench's output is shown as it comes.

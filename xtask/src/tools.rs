@@ -13,6 +13,8 @@ const MOTO: &str = "moto[server]==5.2.5";
 // 0.4 needs Python 3.12; the machine's python3 is 3.11.
 const OIDC_MOCK: &str = "oidc-provider-mock==0.3.4";
 const MAILDEV: &str = "maildev@2.2.1";
+/// The bench's page audit (run against Debian's Chromium).
+const LIGHTHOUSE: &str = "lighthouse@12.8.2";
 /// The AWS CLI and its LocalStack wrapper, which the compose init script
 /// calls. A virtualenv of their own: the CLI pins an exact botocore, which
 /// must not fight moto's.
@@ -303,6 +305,28 @@ fn ensure_node_standins(sh: &Shell) -> Result<()> {
     .logged()
     .context("npm install maildev")?;
     Ok(())
+}
+
+/// Lighthouse from npm, for the bench only (its own folder, so the test
+/// tools' check never waits on it). Returns its command.
+pub fn ensure_lighthouse(sh: &Shell) -> Result<PathBuf> {
+    let prefix = cache_dir().join("lighthouse");
+    let bin = prefix.join("node_modules/.bin/lighthouse");
+    let stamp = prefix.join("installed");
+    if bin.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == LIGHTHOUSE) {
+        return Ok(bin);
+    }
+    println!("      installing {LIGHTHOUSE}");
+    crate::prereq::registry("the npm registry", NPM)?;
+    std::fs::create_dir_all(&prefix)?;
+    cmd!(
+        sh,
+        "npm install --prefix {prefix} --no-fund --no-audit --loglevel=error {LIGHTHOUSE}"
+    )
+    .logged()
+    .context("npm install lighthouse")?;
+    std::fs::write(&stamp, LIGHTHOUSE)?;
+    Ok(bin)
 }
 
 /// Everything `cargo xtask test` needs besides the web toolchain.

@@ -302,15 +302,20 @@ async fn reject_large_bodies(req: Request, next: Next) -> Response {
 /// One error shape everywhere: a 4xx answer that is not JSON (the router's
 /// own 404 and 405, an extractor's rejection of a path or a body size) gets
 /// `{"detail": ...}` with what it said, keeping its status and headers
-/// (`Allow` on a 405).
+/// (`Allow` on a 405). A page meant for a browser (the web front's 404,
+/// HTML) and an encoded body, which cannot be read as text, are left alone.
 async fn errors_as_json(resp: Response) -> Response {
+    use axum::http::header;
     let status = resp.status();
-    let is_json = resp
+    let content_type = resp
         .headers()
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if !status.is_client_error() || is_json {
+        .unwrap_or_default();
+    let keep = content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
+        || resp.headers().contains_key(header::CONTENT_ENCODING);
+    if !status.is_client_error() || keep {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
@@ -427,6 +432,64 @@ mod tests {
 
     fn explode() -> &'static str {
         panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_page_for_a_browser_and_an_encoded_error_keep_their_body() {
+        use axum::http::header;
+        let router = Router::new()
+            .route(
+                "/page",
+                get(|| async {
+                    (
+                        StatusCode::NOT_FOUND,
+                        [(header::CONTENT_TYPE, "text/html")],
+                        "<!doctype html><p>Not found</p>",
+                    )
+                }),
+            )
+            .route(
+                "/gzip",
+                get(|| async {
+                    (
+                        StatusCode::NOT_FOUND,
+                        [(header::CONTENT_ENCODING, "gzip")],
+                        vec![0x1f_u8, 0x8b, 0x08, 0x00],
+                    )
+                }),
+            )
+            .route(
+                "/text",
+                get(|| async { (StatusCode::NOT_FOUND, "nothing here") }),
+            );
+        let app = http_layers(router, "test", Duration::from_secs(1));
+        let body = |resp: Response| async move {
+            axum::body::to_bytes(resp.into_body(), 1024).await.unwrap()
+        };
+
+        let resp = app
+            .clone()
+            .oneshot(Request::get("/page").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(&body(resp).await[..], b"<!doctype html><p>Not found</p>");
+
+        let resp = app
+            .clone()
+            .oneshot(Request::get("/gzip").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(&body(resp).await[..], &[0x1f, 0x8b, 0x08, 0x00]);
+
+        // Plain text is still turned into the error shape.
+        let resp = app
+            .oneshot(Request::get("/text").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(&body(resp).await[..], br#"{"detail":"nothing here"}"#);
     }
 
     #[tokio::test]

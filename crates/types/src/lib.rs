@@ -14,6 +14,11 @@ pub mod text;
 pub mod user;
 pub mod whole;
 
+/// The cookie set beside the httpOnly session cookie, with the same
+/// lifetime, holding `1` and no secret: the web app asks who is signed in
+/// only when it is there.
+pub const SIGNED_IN_COOKIE: &str = "shop_signed_in";
+
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::EventEnvelope;
 pub use health::{GatewayHealth, HealthReport, OverallStatus, ServiceHealth, ServiceStatus};

@@ -11,6 +11,7 @@
 //! `target/bench/<time>.json` and `target/bench/latest.json`.
 
 mod latency;
+mod lighthouse;
 mod load;
 mod platform;
 mod report;
@@ -122,6 +123,13 @@ async fn run(options: Options) -> Result<()> {
         match platform::web_first_load(web).await {
             Ok(load) => report.web = Some(load),
             Err(e) => eprintln!("shop-bench: the web app's first load was not measured: {e:#}"),
+        }
+        if options.wants("lighthouse") {
+            println!("shop-bench: Lighthouse (mobile defaults) on / and a product page");
+            match lighthouse::run(web, &options.out).await {
+                Ok(audits) => report.lighthouse = audits,
+                Err(e) => report.skipped("lighthouse", &format!("{e:#}")),
+            }
         }
     }
     platform.stop().await;

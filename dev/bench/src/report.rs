@@ -28,6 +28,7 @@ pub struct Report {
     pub memory_after: Option<u64>,
     pub services_idle: BTreeMap<String, u64>,
     pub web: Option<WebLoad>,
+    pub lighthouse: Vec<crate::lighthouse::Audit>,
     /// What the traced run's platform exported to the OTLP sink.
     pub traced_exports: Option<crate::traced::Exports>,
     pub skipped: BTreeMap<String, String>,
@@ -66,6 +67,7 @@ impl Report {
             memory_after: None,
             services_idle: BTreeMap::new(),
             web: None,
+            lighthouse: Vec::new(),
             traced_exports: None,
             skipped: BTreeMap::new(),
         }
@@ -232,6 +234,22 @@ impl Report {
                 web.total_bytes as f64 / 1024.0,
                 web.files.len(),
                 verdict(web.total_bytes <= 300 * 1024)
+            );
+        }
+        for a in &self.lighthouse {
+            let _ = writeln!(
+                t,
+                "| Lighthouse {}: performance ≥ 90, LCP ≤ 2.5 s, CLS ≤ 0.1, TBT ≤ 200 ms, the rest ≥ 95 | \
+                 performance {}, LCP {:.1} s, CLS {:.3}, TBT {:.0} ms; accessibility {}, best practices {}, SEO {} | {} |",
+                a.page,
+                a.performance,
+                a.lcp_ms / 1000.0,
+                a.cls,
+                a.tbt_ms,
+                a.accessibility,
+                a.best_practices,
+                a.seo,
+                verdict(a.meets_targets())
             );
         }
         for (name, why) in &self.skipped {

@@ -120,3 +120,63 @@ async fn token_hidden(t: &TestStack, browser: &Browser) -> Result<()> {
     ensure!(me == 200, "signed in through the cookie: {me}");
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn an_anonymous_visit_makes_no_failing_request() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let browser = Browser::launch().await?;
+    let outcome = quiet_visit(&platform, &browser).await;
+    conclude("quiet-visit", outcome, vec![browser], platform).await
+}
+
+/// Every request the page made that failed: its address and status, from the
+/// resource timings (a status of 0 is a request that got no answer).
+async fn failed_requests(browser: &Browser) -> Result<Vec<(String, u64)>> {
+    let entries = browser
+        .eval(
+            "return performance.getEntriesByType('resource') \
+             .filter(e => e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest') \
+             .map(e => [e.name, e.responseStatus]);",
+        )
+        .await?;
+    let entries: Vec<(String, u64)> = serde_json::from_value(entries)?;
+    Ok(entries
+        .into_iter()
+        .filter(|(_, status)| *status == 0 || *status >= 400)
+        .collect())
+}
+
+async fn quiet_visit(t: &TestStack, browser: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let scarf = a_product(t).await?;
+    for page in ["/".to_owned(), format!("/products/{scarf}"), "/cart".into()] {
+        browser.open(&format!("{web}{page}")).await?;
+        browser
+            .wait_for(r#"[data-testid="sign-in-link"]"#)
+            .await
+            .with_context(|| format!("{page} shows the visitor as signed out"))?;
+        let failed = failed_requests(browser).await?;
+        ensure!(failed.is_empty(), "{page}: failing requests {failed:?}");
+        let errors: Vec<_> = browser
+            .console()
+            .await?
+            .into_iter()
+            .filter(|(level, _)| level == "SEVERE")
+            .collect();
+        ensure!(errors.is_empty(), "{page}: console errors {errors:?}");
+    }
+
+    // An unknown address still loads the app, which says so.
+    browser.open(&format!("{web}/no-such-page")).await?;
+    browser.wait_for(r#"[data-testid="not-found"]"#).await?;
+
+    // Signed in, the hint is there and a reload still knows the visitor.
+    t.sign_up("fay@example.com", "fay").await;
+    storefront::sign_in(browser, &web, "fay@example.com", PASSWORD).await?;
+    browser.client.refresh().await?;
+    browser
+        .wait_for_text(r#"[data-testid="account-name"]"#, "fay")
+        .await?;
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! The web front on :8080 for development: the built Leptos app as static
 //! files (`/admin` and `/status` get console.html, the console's bundle;
-//! other unknown paths get index.html, so client-side routes survive a
-//! reload), `/api/*` forwarded to the gateway with the prefix stripped and
+//! the storefront's routes get index.html, so client-side routes survive a
+//! reload, and any other path gets it with a 404), `/robots.txt`, `/api/*` forwarded to the gateway with the prefix stripped and
 //! `/ws/*` as it is, as the nginx front does in docker compose. The app's
 //! files are sent precompressed (brotli, else gzip) and, when named with
 //! their version, cached for a year.
@@ -10,13 +10,14 @@ use anyhow::Result;
 use axum::{
     Router,
     extract::{Request, State, WebSocketUpgrade},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
     routing::{any, get},
 };
 use shop_gateway::proxy::{self, Upstream};
 use shop_platform::{Service, config::Env};
 use std::{net::IpAddr, path::PathBuf, time::Duration};
+use tower::ServiceExt;
 use tower_http::{
     compression::CompressionLayer,
     services::{ServeDir, ServeFile},
@@ -91,21 +92,31 @@ style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; obj
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn router(config: &Config, state: WebState) -> Router {
-    let index = config.dist.join("index.html");
-    // The admin console and the status page are the console's bundle
-    // (xtask/src/web.rs); every other route is the storefront's.
-    let console = ServeFile::new(config.dist.join("console.html"));
-    let static_files = Router::new()
-        .route_service("/admin", console.clone())
-        .route_service("/admin/", console.clone())
-        .route_service("/admin/{*section}", console.clone())
-        .route_service("/status", console.clone())
-        .route_service("/status/", console)
+    Router::new()
+        .route("/api", any(forward_api))
+        .route("/api/{*rest}", any(forward_api))
+        .route("/ws/{*rest}", get(forward_ws))
+        .with_state(state)
+        .merge(static_files(&config.dist))
+}
+
+/// The app's files and pages, `/robots.txt`, with the security and caching
+/// headers and compression.
+fn static_files(dist: &std::path::Path) -> Router {
+    let pages = Pages {
+        storefront: dist.join("index.html"),
+        console: dist.join("console.html"),
+    };
+    Router::new()
+        .route("/robots.txt", get(robots))
         .fallback_service(
-            ServeDir::new(&config.dist)
+            ServeDir::new(dist)
                 .precompressed_br()
                 .precompressed_gzip()
-                .fallback(ServeFile::new(index)),
+                .append_index_html_on_directories(false)
+                .fallback(axum::handler::HandlerWithoutStateExt::into_service(
+                    move |req: Request| page(pages.clone(), req),
+                )),
         )
         .layer(axum::middleware::from_fn(cache_by_version))
         .layer(SetResponseHeaderLayer::overriding(
@@ -120,13 +131,86 @@ fn router(config: &Config, state: WebState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
-        .layer(CompressionLayer::new());
-    Router::new()
-        .route("/api", any(forward_api))
-        .route("/api/{*rest}", any(forward_api))
-        .route("/ws/{*rest}", get(forward_ws))
-        .with_state(state)
-        .merge(static_files)
+        .layer(CompressionLayer::new())
+}
+
+/// The app's two pages (xtask/src/web.rs).
+#[derive(Clone)]
+struct Pages {
+    storefront: PathBuf,
+    console: PathBuf,
+}
+
+/// Which page a route loads: the admin console and the status page are the
+/// console's bundle, the storefront's routes (web/src/app.rs) its own.
+/// Anything else is answered 404 with the storefront's page, which shows
+/// its "not found". web/nginx.conf (`map $uri $shop_page`) does the same.
+pub fn page_of(path: &str) -> Option<Page> {
+    let console = ["/admin", "/status"].iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    if console {
+        return Some(Page::Console);
+    }
+    let product = path
+        .strip_prefix("/products/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+    let storefront = [
+        "/",
+        "/index.html",
+        "/cart",
+        "/checkout",
+        "/orders",
+        "/login",
+        "/register",
+        "/auth/callback",
+    ];
+    (product || storefront.contains(&path)).then_some(Page::Storefront)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Storefront,
+    Console,
+}
+
+async fn page(pages: Pages, req: Request) -> Response {
+    let (file, status) = match page_of(req.uri().path()) {
+        Some(Page::Console) => (pages.console, StatusCode::OK),
+        Some(Page::Storefront) => (pages.storefront, StatusCode::OK),
+        None => (pages.storefront, StatusCode::NOT_FOUND),
+    };
+    let mut response = match ServeFile::new(file).oneshot(req).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    };
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// What crawlers may read: the catalogue and the products, not the
+/// visitor's own pages, the console or the API.
+pub const ROBOTS: &str = "User-agent: *
+Disallow: /admin
+Disallow: /status
+Disallow: /cart
+Disallow: /checkout
+Disallow: /orders
+Disallow: /login
+Disallow: /register
+Disallow: /auth/
+Disallow: /api/
+Disallow: /ws/
+";
+
+async fn robots() -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        ROBOTS,
+    )
 }
 
 /// The app's files are named in index.html and boot.js with `?v=` and a
@@ -200,4 +284,127 @@ fn outermost(headers: &HeaderMap) -> HeaderMap {
     headers.remove(proxy::FORWARDED_HOST);
     headers.remove("x-forwarded-proto");
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+
+    async fn get(app: &Router, path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let req = Request::get(path)
+            .header(header::ACCEPT_ENCODING, "identity")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    }
+
+    fn dist() -> (tempdir::TempDir, Router) {
+        let dir = tempdir::TempDir::new();
+        std::fs::write(dir.0.join("index.html"), "storefront").unwrap();
+        std::fs::write(dir.0.join("console.html"), "console").unwrap();
+        std::fs::write(dir.0.join("app.css"), "body{}").unwrap();
+        let app = static_files(&dir.0);
+        (dir, app)
+    }
+
+    mod tempdir {
+        pub struct TempDir(pub std::path::PathBuf);
+
+        impl TempDir {
+            pub fn new() -> Self {
+                let dir = std::env::temp_dir().join(format!(
+                    "shop-web-front-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4()
+                ));
+                std::fs::create_dir_all(&dir).unwrap();
+                Self(dir)
+            }
+        }
+
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_app_routes_load_their_page_and_anything_else_is_a_404_with_the_storefront() {
+        let (_dir, app) = dist();
+        for (path, status, body) in [
+            ("/", 200, "storefront"),
+            ("/products/12", 200, "storefront"),
+            ("/cart", 200, "storefront"),
+            ("/auth/callback?code=x", 200, "storefront"),
+            ("/admin", 200, "console"),
+            ("/admin/orders", 200, "console"),
+            ("/status/", 200, "console"),
+            ("/app.css", 200, "body{}"),
+            ("/nowhere", 404, "storefront"),
+            ("/products/abc", 404, "storefront"),
+            ("/products/", 404, "storefront"),
+            ("/administrator", 404, "storefront"),
+            ("/favicon.ico", 404, "storefront"),
+        ] {
+            let (got, headers, got_body) = get(&app, path).await;
+            assert_eq!(got.as_u16(), status, "{path}");
+            assert_eq!(String::from_utf8_lossy(&got_body), body, "{path}");
+            assert!(
+                headers.contains_key(header::CONTENT_SECURITY_POLICY),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn robots_txt_is_text_that_keeps_crawlers_off_private_pages() {
+        let (_dir, app) = dist();
+        let (status, headers, body) = get(&app, "/robots.txt").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.starts_with("User-agent: *"), "{body}");
+        for private in ["/admin", "/checkout", "/orders", "/api/"] {
+            assert!(body.contains(&format!("Disallow: {private}\n")), "{body}");
+        }
+        assert!(!body.contains("Disallow: /\n"), "the catalogue stays open");
+    }
+
+    #[tokio::test]
+    async fn a_compressed_404_page_decodes() {
+        let (_dir, app) = dist();
+        std::fs::write(_dir.0.join("index.html"), "x".repeat(4096)).unwrap();
+        let req = Request::get("/favicon.ico")
+            .header(header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let encoding = resp.headers().get(header::CONTENT_ENCODING).cloned();
+        let length = resp.headers().get(header::CONTENT_LENGTH).cloned();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        match encoding.as_ref().map(|e| e.to_str().unwrap()) {
+            Some("gzip") => assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip"),
+            None => assert_eq!(body.len(), 4096),
+            Some(other) => panic!("{other}"),
+        }
+        if let Some(length) = &length {
+            assert_eq!(
+                length.to_str().unwrap(),
+                body.len().to_string(),
+                "{encoding:?}"
+            );
+        }
+    }
 }

@@ -140,19 +140,40 @@ async fn malformed_registration_is_422_with_fields(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn login_returns_a_token_and_sets_an_http_only_cookie(pool: PgPool) {
+async fn login_returns_a_token_and_sets_an_http_only_cookie_and_a_readable_hint(pool: PgPool) {
     let app = app(pool);
     register(&app, "ann@example.com", "ann").await;
     let (s, headers, b) = login(&app, "ANN@example.com", "s3cret-pass").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["token_type"], "bearer");
     assert_eq!(b["expires_in"], 600);
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("shop_session="), "{cookie}");
+    let mut cookies = set_cookies(&headers);
+    // The jar sends them in no fixed order.
+    cookies.sort();
+    let [session, hint] = cookies.as_slice() else {
+        panic!("two cookies: {cookies:?}");
+    };
+    assert!(session.starts_with("shop_session="), "{session}");
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
     );
+    // The page reads the hint; it carries nothing but that a session exists,
+    // and lives exactly as long.
+    assert!(hint.starts_with("shop_signed_in=1;"), "{hint}");
+    assert!(!hint.contains("HttpOnly"), "{hint}");
+    assert!(
+        hint.contains("Max-Age=600") && session.contains("Max-Age=600"),
+        "{session} / {hint}"
+    );
+}
+
+fn set_cookies(headers: &header::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 #[sqlx::test]
@@ -198,9 +219,10 @@ async fn me_answers_with_bearer_or_cookie_and_401_without(pool: PgPool) {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["username"], "ann");
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
+    let cookie = set_cookies(&headers)
+        .into_iter()
+        .find(|c| c.starts_with("shop_session="))
+        .expect("the session cookie")
         .split(';')
         .next()
         .unwrap()
@@ -220,7 +242,7 @@ async fn me_answers_with_bearer_or_cookie_and_401_without(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn logout_clears_the_cookie(pool: PgPool) {
+async fn logout_clears_both_cookies(pool: PgPool) {
     let app = app(pool);
     register(&app, "ann@example.com", "ann").await;
     let (_, _, b) = login(&app, "ann@example.com", "s3cret-pass").await;
@@ -231,11 +253,15 @@ async fn logout_clears_the_cookie(pool: PgPool) {
         .unwrap();
     let (s, headers, _) = call(&app, req).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(
-        cookie.starts_with("shop_session=;") && cookie.contains("Max-Age=0"),
-        "{cookie}"
-    );
+    let cookies = set_cookies(&headers);
+    for name in ["shop_session", "shop_signed_in"] {
+        assert!(
+            cookies
+                .iter()
+                .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+            "{name} cleared: {cookies:?}"
+        );
+    }
 }
 
 #[sqlx::test]

@@ -46,6 +46,7 @@ pub fn ProductCard(product: Product) -> impl IntoView {
     };
     let href = format!("/products/{id}");
     let name = product.name.clone();
+    let title = product.name.clone();
     let add = {
         let product = product.clone();
         move |_| {
@@ -62,12 +63,12 @@ pub fn ProductCard(product: Product) -> impl IntoView {
             <p class="text-xs font-medium tracking-wide text-slate-500 uppercase">
                 {product.category.clone().unwrap_or_default()}
             </p>
-            <h2 class="mt-1 text-base font-semibold text-slate-900">
+            <h2 class="mt-1 truncate text-base font-semibold text-slate-900" title=title>
                 <A href=href attr:class=format!("rounded hover:text-indigo-700 {FOCUS}") attr:data-testid="product-link">
                     {product.name.clone()}
                 </A>
             </h2>
-            <p class="mt-2 line-clamp-2 text-sm text-slate-600">
+            <p class="mt-2 line-clamp-2 h-10 text-sm text-slate-600">
                 {product.description.clone().unwrap_or_default()}
             </p>
             <div class="mt-auto flex items-center justify-between gap-3 pt-4">
@@ -96,6 +97,35 @@ pub fn ProductCard(product: Product) -> impl IntoView {
                     n => format!("{n} in your cart"),
                 }}
             </p>
+        </li>
+    }
+}
+
+/// A card's outline while the catalogue loads: the same boxes and line
+/// heights as [`ProductCard`], each line a grey bar.
+#[component]
+pub fn ProductCardSkeleton() -> impl IntoView {
+    let bar = |width: &'static str| {
+        view! {
+            <span class=format!("inline-block {width} animate-pulse rounded bg-slate-200 text-transparent select-none")>
+                "\u{a0}"
+            </span>
+        }
+    };
+    view! {
+        <li class="flex flex-col rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+            <p class="text-xs font-medium">{bar("w-16")}</p>
+            <h2 class="mt-1 text-base font-semibold">{bar("w-40")}</h2>
+            <p class="mt-2 h-10 text-sm">{bar("w-full")}</p>
+            <div class="mt-auto flex items-center justify-between gap-3 pt-4">
+                <p class="text-lg font-semibold">{bar("w-16")}</p>
+                <span class="rounded-full px-2.5 py-0.5 text-xs">{bar("w-14")}</span>
+            </div>
+            // BUTTON's box: the same padding and line height.
+            <span class="mt-4 inline-flex w-full animate-pulse rounded-md bg-slate-200 px-3.5 py-2 text-sm font-semibold text-transparent select-none">
+                "\u{a0}"
+            </span>
+            <p class="mt-2 h-5"></p>
         </li>
     }
 }

@@ -6,7 +6,7 @@ use leptos_router::components::A;
 #[component]
 pub fn NotFound() -> impl IntoView {
     view! {
-        <section class="rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-10">
+        <section data-testid="not-found" class="rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-10">
             <h1 class="text-2xl font-bold tracking-tight">"Page not found"</h1>
             <p class="mt-3 text-slate-600">
                 "There is nothing at this address. "

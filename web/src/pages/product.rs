@@ -9,7 +9,7 @@ use crate::{
     cart::use_cart,
     components::{
         QuantityInput, StockBadge,
-        ui::{BUTTON, CARD, Failed, LINK, Loading, money},
+        ui::{BUTTON, CARD, Failed, LINK, money},
     },
 };
 
@@ -36,7 +36,7 @@ pub fn ProductPage() -> impl IntoView {
                     "← All products"
                 </A>
             </nav>
-            <Suspense fallback=|| view! { <Loading label="Loading the product…" /> }>
+            <Suspense fallback=|| view! { <Skeleton /> }>
                 <ErrorBoundary fallback=move |errors| {
                     view! {
                         <Failed
@@ -57,6 +57,41 @@ pub fn ProductPage() -> impl IntoView {
                 </ErrorBoundary>
             </Suspense>
         </section>
+    }
+}
+
+/// Until the product arrives: its frame at the size the details take, so
+/// the page does not jump when they come.
+#[component]
+fn Skeleton() -> impl IntoView {
+    let bar = |class: &'static str| {
+        view! {
+            <span class=format!("inline-block animate-pulse rounded bg-slate-200 text-transparent select-none {class}")>
+                "\u{a0}"
+            </span>
+        }
+    };
+    view! {
+        <p role="status" data-state="loading" class="sr-only">
+            "Loading the product…"
+        </p>
+        <div
+            aria-hidden="true"
+            class="grid gap-6 rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-8 md:grid-cols-[2fr_1fr]"
+        >
+            <div>
+                <p class="text-xs">{bar("w-20")}</p>
+                <p class="mt-1 text-2xl sm:text-3xl">{bar("w-64 max-w-full")}</p>
+                <p class="mt-1 text-xs">{bar("w-24")}</p>
+                <p class="mt-4">{bar("w-full")}</p>
+                <p>{bar("w-2/3")}</p>
+            </div>
+            <div class="space-y-4 rounded-xl bg-slate-50 p-5 ring-1 ring-slate-200">
+                <p class="text-2xl">{bar("w-24")}</p>
+                <p class="text-sm">{bar("h-9 w-full")}</p>
+                <p class="text-sm">{bar("w-28")}</p>
+            </div>
+        </div>
     }
 }
 

@@ -16,8 +16,8 @@ use shop_types::{PRODUCT_SORT_KEYS, ProductList};
 use crate::{
     api::{self, PAGE_SIZE, ProductQuery},
     components::{
-        ProductCard,
-        ui::{BUTTON, BUTTON_SECONDARY, Failed, INPUT, LABEL, LINK, Loading, PageTitle},
+        ProductCard, ProductCardSkeleton,
+        ui::{BUTTON, BUTTON_SECONDARY, Failed, INPUT, LABEL, LINK, PageTitle},
     },
 };
 
@@ -49,7 +49,7 @@ pub fn ProductsPage() -> impl IntoView {
                 </p>
             </PageTitle>
             <Filters query />
-            <Transition fallback=|| view! { <Loading label="Loading products…" /> } set_pending=updating>
+            <Transition fallback=|| view! { <Skeleton /> } set_pending=updating>
                 <ErrorBoundary fallback=move |errors| {
                     view! {
                         <Failed
@@ -241,6 +241,20 @@ fn Filters(query: Memo<ProductQuery>) -> impl IntoView {
                 </select>
             </div>
         </div>
+    }
+}
+
+/// Until the first page arrives: a page of cards of the real cards' size,
+/// so nothing moves when they come (no layout shift).
+#[component]
+fn Skeleton() -> impl IntoView {
+    view! {
+        <p role="status" data-state="loading" class="text-sm text-slate-500">
+            "Loading products…"
+        </p>
+        <ul aria-hidden="true" class="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
+            {(0..PAGE_SIZE).map(|_| view! { <ProductCardSkeleton /> }).collect_view()}
+        </ul>
     }
 }
 

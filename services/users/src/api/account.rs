@@ -17,7 +17,7 @@ use axum::{
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use shop_auth::{CurrentUser, SESSION_COOKIE};
 use shop_platform::{AppJson, client::ClientAddress};
-use shop_types::{LoginRequest, RegisterRequest, TokenResponse, User};
+use shop_types::{LoginRequest, RegisterRequest, SIGNED_IN_COOKIE, TokenResponse, User};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,7 +46,7 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie", body = TokenResponse),
+        (status = 200, description = "Signed in; also sets the httpOnly `shop_session` cookie and the page-readable `shop_signed_in=1`", body = TokenResponse),
         (status = 401, description = "Invalid email or password"),
         (status = 429, description = "Too many failed attempts for this account or from this address; see Retry-After"),
     ))]
@@ -59,7 +59,7 @@ pub async fn login(
 ) -> Result<(CookieJar, Json<TokenResponse>)> {
     let issued = sign_in::with_password(&state, req, address).await?;
     Ok((
-        jar.add(session_cookie(&state, &issued)),
+        signed_in(jar, &state, &issued),
         Json(TokenResponse {
             access_token: issued.token,
             token_type: "bearer".into(),
@@ -68,15 +68,44 @@ pub async fn login(
     ))
 }
 
-/// The httpOnly cookie that carries a session to the browser.
-pub fn session_cookie(state: &AppState, issued: &sessions::Issued) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, issued.token.clone()))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
-        .path("/")
-        .max_age(time_secs(issued.expires_in))
-        .build()
+/// Adds the httpOnly cookie that carries a session to the browser, and
+/// beside it [`SIGNED_IN_COOKIE`], readable by the page and holding no
+/// secret, with the same lifetime: the app asks `GET /users/me` only when
+/// it is there, so an anonymous visit makes no failing request.
+pub fn signed_in(jar: CookieJar, state: &AppState, issued: &sessions::Issued) -> CookieJar {
+    let max_age = time_secs(issued.expires_in);
+    jar.add(
+        Cookie::build((SESSION_COOKIE, issued.token.clone()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.secure_cookies)
+            .path("/")
+            .max_age(max_age)
+            .build(),
+    )
+    .add(
+        Cookie::build((SIGNED_IN_COOKIE, "1"))
+            .same_site(SameSite::Lax)
+            .secure(state.secure_cookies)
+            .path("/")
+            .max_age(max_age)
+            .build(),
+    )
+}
+
+/// Clears both cookies [`signed_in`] set.
+fn signed_out(jar: CookieJar, state: &AppState) -> CookieJar {
+    let cleared = |name: &'static str, http_only: bool| {
+        Cookie::build((name, ""))
+            .http_only(http_only)
+            .same_site(SameSite::Lax)
+            .secure(state.secure_cookies)
+            .path("/")
+            .max_age(time_secs(0))
+            .build()
+    };
+    jar.add(cleared(SESSION_COOKIE, true))
+        .add(cleared(SIGNED_IN_COOKIE, false))
 }
 
 fn time_secs(secs: i64) -> cookie::time::Duration {
@@ -84,7 +113,7 @@ fn time_secs(secs: i64) -> cookie::time::Duration {
 }
 
 #[utoipa::path(post, path = "/users/logout", tag = "users",
-    responses((status = 204, description = "Signed out: the session ends everywhere within `REVOCATION_POLL_MS`, and the cookie is cleared")),
+    responses((status = 204, description = "Signed out: the session ends everywhere within `REVOCATION_POLL_MS`, and both cookies are cleared")),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -93,14 +122,7 @@ pub async fn logout(
 ) -> Result<impl IntoResponse> {
     sessions::revoke(&state.pool, &id.session).await?;
     tracing::info!(user_id = id.user_id, "signed out");
-    let cleared = Cookie::build((SESSION_COOKIE, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
-        .path("/")
-        .max_age(time_secs(0))
-        .build();
-    Ok((jar.add(cleared), StatusCode::NO_CONTENT))
+    Ok((signed_out(jar, &state), StatusCode::NO_CONTENT))
 }
 
 /// Served from this replica's copy when it has one (`platform::cache`),

@@ -5,7 +5,7 @@
 use super::Result;
 use crate::{
     AppState,
-    api::account::session_cookie,
+    api::account::signed_in,
     app::sign_in,
     clients::google::{Pending, Refusal},
     error::Error,
@@ -135,9 +135,11 @@ pub async fn callback(
     Ok(match outcome {
         Ok((user, issued)) => {
             tracing::info!(user_id = user.id, "signed in with Google");
-            let jar = jar
-                .add(state_cookie(&state, String::new(), 0))
-                .add(session_cookie(&state, &issued));
+            let jar = signed_in(
+                jar.add(state_cookie(&state, String::new(), 0)),
+                &state,
+                &issued,
+            );
             (jar, found(&format!("{}/auth/callback", state.public_url))).into_response()
         }
         Err(why) => back_to_sign_in(&state, jar, &why),
