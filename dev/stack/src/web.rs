@@ -1,7 +1,8 @@
 //! The web front on :8080 for development: the built Leptos app as static
 //! files (`/admin` and `/status` get console.html, the console's bundle;
 //! the storefront's routes get index.html, so client-side routes survive a
-//! reload, and any other path gets it with a 404), `/robots.txt`, `/api/*` forwarded to the gateway with the prefix stripped and
+//! reload, and any other path gets it with a 404), `/robots.txt`,
+//! `/sitemap.xml` from the gateway, `/api/*` forwarded to the gateway with the prefix stripped and
 //! `/ws/*` as it is, as the nginx front does in docker compose. The app's
 //! files are sent precompressed (brotli, else gzip) and, when named with
 //! their version, cached for a year.
@@ -96,6 +97,8 @@ fn router(config: &Config, state: WebState) -> Router {
         .route("/api", any(forward_api))
         .route("/api/{*rest}", any(forward_api))
         .route("/ws/{*rest}", get(forward_ws))
+        // The products service writes it; the gateway routes it.
+        .route("/sitemap.xml", get(forward_api))
         .with_state(state)
         .merge(static_files(&config.dist))
 }
@@ -206,11 +209,21 @@ Disallow: /api/
 Disallow: /ws/
 ";
 
-async fn robots() -> ([(header::HeaderName, &'static str); 1], &'static str) {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        ROBOTS,
-    )
+/// [`ROBOTS`] and where the sitemap is, on the host the crawler asked.
+async fn robots(headers: HeaderMap) -> ([(header::HeaderName, &'static str); 1], String) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+    let mut body = ROBOTS.to_owned();
+    if let Some(host) = host {
+        body.push_str(&format!("Sitemap: http://{host}/sitemap.xml\n"));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
 }
 
 /// The app's files are named in index.html and boot.js with `?v=` and a
@@ -406,5 +419,29 @@ mod tests {
                 "{encoding:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn robots_txt_names_the_sitemap_on_the_host_asked() {
+        let (_dir, app) = dist();
+        let req = Request::get("/robots.txt")
+            .header(header::HOST, "shop.example:8080")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            String::from_utf8_lossy(&body)
+                .ends_with("Sitemap: http://shop.example:8080/sitemap.xml\n"),
+            "{body:?}"
+        );
+        // A host that is not one is left out rather than echoed.
+        let req = Request::get("/robots.txt")
+            .header(header::HOST, "a\"b")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(!String::from_utf8_lossy(&body).contains("Sitemap"));
     }
 }

@@ -3,7 +3,7 @@
 
 use shop_testkit::{Shop, TestStack};
 
-const PUBLIC_PATHS: [&str; 25] = [
+const PUBLIC_PATHS: [&str; 26] = [
     "/health",
     "/users",
     "/users/register",
@@ -29,6 +29,7 @@ const PUBLIC_PATHS: [&str; 25] = [
     "/notifications/{id}",
     "/notifications/retry/{id}",
     "/ws/notifications",
+    "/sitemap.xml",
 ];
 
 fn assert_whole(doc: &serde_json::Value) {

@@ -107,6 +107,8 @@ pub const ROUTES: &[Route] = &[
     under("/products", Service::Products, Public, Admin),
     under("/orders", Service::Orders, User, User),
     under("/notifications", Service::Notifications, User, User),
+    // For crawlers; the web fronts pass their own /sitemap.xml here.
+    at("/sitemap.xml", Service::Products, Public, Public),
 ];
 
 impl Route {
@@ -133,6 +135,15 @@ pub fn router() -> Router<AppState> {
             router = router.route(r.path, any(forward));
         }
         router = router.route(&format!("{}/{{*rest}}", r.path), any(forward));
+    }
+    // An exact path outside every subtree needs its own.
+    for r in ROUTES.iter().filter(|r| r.exact) {
+        let in_subtree = ROUTES.iter().any(|s| {
+            !s.exact && r.path.starts_with(s.path) && r.path[s.path.len()..].starts_with('/')
+        });
+        if !in_subtree {
+            router = router.route(r.path, any(forward));
+        }
     }
     router.fallback(|| async { Refusal::NoRoute })
 }

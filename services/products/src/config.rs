@@ -20,6 +20,8 @@ pub struct Config {
     /// `RESERVATION_HOLD_SECS`: a reservation not confirmed by its order
     /// within this long expires and its stock comes back.
     pub reservation_hold: Duration,
+    /// `PUBLIC_URL`: the web origin, for the sitemap's addresses.
+    pub public_url: String,
 }
 
 impl Config {
@@ -30,6 +32,10 @@ impl Config {
             internal_token: env.dev_secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?,
             seed_demo: env.parse_or("SEED_DEMO_CATALOGUE", !env.is_production())?,
             reservation_hold: Duration::from_secs(env.parse_or("RESERVATION_HOLD_SECS", 300)?),
+            public_url: env
+                .dev_default("PUBLIC_URL", "http://localhost:8080")?
+                .trim_end_matches('/')
+                .to_owned(),
         })
     }
 }

@@ -49,6 +49,7 @@ pub const CATALOGUE_CACHE_CONTROL: &str = "public, no-cache";
     api::catalogue::set_stock,
     api::catalogue::adjust_stock,
     api::catalogue::ledger,
+    api::catalogue::sitemap,
 ))]
 pub struct ApiDoc;
 
@@ -64,6 +65,7 @@ pub async fn build(config: Config) -> Result<Service> {
         internal_token: Arc::new(config.internal_token.clone()),
         reservation_hold: config.reservation_hold,
         catalogue: Announced::new(CATALOGUE_CACHE_CONTROL, 100_000),
+        public_url: config.public_url.as_str().into(),
     };
     let catalogue = state.catalogue.clone();
     let (pool, every) = (state.pool.clone(), sweep_interval(config.reservation_hold));

@@ -19,4 +19,7 @@ pub struct AppState {
     /// Products and catalogue pages as served, dropped on every change.
     #[from_ref(skip)]
     pub catalogue: Announced,
+    /// The web origin (`PUBLIC_URL`) the sitemap's addresses start with.
+    #[from_ref(skip)]
+    pub public_url: Arc<str>,
 }

@@ -53,6 +53,7 @@ impl TestApp {
             internal_token: Arc::new("internal-secret".to_owned().into()),
             reservation_hold: Duration::from_secs(300),
             catalogue: catalogue.clone(),
+            public_url: "https://shop.example".into(),
         });
         Self {
             router,
@@ -244,6 +245,46 @@ async fn soft_delete_hides_a_product_from_the_default_listing_and_categories(poo
     assert_eq!(one["is_active"], false);
     let (_, cats) = app.get("/products/categories").await;
     assert_eq!(cats, json!([]));
+}
+
+#[sqlx::test]
+async fn the_sitemap_lists_the_catalogue_and_only_active_products_under_the_public_origin(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool);
+    let kept = app.create("KEPT-1", "3.00", 1, "Books").await;
+    let gone = app.create("GONE-1", "3.00", 1, "Books").await;
+    let (s, _) = app
+        .send(
+            "DELETE",
+            &format!("/products/{gone}"),
+            Some(Role::Admin),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    app.live().await;
+    let resp = app
+        .router
+        .clone()
+        .oneshot(Request::get("/sitemap.xml").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml")
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let xml = String::from_utf8(body.to_vec()).unwrap();
+    assert!(xml.contains("<loc>https://shop.example/</loc>"), "{xml}");
+    assert!(
+        xml.contains(&format!("<loc>https://shop.example/products/{kept}</loc>")),
+        "{xml}"
+    );
+    assert!(!xml.contains(&format!("/products/{gone}<")), "{xml}");
 }
 
 #[sqlx::test]

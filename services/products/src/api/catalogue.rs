@@ -15,8 +15,8 @@ use crate::{
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, StatusCode},
-    response::Response,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
 use shop_auth::AdminUser;
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/products/{id}/stock", patch(set_stock))
         .route("/products/{id}/stock/adjust", post(adjust_stock))
+        .route("/sitemap.xml", get(sitemap))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<axum::body::Bytes> {
@@ -67,6 +68,23 @@ pub async fn list(
         offset: q.offset,
     })?;
     Ok(state.catalogue.keep_view(seen, key, body).respond(&headers))
+}
+
+/// For crawlers: the catalogue's page and every active product's, under the
+/// web origin (`PUBLIC_URL`), at most 50,000 (one sitemap file's limit).
+#[utoipa::path(get, path = "/sitemap.xml", tag = "products",
+    responses((status = 200, description = "A sitemaps.org `urlset`", content_type = "application/xml")))]
+pub async fn sitemap(State(state): State<AppState>) -> Result<Response> {
+    let products = repo::active_ids(&state.pool).await?;
+    let body = domain::sitemap(&state.public_url, &products);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/products/categories", tag = "products",

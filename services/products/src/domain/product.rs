@@ -453,6 +453,32 @@ pub fn like_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// A sitemaps.org `urlset`: the catalogue's page under `origin`, then each
+/// product's page with the day it last changed.
+pub fn sitemap(origin: &str, products: &[(i64, chrono::DateTime<chrono::Utc>)]) -> String {
+    let origin = xml_escape(origin.trim_end_matches('/'));
+    let mut xml = String::with_capacity(120 + products.len() * 110);
+    xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str("<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    xml.push_str(&format!("  <url><loc>{origin}/</loc></url>\n"));
+    for (id, changed) in products {
+        xml.push_str(&format!(
+            "  <url><loc>{origin}/products/{id}</loc><lastmod>{}</lastmod></url>\n",
+            changed.format("%Y-%m-%d")
+        ));
+    }
+    xml.push_str("</urlset>\n");
+    xml
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,5 +601,23 @@ mod tests {
         assert_eq!(p.category, None);
         assert_eq!(p.price.to_string(), "5.00");
         assert_eq!(p.name, stored.name);
+    }
+
+    #[test]
+    fn the_sitemap_lists_the_catalogue_and_each_product_under_the_origin() {
+        let day = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let xml = sitemap("https://shop.example/?a=1&b=2/", &[(3, day), (17, day)]);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        assert!(
+            xml.contains("<loc>https://shop.example/?a=1&amp;b=2/</loc>"),
+            "{xml}"
+        );
+        assert!(xml.contains(
+            "<url><loc>https://shop.example/?a=1&amp;b=2/products/17</loc><lastmod>2026-12-01</lastmod></url>"
+        ));
+        assert_eq!(xml.matches("<url>").count(), 3);
+        assert!(xml.trim_end().ends_with("</urlset>"));
     }
 }

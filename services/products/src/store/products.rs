@@ -96,6 +96,19 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, Error> {
     )
 }
 
+/// The most addresses one sitemap file may list (sitemaps.org).
+pub const SITEMAP_LIMIT: i64 = 50_000;
+
+/// Each active product's id and last change, lowest id first.
+pub async fn active_ids(pool: &PgPool) -> Result<Vec<(i64, DateTime<Utc>)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT id, updated_at FROM products WHERE is_active ORDER BY id LIMIT $1")
+            .bind(SITEMAP_LIMIT)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 pub async fn categories(pool: &PgPool) -> Result<Vec<CategoryCount>, Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT category, count(*) FROM products
