@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 413: the body is too large.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415: a body of a type the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 409 with `Retry-After` seconds: the same request is still being handled.
     #[error("{message}")]
     Busy {
@@ -82,6 +85,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Busy { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,

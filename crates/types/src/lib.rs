@@ -31,7 +31,7 @@ pub use order::{
     CreateOrderRequest, Order, OrderEvent, OrderItem, OrderLineRequest, OrderStatus,
     PaymentRequest, StatusUpdateRequest,
 };
-pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductList};
+pub use product::{CategoryCount, PRODUCT_SORT_KEYS, Product, ProductImage, ProductList};
 pub use user::{
     LoginRequest, RegisterRequest, Role, SignInProviders, TokenResponse, User, UserList,
 };

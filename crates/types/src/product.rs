@@ -18,6 +18,20 @@ pub struct Product {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The product's picture, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ProductImage>,
+}
+
+/// Where a product's picture is and its size in pixels, so a page can keep
+/// its room before it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ProductImage {
+    /// The gateway path, with the picture's version: `/products/7/image?v=…`.
+    pub url: String,
+    pub width: i32,
+    pub height: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,13 @@ pub enum Error {
     },
     #[error("Internal API token required")]
     InternalOnly,
+    /// A picture of a type the catalogue does not take.
+    #[error("{0}")]
+    UnsupportedImage(String),
+    #[error("The picture is larger than 1,000,000 bytes")]
+    ImageTooLarge,
+    #[error("This product has no picture")]
+    NoImage,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -75,9 +82,12 @@ impl From<FieldError> for Error {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::ProductNotFound(_) | Error::NoSuchProduct | Error::NoReservation(_) => {
-                ApiError::NotFound(e.to_string())
-            }
+            Error::UnsupportedImage(msg) => ApiError::UnsupportedMediaType(msg),
+            Error::ImageTooLarge => ApiError::PayloadTooLarge(e.to_string()),
+            Error::ProductNotFound(_)
+            | Error::NoSuchProduct
+            | Error::NoReservation(_)
+            | Error::NoImage => ApiError::NotFound(e.to_string()),
             Error::ProductInactive { .. }
             | Error::InsufficientStock { .. }
             | Error::ReservationSettled { .. }

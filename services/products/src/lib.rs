@@ -50,6 +50,9 @@ pub const CATALOGUE_CACHE_CONTROL: &str = "public, no-cache";
     api::catalogue::adjust_stock,
     api::catalogue::ledger,
     api::catalogue::sitemap,
+    api::images::picture,
+    api::images::set_picture,
+    api::images::remove_picture,
 ))]
 pub struct ApiDoc;
 
@@ -60,6 +63,7 @@ pub async fn build(config: Config) -> Result<Service> {
         store::seed::seed_if_empty(&pool).await?;
     }
     let state = AppState {
+        images: Arc::new(store::images::PgImages(pool.clone())),
         pool,
         auth: config.auth.auth()?,
         internal_token: Arc::new(config.internal_token.clone()),
@@ -104,6 +108,7 @@ fn sweep_interval(hold: Duration) -> Duration {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::catalogue::router())
+        .merge(api::images::router())
         .merge(api::internal::router())
         .with_state(state.clone())
         .merge(health::router(state.pool, NAME))

@@ -22,4 +22,7 @@ pub struct AppState {
     /// The web origin (`PUBLIC_URL`) the sitemap's addresses start with.
     #[from_ref(skip)]
     pub public_url: Arc<str>,
+    /// Products' pictures.
+    #[from_ref(skip)]
+    pub images: Arc<dyn crate::store::images::Images>,
 }

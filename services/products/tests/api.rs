@@ -48,6 +48,7 @@ impl TestApp {
             stop.clone(),
         ));
         let router = shop_products::router(AppState {
+            images: Arc::new(shop_products::store::images::PgImages(pool.clone())),
             pool,
             auth: Auth::new(verifier, vec![]),
             internal_token: Arc::new("internal-secret".to_owned().into()),
@@ -712,4 +713,163 @@ async fn live_asks_nothing_and_ready_asks_the_database(pool: PgPool) {
     let (s, body) = ask("/health/live").await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "alive");
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x00, 0x02, 0x00,
+    0x00, 0x05, 0x00, 0x01, 0xe9, 0xfa, 0xdc, 0xd8, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44,
+    0xae, 0x42, 0x60, 0x82,
+];
+
+impl TestApp {
+    async fn put_picture(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let mut b = Request::put(format!("/products/{id}/image"))
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(r) = role {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {}", self.token(r)));
+        }
+        self.call(b.body(Body::from(bytes.to_vec())).unwrap()).await
+    }
+
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, header::HeaderMap, Vec<u8>) {
+        self.live().await;
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    }
+}
+
+async fn pictures(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM product_images")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn an_admin_sets_a_picture_that_is_served_only_as_that_image(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let id = app.create("PIC-1", "5.00", 2, "Books").await;
+    let (s, product) = app
+        .put_picture(id, Some(Role::Admin), "image/png", PNG)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{product}");
+    assert_eq!(product["image"]["width"], 1);
+    assert_eq!(product["image"]["height"], 1);
+    let url = product["image"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("/products/{id}/image?v=")),
+        "{url}"
+    );
+    // The product as read carries it too, and so does the list.
+    let (_, read) = app.get(&format!("/products/{id}")).await;
+    assert_eq!(read["image"]["url"], url.as_str());
+    let (_, list) = app.get("/products").await;
+    assert_eq!(list["items"][0]["image"]["url"], url.as_str());
+
+    let (s, headers, bytes) = app
+        .raw(Request::get(&url).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bytes, PNG);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(
+        headers[header::CONTENT_SECURITY_POLICY],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    // Without the current version: revalidated, and a 304 when unchanged.
+    let plain = format!("/products/{id}/image");
+    let (_, headers, _) = app
+        .raw(Request::get(&plain).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(headers[header::CACHE_CONTROL], "public, no-cache");
+    let etag = headers[header::ETAG].clone();
+    let (s, _, bytes) = app
+        .raw(
+            Request::get(&plain)
+                .header(header::IF_NONE_MATCH, etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((s, bytes.len()), (StatusCode::NOT_MODIFIED, 0));
+
+    // Removed: gone from the product and the address.
+    let (s, _) = app
+        .send("DELETE", &plain, Some(Role::Admin), Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, read) = app.get(&format!("/products/{id}")).await;
+    assert!(read.get("image").is_none(), "{read}");
+    let (s, body) = app.get(&plain).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["detail"], "This product has no picture");
+    assert_eq!(pictures(&pool).await, 0);
+}
+
+#[sqlx::test]
+async fn a_picture_that_is_not_one_of_the_four_types_changes_nothing(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let id = app.create("PIC-2", "5.00", 2, "Books").await;
+    let html = b"<!doctype html><script>alert(1)</script>";
+    for (content_type, bytes, status) in [
+        ("image/png", &html[..], StatusCode::UNPROCESSABLE_ENTITY),
+        ("image/jpeg", PNG, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "image/svg+xml",
+            &b"<svg xmlns='http://www.w3.org/2000/svg'/>"[..],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        ("text/html", &html[..], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("image/png", &b""[..], StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (s, body) = app
+            .put_picture(id, Some(Role::Admin), content_type, bytes)
+            .await;
+        assert_eq!(s, status, "{content_type}: {body}");
+        assert!(
+            body["detail"].is_string() || body["detail"].is_array(),
+            "{body}"
+        );
+    }
+    let big = [PNG, &vec![0_u8; 1_000_000][..]].concat();
+    let (s, _) = app
+        .put_picture(id, Some(Role::Admin), "image/png", &big)
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    // Customers and strangers cannot set one; an unknown product has none.
+    let (s, _) = app
+        .put_picture(id, Some(Role::Customer), "image/png", PNG)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.put_picture(id, None, "image/png", PNG).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = app
+        .put_picture(id + 1000, Some(Role::Admin), "image/png", PNG)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(pictures(&pool).await, 0);
+    // And the database refuses what the service would: another type.
+    let refused = sqlx::query(
+        "INSERT INTO product_images (product_id, content_type, width, height, bytes, digest)
+         VALUES ($1, 'text/html', 1, 1, '\\x3c', repeat('a', 64))",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await;
+    assert!(refused.is_err());
 }

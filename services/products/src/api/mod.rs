@@ -3,6 +3,7 @@
 //! answers in `error.rs`.
 
 pub mod catalogue;
+pub mod images;
 pub mod internal;
 
 /// Every handler's result: a refusal is a domain [`crate::error::Error`].

@@ -2,5 +2,6 @@
 //! query are ([`product`]), and the reservation ledger's states and limits
 //! ([`reservation`]).
 
+pub mod image;
 pub mod product;
 pub mod reservation;

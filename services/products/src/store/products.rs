@@ -5,7 +5,7 @@ use crate::domain::product::{ListQuery, ValidProduct, like_pattern};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shop_types::{CategoryCount, Money, Product};
+use shop_types::{CategoryCount, Money, Product, ProductImage};
 use sqlx::{PgPool, Postgres, QueryBuilder, postgres::PgArguments};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -20,6 +20,10 @@ pub struct ProductRow {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The picture's size and fingerprint (`product_images`), when it has one.
+    pub image_width: Option<i32>,
+    pub image_height: Option<i32>,
+    pub image_digest: Option<String>,
 }
 
 impl ProductRow {
@@ -35,6 +39,14 @@ impl ProductRow {
             is_active: self.is_active,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            image: match (self.image_width, self.image_height, self.image_digest) {
+                (Some(width), Some(height), Some(digest)) => Some(ProductImage {
+                    url: crate::domain::image::url(self.id, &digest),
+                    width,
+                    height,
+                }),
+                _ => None,
+            },
         }
     }
 
@@ -51,7 +63,12 @@ impl ProductRow {
     }
 }
 
-const COLUMNS: &str = "id, name, description, price, stock_quantity, sku, category, is_active, created_at, updated_at";
+/// The product's own columns and its picture's size and fingerprint, in one
+/// row (a subquery each, so the same list serves `RETURNING`).
+const COLUMNS: &str = "id, name, description, price, stock_quantity, sku, category, is_active, created_at, updated_at, \
+    (SELECT i.width FROM product_images i WHERE i.product_id = products.id) AS image_width, \
+    (SELECT i.height FROM product_images i WHERE i.product_id = products.id) AS image_height, \
+    (SELECT i.digest FROM product_images i WHERE i.product_id = products.id) AS image_digest";
 
 fn filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a ListQuery) {
     qb.push(" WHERE TRUE");
