@@ -2,6 +2,7 @@
 //! newcomer has something to browse: 26 products in 5 categories, a few with
 //! little stock (3, 1) and one sold out.
 
+use crate::domain::image;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use std::str::FromStr;
@@ -218,6 +219,74 @@ const DEMO: &[(&str, &str, &str, &str, i32, &str)] = &[
     ),
 ];
 
+macro_rules! picture {
+    ($sku:literal) => {
+        (
+            $sku,
+            include_bytes!(concat!("../../demo-images/", $sku, ".webp")).as_slice(),
+        )
+    };
+}
+
+/// Each demo product's picture (demo-images/README.md), by SKU.
+const PICTURES: &[(&str, &[u8])] = &[
+    picture!("KB-MECH-01"),
+    picture!("MS-WL-02"),
+    picture!("MON-4K-27"),
+    picture!("HP-NC-700"),
+    picture!("HUB-USBC-7"),
+    picture!("CAM-HD-1080"),
+    picture!("BK-RUST-2E"),
+    picture!("BK-DDIA"),
+    picture!("BK-Z2P"),
+    picture!("BK-PRAG-20"),
+    picture!("BK-CLEAN-ARCH"),
+    picture!("KT-KNIFE-8"),
+    picture!("KT-SKIL-10"),
+    picture!("KT-FP-1L"),
+    picture!("KT-BOARD-L"),
+    picture!("HM-LAMP-LED"),
+    picture!("SP-YOGA-6"),
+    picture!("SP-DB-24"),
+    picture!("SP-RUN-42"),
+    picture!("SP-BTL-750"),
+    picture!("SP-ROPE-SPD"),
+    picture!("CL-TEE-MER"),
+    picture!("CL-JKT-RAIN"),
+    picture!("CL-SOCK-3P"),
+    picture!("CL-BAG-25"),
+    picture!("CL-CAP-NVY"),
+];
+
+/// Gives each demo product that has no picture its own (after
+/// [`seed_if_empty`], and for catalogues seeded before pictures existed).
+/// Returns how many were added.
+pub async fn seed_pictures(pool: &PgPool) -> anyhow::Result<usize> {
+    let mut added = 0;
+    for (sku, bytes) in PICTURES {
+        let picture = image::check(Some("image/webp"), bytes)
+            .map_err(|e| anyhow::anyhow!("the demo picture of {sku}: {e}"))?;
+        added += sqlx::query(
+            "INSERT INTO product_images (product_id, content_type, width, height, bytes, digest)
+             SELECT id, $2, $3, $4, $5, $6 FROM products WHERE sku = $1
+             ON CONFLICT (product_id) DO NOTHING",
+        )
+        .bind(sku)
+        .bind(picture.format.content_type())
+        .bind(picture.width)
+        .bind(picture.height)
+        .bind(*bytes)
+        .bind(&picture.digest)
+        .execute(pool)
+        .await?
+        .rows_affected() as usize;
+    }
+    if added > 0 {
+        tracing::info!(pictures = added, "gave the demo products their pictures");
+    }
+    Ok(added)
+}
+
 /// Inserts the demo products when the catalogue is empty. Returns how many.
 pub async fn seed_if_empty(pool: &PgPool) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
@@ -268,5 +337,11 @@ mod tests {
         }
         let skus: BTreeSet<_> = DEMO.iter().map(|p| p.1).collect();
         assert_eq!(skus.len(), DEMO.len(), "unique SKUs");
+        let pictured: BTreeSet<_> = super::PICTURES.iter().map(|p| p.0).collect();
+        assert_eq!(pictured, skus, "a picture for every demo product");
+        for (sku, bytes) in super::PICTURES {
+            let checked = super::image::check(Some("image/webp"), bytes).unwrap();
+            assert_eq!((checked.width, checked.height), (640, 480), "{sku}");
+        }
     }
 }
