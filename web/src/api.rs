@@ -9,6 +9,7 @@ use std::fmt;
 use futures::future::join_all;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
+use leptos::wasm_bindgen::JsValue;
 use serde::{Serialize, de::DeserializeOwned};
 use shop_types::{
     CategoryCount, CreateOrderRequest, ErrorBody, ErrorDetail, LoginRequest, NotificationList,
@@ -236,6 +237,18 @@ pub mod admin {
         call(request, Some(to_json(&body)?), WRITE_TIMEOUT_MS).await
     }
 
+    /// `PUT /products/{id}/image` with a file the admin picked; the service
+    /// checks its type, size and bytes.
+    pub async fn set_picture(id: i64, file: web_sys::File) -> Result<Product, ApiError> {
+        let request = Request::put(&format!("{API_BASE}/products/{id}/image"));
+        let (response, _deadline) =
+            send_body(request, Some((file.type_(), file.into())), WRITE_TIMEOUT_MS).await?;
+        response
+            .json::<Product>()
+            .await
+            .map_err(|e| ApiError::Decode(e.to_string()))
+    }
+
     /// Deactivates (`DELETE`, a soft delete) or restores a product.
     pub async fn set_product_active(id: i64, active: bool) -> Result<(), ApiError> {
         if active {
@@ -376,6 +389,16 @@ async fn send(
     json: Option<String>,
     timeout_ms: u32,
 ) -> Result<(Response, Timeout), ApiError> {
+    let body = json.map(|text| ("application/json".to_owned(), JsValue::from(text)));
+    send_body(request, body, timeout_ms).await
+}
+
+/// [`send`] with a body of any type: `(content type, body)`.
+async fn send_body(
+    request: RequestBuilder,
+    body: Option<(String, JsValue)>,
+    timeout_ms: u32,
+) -> Result<(Response, Timeout), ApiError> {
     let controller =
         AbortController::new().map_err(|_| ApiError::Unreachable("fetch unavailable".into()))?;
     // Dropping the timer cancels it; until then it aborts the request.
@@ -386,10 +409,8 @@ async fn send(
     let request = request
         .header("accept", "application/json")
         .abort_signal(Some(&controller.signal()));
-    let request = match json {
-        Some(text) => request
-            .header("content-type", "application/json")
-            .body(text),
+    let request = match body {
+        Some((content_type, body)) => request.header("content-type", &content_type).body(body),
         None => request.build(),
     }
     .map_err(|e| ApiError::Unreachable(e.to_string()))?;

@@ -285,3 +285,75 @@ async fn signing_in_on_the_way_to_the_console_lands_in_it() -> Result<()> {
     .await;
     conclude("admin-handover", outcome, vec![admin], platform).await
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium and the built web app: run by `cargo xtask test`"]
+async fn an_admin_gives_a_product_a_picture_that_the_shop_shows() -> Result<()> {
+    let platform = start_platform(&[]).await?;
+    let admin = Browser::launch().await?;
+    let outcome = picture(&platform, &admin).await;
+    conclude("admin-picture", outcome, vec![admin], platform).await
+}
+
+async fn picture(t: &TestStack, admin: &Browser) -> Result<()> {
+    let web = t.stack.url("web").context("web front runs")?;
+    let token = t.admin_token().await;
+    let id = storefront::create_product(
+        t,
+        &token,
+        &storefront::NewProduct {
+            sku: "LAMP-PIC",
+            name: "Reading Lamp",
+            category: "Home",
+            price: "39.00",
+            stock: 4,
+        },
+    )
+    .await?;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../services/products/demo-images/HM-LAMP-LED.webp")
+        .canonicalize()?;
+
+    storefront::sign_in(admin, &web, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    admin.open(&format!("{web}/admin/products")).await?;
+    let input = admin
+        .wait_for(&format!(
+            r#"[data-product-id="{id}"] [data-testid="admin-picture-input"]"#
+        ))
+        .await?;
+    input
+        .send_keys(file.to_str().context("a UTF-8 path")?)
+        .await
+        .context("choosing the file")?;
+    admin
+        .wait_for_text(
+            r#"[data-testid="admin-outcome"]"#,
+            "The picture of Reading Lamp is set",
+        )
+        .await?;
+    let (status, product) = t.get_json(&format!("{}/products/{id}", t.gateway())).await;
+    ensure!(status == 200, "the product reads: {status}");
+    let url = product["image"]["url"]
+        .as_str()
+        .context("the product has a picture")?
+        .to_owned();
+
+    // The shop shows it, at its size, from the product's own address.
+    admin.open(&format!("{web}/products/{id}")).await?;
+    let shown = admin
+        .wait_until("the picture has loaded", || async {
+            let size = admin
+                .eval(
+                    "const i = document.querySelector('[data-testid=\"product-detail\"] img'); \
+                     return i && i.complete ? [i.naturalWidth, i.getAttribute('src'), i.getAttribute('width')] : null;",
+                )
+                .await?;
+            Ok((!size.is_null()).then_some(size))
+        })
+        .await?;
+    ensure!(
+        shown == serde_json::json!([640, format!("/api{url}"), "640"]),
+        "shown: {shown}"
+    );
+    Ok(())
+}

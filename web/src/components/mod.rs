@@ -10,6 +10,6 @@ pub mod ui;
 
 pub use footer::Footer;
 pub use header::Header;
-pub use product_card::{ProductCard, ProductCardSkeleton, StockBadge};
+pub use product_card::{Picture, ProductCard, ProductCardSkeleton, StockBadge};
 pub use quantity::QuantityInput;
 pub use toasts::ToastRegion;

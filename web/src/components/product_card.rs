@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use shop_types::Product;
+use shop_types::{Product, ProductImage};
 
 use super::ui::{BUTTON, FOCUS, money};
 use crate::cart::use_cart;
@@ -28,8 +28,46 @@ pub fn StockBadge(stock: i32) -> impl IntoView {
     }
 }
 
+/// A product's picture filling a 4:3 box that keeps its room before the
+/// picture arrives (and when there is none). `eager` for what the first
+/// screen shows; the rest loads as it scrolls into view.
 #[component]
-pub fn ProductCard(product: Product) -> impl IntoView {
+pub fn Picture(
+    image: Option<ProductImage>,
+    /// Empty when the product's name is beside it.
+    #[prop(into)]
+    alt: String,
+    #[prop(optional)] eager: bool,
+    #[prop(into)] class: String,
+) -> impl IntoView {
+    view! {
+        <div class=format!("aspect-[4/3] overflow-hidden bg-slate-100 {class}")>
+            {image
+                .map(|image| {
+                    view! {
+                        <img
+                            src=format!("/api{}", image.url)
+                            width=image.width
+                            height=image.height
+                            alt=alt
+                            loading=if eager { "eager" } else { "lazy" }
+                            fetchpriority=if eager { "high" } else { "auto" }
+                            decoding="async"
+                            class="h-full w-full object-cover"
+                        />
+                    }
+                })}
+        </div>
+    }
+}
+
+#[component]
+pub fn ProductCard(
+    product: Product,
+    /// On the first screen: its picture loads at once.
+    #[prop(optional)]
+    eager: bool,
+) -> impl IntoView {
     let cart = use_cart();
     let id = product.id;
     let stock = product.stock_quantity;
@@ -60,6 +98,7 @@ pub fn ProductCard(product: Product) -> impl IntoView {
             data-sku=product.sku.clone()
             class="flex flex-col rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200"
         >
+            <Picture image=product.image.clone() alt="" eager class="-mx-5 -mt-5 mb-4 rounded-t-xl" />
             <p class="text-xs font-medium tracking-wide text-slate-500 uppercase">
                 {product.category.clone().unwrap_or_default()}
             </p>
@@ -114,6 +153,7 @@ pub fn ProductCardSkeleton() -> impl IntoView {
     };
     view! {
         <li class="flex flex-col rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+            <div class="-mx-5 -mt-5 mb-4 aspect-[4/3] animate-pulse rounded-t-xl bg-slate-100"></div>
             <p class="text-xs font-medium">{bar("w-16")}</p>
             <h2 class="mt-1 text-base font-semibold">{bar("w-40")}</h2>
             <p class="mt-2 h-10 text-sm">{bar("w-full")}</p>

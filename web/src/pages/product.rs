@@ -8,7 +8,7 @@ use crate::{
     api::{self, ApiError},
     cart::use_cart,
     components::{
-        QuantityInput, StockBadge,
+        Picture, QuantityInput, StockBadge,
         ui::{BUTTON, CARD, Failed, LINK, money},
     },
 };
@@ -80,6 +80,7 @@ fn Skeleton() -> impl IntoView {
             class="grid gap-6 rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-8 md:grid-cols-[2fr_1fr]"
         >
             <div>
+                <div class="mb-6 aspect-[4/3] animate-pulse rounded-xl bg-slate-100"></div>
                 <p class="text-xs">{bar("w-20")}</p>
                 <p class="mt-1 text-2xl sm:text-3xl">{bar("w-64 max-w-full")}</p>
                 <p class="mt-1 text-xs">{bar("w-24")}</p>
@@ -131,6 +132,7 @@ fn Details(product: Product) -> impl IntoView {
             class="grid gap-6 rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-8 md:grid-cols-[2fr_1fr]"
         >
             <div>
+                <Picture image=product.image.clone() alt=product.name.clone() eager=true class="mb-6 rounded-xl" />
                 <p class="text-xs font-medium tracking-wide text-slate-500 uppercase">
                     {product.category.clone().unwrap_or_default()}
                 </p>

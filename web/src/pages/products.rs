@@ -298,7 +298,14 @@ fn Grid(list: ProductList, query: ProductQuery) -> impl IntoView {
             {summary}
         </p>
         <ul data-testid="product-grid" class="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
-            {list.items.into_iter().map(|product| view! { <ProductCard product /> }).collect_view()}
+            // The first row (three cards on a wide screen) is on the first
+            // screen: its pictures load at once.
+            {list
+                .items
+                .into_iter()
+                .enumerate()
+                .map(|(i, product)| view! { <ProductCard product eager=i < 3 /> })
+                .collect_view()}
         </ul>
         <Pagination query pages />
     }

@@ -1,13 +1,16 @@
 //! The products screen: create, edit, set and adjust stock, deactivate and
 //! restore.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, wasm_bindgen::JsCast};
 use shop_types::Product;
 
 use super::{Outcome, SMALL_BUTTON};
 use crate::{
     api,
-    components::ui::{BUTTON, CARD, INPUT, LABEL, Loaded, money},
+    components::{
+        Picture,
+        ui::{BUTTON, CARD, INPUT, LABEL, Loaded, money},
+    },
 };
 
 #[component]
@@ -60,7 +63,7 @@ pub fn ProductsAdmin(outcome: Outcome) -> impl IntoView {
             move |list: shop_types::ProductList| view! {
                 <table class=format!("{CARD} w-full text-left text-sm [&_td]:px-3 [&_th]:px-3 [&_th]:py-2") data-testid="admin-products">
                     <thead class="text-xs text-slate-500 uppercase">
-                        <tr><th>"Product"</th><th>"SKU"</th><th class="text-right">"Price"</th><th>"Stock: set, or add/remove"</th><th>"State"</th></tr>
+                        <tr><th>"Picture"</th><th>"Product"</th><th>"SKU"</th><th class="text-right">"Price"</th><th>"Stock: set, or add/remove"</th><th>"State"</th></tr>
                     </thead>
                     <tbody class="divide-y divide-slate-100">
                         {list.items.into_iter().map(|p| view! { <ProductRow product=p outcome /> }).collect_view()}
@@ -111,6 +114,25 @@ fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
             api::admin::set_stock(id, q),
         );
     };
+    let picked = {
+        let name = product.name.clone();
+        move |ev: leptos::ev::Event| {
+            let input: Option<web_sys::HtmlInputElement> =
+                ev.target().and_then(|t| t.dyn_into().ok());
+            let Some(file) = input
+                .as_ref()
+                .and_then(|i| i.files())
+                .and_then(|f| f.item(0))
+            else {
+                return;
+            };
+            let name = name.clone();
+            outcome.run(
+                move |_: &Product| format!("The picture of {name} is set"),
+                api::admin::set_picture(id, file),
+            );
+        }
+    };
     let name = product.name.clone();
     let toggle = move |_| {
         let name = name.clone();
@@ -127,6 +149,22 @@ fn ProductRow(product: Product, outcome: Outcome) -> impl IntoView {
     };
     view! {
         <tr data-testid="admin-product-row" data-product-id=id data-active=active.to_string()>
+            <td class="py-2">
+                <div class="flex items-center gap-2">
+                    <Picture image=product.image.clone() alt="" class="w-16 shrink-0 rounded" />
+                    <label class=SMALL_BUTTON>
+                        "Upload"
+                        <span class="sr-only">{format!(" a picture of {}", product.name)}</span>
+                        <input
+                            type="file"
+                            accept="image/webp,image/avif,image/png,image/jpeg"
+                            data-testid="admin-picture-input"
+                            class="sr-only"
+                            on:change=picked
+                        />
+                    </label>
+                </div>
+            </td>
             <td class="py-2">
                 <label class="sr-only" for=format!("name-{id}")>"Name"</label>
                 <input
