@@ -355,5 +355,7 @@ async fn picture(t: &TestStack, admin: &Browser) -> Result<()> {
         shown == serde_json::json!([640, format!("/api{url}"), "640"]),
         "shown: {shown}"
     );
+    let title = admin.eval("return document.title").await?;
+    ensure!(title == "Reading Lamp · Shop", "the tab names it: {title}");
     Ok(())
 }

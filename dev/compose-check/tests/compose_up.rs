@@ -192,7 +192,31 @@ async fn check(replay: &Replay) -> Result<()> {
 
     metrics_are_scraped(&http, replay).await?;
     swagger_ui_loads(&http, &web).await?;
+    pages_and_crawler_files(&http, &web).await?;
     containers_are_locked_down(replay)
+}
+
+/// The web front's own answers: each kind of route loads its page, an
+/// unknown path the storefront's with a 404, and what crawlers read.
+async fn pages_and_crawler_files(http: &reqwest::Client, web: &str) -> Result<()> {
+    for (path, status, marker) in [
+        ("/", 200, "/boot.js?v="),
+        ("/products/1", 200, "/boot.js?v="),
+        ("/admin", 200, "/console.js?v="),
+        ("/no-such-page", 404, "/boot.js?v="),
+        ("/robots.txt", 200, "Disallow: /checkout"),
+        ("/sitemap.xml", 200, "<urlset"),
+    ] {
+        let resp = http.get(format!("{web}{path}")).send().await?;
+        let got = resp.status().as_u16();
+        let body = resp.text().await?;
+        ensure!(
+            got == status && body.contains(marker),
+            "{path} through the web front: {got}, `{marker}` {}",
+            if body.contains(marker) { "found" } else { "missing" }
+        );
+    }
+    Ok(())
 }
 
 /// With `SHOP_COMPOSE_IMAGES`, every part ran as a container: as the

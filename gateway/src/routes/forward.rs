@@ -138,8 +138,13 @@ pub fn router() -> Router<AppState> {
     }
     // An exact path outside every subtree needs its own.
     for r in ROUTES.iter().filter(|r| r.exact) {
+        // Covered when a subtree route has this path (`under`) or lies
+        // above it; registering it again would panic.
         let in_subtree = ROUTES.iter().any(|s| {
-            !s.exact && r.path.starts_with(s.path) && r.path[s.path.len()..].starts_with('/')
+            !s.exact
+                && r.path
+                    .strip_prefix(s.path)
+                    .is_some_and(|rest| (rest.is_empty() && !s.below) || rest.starts_with('/'))
         });
         if !in_subtree {
             router = router.route(r.path, any(forward));

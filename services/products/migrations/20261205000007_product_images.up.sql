@@ -13,3 +13,5 @@ CREATE TABLE product_images (
     digest       TEXT NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),
     updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- The formats are compressed already: kept out of line, never compressed again.
+ALTER TABLE product_images ALTER COLUMN bytes SET STORAGE EXTERNAL;

@@ -61,7 +61,6 @@ pub async fn build(config: Config) -> Result<Service> {
     let pool = db::connect_and_migrate(&config.service.database, &MIGRATOR).await?;
     if config.seed_demo {
         store::seed::seed_if_empty(&pool).await?;
-        store::seed::seed_pictures(&pool).await?;
     }
     let state = AppState {
         images: Arc::new(store::images::PgImages(pool.clone())),

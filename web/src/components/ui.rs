@@ -32,6 +32,13 @@ pub const LABEL: &str = "block text-sm font-medium text-slate-700";
 
 pub const CARD: &str = "rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200";
 
+/// Names the page in the tab, bookmarks and history: `"{page} · Shop"`.
+pub fn page_title(page: &str) {
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(&format!("{page} · Shop"));
+    }
+}
+
 /// `$29.99`: the currency the emails use too.
 pub fn money(amount: Money) -> String {
     format!("${amount}")

@@ -16,6 +16,7 @@ use crate::{
 
 #[component]
 pub fn CartPage() -> impl IntoView {
+    crate::components::ui::page_title("Your cart");
     let cart = use_cart();
     let products = cart_products();
     let lines = priced_lines(products);

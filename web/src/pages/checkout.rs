@@ -103,6 +103,7 @@ impl Attempt {
 
 #[component]
 pub fn CheckoutPage() -> impl IntoView {
+    crate::components::ui::page_title("Checkout");
     let cart = use_cart();
     let session = use_session();
     let products = cart_products();

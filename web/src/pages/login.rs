@@ -30,6 +30,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
+    crate::components::ui::page_title("Sign in");
     let session = use_session();
     let navigate = use_navigate();
     let query = use_query_map();

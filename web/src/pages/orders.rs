@@ -20,6 +20,7 @@ use crate::{
 
 #[component]
 pub fn OrdersPage() -> impl IntoView {
+    crate::components::ui::page_title("Your orders");
     let session = use_session();
     view! {
         <section aria-labelledby="orders-title" class="space-y-6">

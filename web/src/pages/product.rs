@@ -9,7 +9,7 @@ use crate::{
     cart::use_cart,
     components::{
         Picture, QuantityInput, StockBadge,
-        ui::{BUTTON, CARD, Failed, LINK, money},
+        ui::{BUTTON, CARD, Failed, LINK, money, page_title},
     },
 };
 
@@ -98,6 +98,7 @@ fn Skeleton() -> impl IntoView {
 
 #[component]
 fn Missing() -> impl IntoView {
+    page_title("Product not found");
     view! {
         <div data-testid="product-missing" class=CARD>
             <h1 class="text-2xl font-bold tracking-tight">"Product not found"</h1>
@@ -108,6 +109,7 @@ fn Missing() -> impl IntoView {
 
 #[component]
 fn Details(product: Product) -> impl IntoView {
+    page_title(&product.name);
     let cart = use_cart();
     let id = product.id;
     let stock = product.stock_quantity;

@@ -32,6 +32,7 @@ const SORTS: [(&str, &str); 5] = [
 
 #[component]
 pub fn ProductsPage() -> impl IntoView {
+    crate::components::ui::page_title("Products");
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_from));
     let products = LocalResource::new(move || {

@@ -53,6 +53,7 @@ fn reasons(error: &ApiError) -> (Vec<(String, String)>, Option<String>) {
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    crate::components::ui::page_title("Create an account");
     let navigate = use_navigate();
     let next = use_query_map().with_untracked(|q| safe_next(q.get_str("next")));
     let email = RwSignal::new(String::new());

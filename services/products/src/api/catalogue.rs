@@ -71,11 +71,18 @@ pub async fn list(
 }
 
 /// For crawlers: the catalogue's page and every active product's, under the
-/// web origin (`PUBLIC_URL`), at most 50,000 (one sitemap file's limit).
+/// web origin (`PUBLIC_URL`): at most 50,000 addresses, one sitemap file's
+/// limit (the lowest product ids first; a larger catalogue is logged).
 #[utoipa::path(get, path = "/sitemap.xml", tag = "products",
     responses((status = 200, description = "A sitemaps.org `urlset`", content_type = "application/xml")))]
 pub async fn sitemap(State(state): State<AppState>) -> Result<Response> {
     let products = repo::active_ids(&state.pool).await?;
+    if products.len() as i64 == repo::SITEMAP_LIMIT {
+        tracing::warn!(
+            listed = products.len(),
+            "the sitemap is full: products past the limit are not listed"
+        );
+    }
     let body = domain::sitemap(&state.public_url, &products);
     Ok((
         [

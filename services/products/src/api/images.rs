@@ -53,36 +53,42 @@ pub async fn picture(
     Query(query): Query<PictureQuery>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let stored = state.images.get(id).await?.ok_or(Error::NoImage)?;
-    let etag = format!("\"{}\"", stored.digest);
-    let cache = if query.v.as_deref() == Some(version(&stored.digest)) {
-        "public, max-age=31536000, immutable"
-    } else {
-        "public, no-cache"
-    };
+    // The fingerprint first: a revalidation never reads the bytes.
+    let current = state.images.version(id).await?.ok_or(Error::NoImage)?;
+    let tag = |digest: &str| format!("\"{digest}\"");
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == tag(&current.digest) || t.trim() == "*")
+        });
+    let (mut response, digest) = if fresh {
+        (StatusCode::NOT_MODIFIED.into_response(), current.digest)
     } else {
-        let content_type = image::Format::from_content_type(&stored.content_type)
+        // Read again with the bytes: if the picture was replaced in between,
+        // the tag and the caching follow the bytes answered.
+        let stored = state.images.get(id).await?.ok_or(Error::NoImage)?;
+        let format = image::Format::from_content_type(&stored.content_type)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("stored picture of an unknown type")))?;
-        (
+        let response = (
             [
-                (header::CONTENT_TYPE, content_type.content_type().to_owned()),
+                (header::CONTENT_TYPE, format.content_type().to_owned()),
                 (
                     header::CONTENT_DISPOSITION,
-                    format!(
-                        "inline; filename=\"product-{id}.{}\"",
-                        content_type.extension()
-                    ),
+                    format!("inline; filename=\"product-{id}.{}\"", format.extension()),
                 ),
             ],
             stored.bytes,
         )
-            .into_response()
+            .into_response();
+        (response, stored.digest)
+    };
+    // Only the current version's address may be kept without asking again.
+    let cache = if query.v.as_deref() == Some(version(&digest)) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, no-cache"
     };
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -90,7 +96,7 @@ pub async fn picture(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PICTURE_POLICY),
     );
-    if let Ok(etag) = HeaderValue::from_str(&etag) {
+    if let Ok(etag) = HeaderValue::from_str(&tag(&digest)) {
         h.insert(header::ETAG, etag);
     }
     Ok(response)

@@ -113,10 +113,12 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<ProductRow>, Error> {
     )
 }
 
-/// The most addresses one sitemap file may list (sitemaps.org).
-pub const SITEMAP_LIMIT: i64 = 50_000;
+/// The most products one sitemap file lists: sitemaps.org allows 50,000
+/// addresses, and the catalogue's page is one of them.
+pub const SITEMAP_LIMIT: i64 = 49_999;
 
-/// Each active product's id and last change, lowest id first.
+/// Each active product's id and last change, lowest id first, at most
+/// [`SITEMAP_LIMIT`].
 pub async fn active_ids(pool: &PgPool) -> Result<Vec<(i64, DateTime<Utc>)>, Error> {
     Ok(
         sqlx::query_as("SELECT id, updated_at FROM products WHERE is_active ORDER BY id LIMIT $1")

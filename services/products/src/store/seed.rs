@@ -258,36 +258,8 @@ const PICTURES: &[(&str, &[u8])] = &[
     picture!("CL-CAP-NVY"),
 ];
 
-/// Gives each demo product that has no picture its own (after
-/// [`seed_if_empty`], and for catalogues seeded before pictures existed).
-/// Returns how many were added.
-pub async fn seed_pictures(pool: &PgPool) -> anyhow::Result<usize> {
-    let mut added = 0;
-    for (sku, bytes) in PICTURES {
-        let picture = image::check(Some("image/webp"), bytes)
-            .map_err(|e| anyhow::anyhow!("the demo picture of {sku}: {e}"))?;
-        added += sqlx::query(
-            "INSERT INTO product_images (product_id, content_type, width, height, bytes, digest)
-             SELECT id, $2, $3, $4, $5, $6 FROM products WHERE sku = $1
-             ON CONFLICT (product_id) DO NOTHING",
-        )
-        .bind(sku)
-        .bind(picture.format.content_type())
-        .bind(picture.width)
-        .bind(picture.height)
-        .bind(*bytes)
-        .bind(&picture.digest)
-        .execute(pool)
-        .await?
-        .rows_affected() as usize;
-    }
-    if added > 0 {
-        tracing::info!(pictures = added, "gave the demo products their pictures");
-    }
-    Ok(added)
-}
-
-/// Inserts the demo products when the catalogue is empty. Returns how many.
+/// Inserts the demo products, each with its picture, when the catalogue is
+/// empty. Returns how many.
 pub async fn seed_if_empty(pool: &PgPool) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     // Serialise concurrent first starts so only one of them seeds.
@@ -301,9 +273,9 @@ pub async fn seed_if_empty(pool: &PgPool) -> anyhow::Result<usize> {
         return Ok(0);
     }
     for (name, sku, category, price, stock, description) in DEMO {
-        sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO products (name, sku, category, price, stock_quantity, description)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(name)
         .bind(sku)
@@ -311,6 +283,23 @@ pub async fn seed_if_empty(pool: &PgPool) -> anyhow::Result<usize> {
         .bind(Decimal::from_str(price)?)
         .bind(stock)
         .bind(description)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some((_, bytes)) = PICTURES.iter().find(|(s, _)| s == sku) else {
+            continue;
+        };
+        let picture = image::check(Some("image/webp"), bytes)
+            .map_err(|e| anyhow::anyhow!("the demo picture of {sku}: {e}"))?;
+        sqlx::query(
+            "INSERT INTO product_images (product_id, content_type, width, height, bytes, digest)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(picture.format.content_type())
+        .bind(picture.width)
+        .bind(picture.height)
+        .bind(*bytes)
+        .bind(&picture.digest)
         .execute(&mut *tx)
         .await?;
     }
