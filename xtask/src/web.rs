@@ -329,7 +329,9 @@ fn write_index(root: &Path, staging: &Path, fingerprint: &str) -> Result<()> {
             .with_context(|| format!("reading web/{name}"))
     };
     let (index, boot) = (read("index.html")?, read("boot.js")?);
-    let console_index = index.replace("/boot.js?", "/console.js?");
+    let console_index = index
+        .replace("/boot.js?", "/console.js?")
+        .replace("/shop-web", "/shop-console");
     let console_boot = boot.replace("/shop-web", "/shop-console");
     anyhow::ensure!(
         console_index != index && console_boot != boot,

@@ -213,7 +213,11 @@ async fn pages_and_crawler_files(http: &reqwest::Client, web: &str) -> Result<()
         ensure!(
             got == status && body.contains(marker),
             "{path} through the web front: {got}, `{marker}` {}",
-            if body.contains(marker) { "found" } else { "missing" }
+            if body.contains(marker) {
+                "found"
+            } else {
+                "missing"
+            }
         );
     }
     Ok(())

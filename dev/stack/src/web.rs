@@ -93,12 +93,16 @@ style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; obj
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn router(config: &Config, state: WebState) -> Router {
-    Router::new()
+    // The gateway's answers are compressed here, as nginx's `gzip_types`
+    // does in compose; the sitemap is the products service's, routed by it.
+    let api = Router::new()
         .route("/api", any(forward_api))
         .route("/api/{*rest}", any(forward_api))
-        .route("/ws/{*rest}", get(forward_ws))
-        // The products service writes it; the gateway routes it.
         .route("/sitemap.xml", get(forward_api))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .merge(api)
+        .route("/ws/{*rest}", get(forward_ws))
         .with_state(state)
         .merge(static_files(&config.dist))
 }

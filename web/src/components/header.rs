@@ -27,11 +27,9 @@ pub fn Header() -> impl IntoView {
     let cart = use_cart();
     let session = use_session();
     let units = move || cart.units();
-    let cart_label = move || match units() {
-        0 => "Cart, empty".to_owned(),
-        1 => "Cart, 1 item".to_owned(),
-        n => format!("Cart, {n} items"),
-    };
+    // Read as "Cart 2 items": the name a screen reader says starts with
+    // what is shown ("Cart 2"), as speech control expects.
+    let items = move || if units() == 1 { " item" } else { " items" };
     view! {
         <header class="border-b border-slate-200 bg-white">
             <div class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-x-3 gap-y-2 px-4 py-3 sm:px-6">
@@ -47,15 +45,15 @@ pub fn Header() -> impl IntoView {
                         <A href="/" exact=true attr:class=LINK>
                             "Products"
                         </A>
-                        <A href="/cart" attr:class=LINK attr:aria-label=cart_label>
-                            "Cart"
+                        <A href="/cart" attr:class=LINK>
+                            "Cart "
                             <span
                                 data-testid="cart-count"
-                                aria-hidden="true"
                                 class="min-w-5 rounded-full bg-slate-200 px-1.5 text-center text-xs font-semibold text-slate-800 tabular-nums"
                             >
                                 {units}
                             </span>
+                            <span class="sr-only">{items}</span>
                         </A>
                         <A href="/orders" attr:class=LINK>
                             "Orders"
