@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
 /// browser were to open it as a page.
 const PICTURE_POLICY: &str = "default-src 'none'; sandbox";
 
+/// A picture's bytes, as the request body (for the API's document).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PictureBytes(#[allow(dead_code)] Vec<u8>);
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PictureQuery {
@@ -104,7 +109,7 @@ pub async fn picture(
 
 #[utoipa::path(put, path = "/products/{id}/image", tag = "products",
     request_body(description = "The picture's bytes as `image/webp`, `image/avif`, `image/png` or `image/jpeg`: at most 1,000,000 bytes and 8192 pixels a side",
-        content = Vec<u8>, content_type = "image/*"),
+        content((PictureBytes = "image/webp"), (PictureBytes = "image/avif"), (PictureBytes = "image/png"), (PictureBytes = "image/jpeg"))),
     responses(
         (status = 200, description = "The product, with its new `image`", body = Product),
         (status = 403, description = "Admins only"),
