@@ -7,6 +7,7 @@ mod cart;
 mod components;
 mod live;
 mod pages;
+mod seo;
 mod session;
 mod toasts;
 

@@ -357,5 +357,43 @@ async fn picture(t: &TestStack, admin: &Browser) -> Result<()> {
     );
     let title = admin.eval("return document.title").await?;
     ensure!(title == "Reading Lamp · Shop", "the tab names it: {title}");
+
+    // What a crawler that runs the page reads: schema.org data with the
+    // price and availability, the canonical address and a preview card.
+    let head = admin
+        .eval(
+            "return [document.querySelector('script[type=\"application/ld+json\"]')?.textContent, \
+                     document.querySelector('link[rel=canonical]')?.href, \
+                     document.querySelector('meta[property=\"og:image\"]')?.content];",
+        )
+        .await?;
+    let data: serde_json::Value =
+        serde_json::from_str(head[0].as_str().context("JSON-LD on the page")?)?;
+    let page = format!("{web}/products/{id}");
+    ensure!(
+        data["@type"] == "Product"
+            && data["name"] == "Reading Lamp"
+            && data["offers"]["price"] == "39.00"
+            && data["offers"]["priceCurrency"] == "USD"
+            && data["offers"]["availability"] == "https://schema.org/InStock"
+            && data["image"] == format!("{web}/api{url}"),
+        "JSON-LD: {data}"
+    );
+    ensure!(head[1] == page.as_str(), "canonical: {}", head[1]);
+    ensure!(
+        head[2] == format!("{web}/api{url}").as_str(),
+        "og:image: {}",
+        head[2]
+    );
+    // Leaving the page takes the product's tags with it.
+    admin.click(r#"a[href="/"]"#).await?;
+    admin
+        .wait_until("the product's data is gone", || async {
+            let left = admin
+                .eval("return document.querySelectorAll('script[type=\"application/ld+json\"]').length")
+                .await?;
+            Ok((left == 0).then_some(()))
+        })
+        .await?;
     Ok(())
 }
