@@ -126,7 +126,7 @@ async fn run(options: Options) -> Result<()> {
         }
         if options.wants("lighthouse") {
             println!("shop-bench: Lighthouse (mobile defaults) on / and a product page");
-            match lighthouse::run(web, &options.out).await {
+            match lighthouse::run(web, &options).await {
                 Ok(audits) => report.lighthouse = audits,
                 Err(e) => report.skipped("lighthouse", &format!("{e:#}")),
             }

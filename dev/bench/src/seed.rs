@@ -50,7 +50,12 @@ async fn json_ok(resp: reqwest::Response, what: &str) -> Result<Value> {
     serde_json::from_str(&body).with_context(|| format!("{what}: not JSON: {body}"))
 }
 
-async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> Result<String> {
+pub async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> Result<String> {
     let resp = http
         .post(format!("{base}/users/login"))
         .json(&json!({"email": email, "password": password}))
