@@ -4,12 +4,21 @@
 //! it renders a page; crawlers that run scripts read them. They never run:
 //! JSON-LD is a data block, which the Content-Security-Policy allows.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use leptos::wasm_bindgen::JsCast;
 use shop_types::Product;
 use web_sys::{Document, Element};
 
 /// The marker of everything set here, so the next page replaces it.
 const MARK: &str = "data-shop-meta";
+
+/// Which page set the head last. A page left is cleaned up after the next
+/// one has rendered, so its cleanup ([`leave`]) must not undo the newer
+/// page's tags.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+const DESCRIPTION: &str = "Shop: browse the catalogue, order, and follow your orders live.";
 
 fn document() -> Option<Document> {
     web_sys::window()?.document()
@@ -52,11 +61,29 @@ fn describe(document: &Document, description: &str) {
     }
 }
 
+/// Starts a page's tags: the previous page's go.
+fn begin(document: &Document) -> u64 {
+    clear(document);
+    GENERATION.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// For a page's cleanup: its tags go, unless a newer page has set its own.
+pub fn leave(generation: u64) {
+    if GENERATION.load(Ordering::Relaxed) != generation {
+        return;
+    }
+    if let Some(document) = document() {
+        clear(&document);
+        describe(&document, DESCRIPTION);
+    }
+}
+
 /// A product's page: its description, canonical address, OpenGraph card and
-/// schema.org `Product` with its price and availability.
-pub fn product(product: &Product) {
-    let Some(document) = document() else { return };
-    clear(&document);
+/// schema.org `Product` with its price and availability. Returns the
+/// generation to [`leave`] with.
+pub fn product(product: &Product) -> u64 {
+    let Some(document) = document() else { return 0 };
+    let generation = begin(&document);
     let origin = origin();
     let url = format!("{origin}/products/{}", product.id);
     let description = product
@@ -126,17 +153,15 @@ pub fn product(product: &Product) {
         &[("type", "application/ld+json")],
         Some(&json),
     );
+    generation
 }
 
 /// Any other page: the shop's own description and, for the catalogue, its
-/// canonical address.
-pub fn page(canonical_path: Option<&str>) {
-    let Some(document) = document() else { return };
-    clear(&document);
-    describe(
-        &document,
-        "Shop: browse the catalogue, order, and follow your orders live.",
-    );
+/// canonical address. Returns the generation to [`leave`] with.
+pub fn page(canonical_path: Option<&str>) -> u64 {
+    let Some(document) = document() else { return 0 };
+    let generation = begin(&document);
+    describe(&document, DESCRIPTION);
     if let Some(path) = canonical_path {
         let url = format!("{}{path}", origin());
         add(
@@ -146,4 +171,5 @@ pub fn page(canonical_path: Option<&str>) {
             None,
         );
     }
+    generation
 }

@@ -385,15 +385,25 @@ async fn picture(t: &TestStack, admin: &Browser) -> Result<()> {
         "og:image: {}",
         head[2]
     );
-    // Leaving the page takes the product's tags with it.
+    // Leaving the page takes the product's tags with it, and the
+    // catalogue's own stay: the product's page is cleaned up only after the
+    // catalogue has rendered.
     admin.click(r#"a[href="/"]"#).await?;
-    admin
+    storefront::wait_for_grid(admin, &[id]).await?;
+    let left = admin
         .wait_until("the product's data is gone", || async {
             let left = admin
-                .eval("return document.querySelectorAll('script[type=\"application/ld+json\"]').length")
+                .eval(
+                    "return [document.querySelectorAll('script[type=\"application/ld+json\"]').length, \
+                             document.querySelector('link[rel=canonical]')?.href ?? null];",
+                )
                 .await?;
-            Ok((left == 0).then_some(()))
+            Ok((left[0] == 0).then_some(left))
         })
         .await?;
+    ensure!(
+        left[1] == format!("{web}/").as_str(),
+        "the catalogue's canonical address: {left}"
+    );
     Ok(())
 }

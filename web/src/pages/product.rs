@@ -110,8 +110,8 @@ fn Missing() -> impl IntoView {
 #[component]
 fn Details(product: Product) -> impl IntoView {
     page_title(&product.name);
-    crate::seo::product(&product);
-    on_cleanup(|| crate::seo::page(None));
+    let generation = crate::seo::product(&product);
+    on_cleanup(move || crate::seo::leave(generation));
     let cart = use_cart();
     let id = product.id;
     let stock = product.stock_quantity;

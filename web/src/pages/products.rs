@@ -33,8 +33,8 @@ const SORTS: [(&str, &str); 5] = [
 #[component]
 pub fn ProductsPage() -> impl IntoView {
     crate::components::ui::page_title("Products");
-    crate::seo::page(Some("/"));
-    on_cleanup(|| crate::seo::page(None));
+    let generation = crate::seo::page(Some("/"));
+    on_cleanup(move || crate::seo::leave(generation));
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_from));
     let products = LocalResource::new(move || {
