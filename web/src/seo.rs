@@ -173,3 +173,19 @@ pub fn page(canonical_path: Option<&str>) -> u64 {
     }
     generation
 }
+
+/// A page that shows "not found" (an unknown address or product): crawlers
+/// that run the page are told not to index it, as a 404 would tell those
+/// that do not. Returns the generation to [`leave`] with.
+pub fn not_found() -> u64 {
+    let Some(document) = document() else { return 0 };
+    let generation = begin(&document);
+    describe(&document, DESCRIPTION);
+    add(
+        &document,
+        "meta",
+        &[("name", "robots"), ("content", "noindex")],
+        None,
+    );
+    generation
+}

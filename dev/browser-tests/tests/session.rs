@@ -167,9 +167,33 @@ async fn quiet_visit(t: &TestStack, browser: &Browser) -> Result<()> {
         ensure!(errors.is_empty(), "{page}: console errors {errors:?}");
     }
 
-    // An unknown address still loads the app, which says so.
-    browser.open(&format!("{web}/no-such-page")).await?;
-    browser.wait_for(r#"[data-testid="not-found"]"#).await?;
+    // An unknown address or product still loads the app, which says so and
+    // tells crawlers that run it not to index the page.
+    for (page, shown) in [
+        ("/no-such-page".to_owned(), r#"[data-testid="not-found"]"#),
+        (
+            format!("/products/{}", scarf + 1000),
+            r#"[data-testid="product-missing"]"#,
+        ),
+    ] {
+        browser.open(&format!("{web}{page}")).await?;
+        browser.wait_for(shown).await?;
+        let robots = browser
+            .eval("return document.querySelector('meta[name=robots]')?.content ?? null")
+            .await?;
+        ensure!(robots == "noindex", "{page}: robots {robots}");
+    }
+    browser.open(&format!("{web}/products/{scarf}")).await?;
+    browser
+        .wait_for(r#"[data-testid="product-detail"]"#)
+        .await?;
+    let robots = browser
+        .eval("return document.querySelector('meta[name=robots]')?.content ?? null")
+        .await?;
+    ensure!(
+        robots.is_null(),
+        "a product's page may be indexed: {robots}"
+    );
 
     // Signed in, the hint is there and a reload still knows the visitor.
     t.sign_up("fay@example.com", "fay").await;

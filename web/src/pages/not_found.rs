@@ -6,6 +6,8 @@ use leptos_router::components::A;
 #[component]
 pub fn NotFound() -> impl IntoView {
     crate::components::ui::page_title("Page not found");
+    let generation = crate::seo::not_found();
+    on_cleanup(move || crate::seo::leave(generation));
     view! {
         <section data-testid="not-found" class="rounded-2xl bg-white p-6 shadow-sm ring-1 ring-slate-200 sm:p-10">
             <h1 class="text-2xl font-bold tracking-tight">"Page not found"</h1>

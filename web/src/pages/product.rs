@@ -99,6 +99,8 @@ fn Skeleton() -> impl IntoView {
 #[component]
 fn Missing() -> impl IntoView {
     page_title("Product not found");
+    let generation = crate::seo::not_found();
+    on_cleanup(move || crate::seo::leave(generation));
     view! {
         <div data-testid="product-missing" class=CARD>
             <h1 class="text-2xl font-bold tracking-tight">"Product not found"</h1>
