@@ -94,7 +94,7 @@ impl Cached {
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(header::ETAG, self.etag.clone());
         headers.insert(header::CACHE_CONTROL, self.cache_control.clone());
-        if matches(request, &self.etag) {
+        if not_modified(request, &self.etag) {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
         headers.insert(
@@ -106,8 +106,9 @@ impl Cached {
 }
 
 /// `If-None-Match` with the weak comparison RFC 9110 §13.1.2 asks for: `*`,
-/// or any listed tag equal to ours once `W/` is set aside.
-fn matches(request: &HeaderMap, etag: &HeaderValue) -> bool {
+/// or any listed tag equal to ours once `W/` is set aside. Also for answers
+/// kept elsewhere than here (a product's picture).
+pub fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
     let ours = etag.as_bytes();
     request
         .get_all(header::IF_NONE_MATCH)

@@ -19,7 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 use shop_auth::AdminUser;
-use shop_platform::{Path, Query};
+use shop_platform::{Path, Query, cache};
 use shop_types::Product;
 
 pub fn router() -> Router<AppState> {
@@ -60,14 +60,8 @@ pub async fn picture(
 ) -> Result<Response> {
     // The fingerprint first: a revalidation never reads the bytes.
     let current = state.images.version(id).await?.ok_or(Error::NoImage)?;
-    let tag = |digest: &str| format!("\"{digest}\"");
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == tag(&current.digest) || t.trim() == "*")
-        });
+    let tag = |digest: &str| HeaderValue::from_str(&format!("\"{digest}\"")).ok();
+    let fresh = tag(&current.digest).is_some_and(|etag| cache::not_modified(&headers, &etag));
     let (mut response, digest) = if fresh {
         (StatusCode::NOT_MODIFIED.into_response(), current.digest)
     } else {
@@ -101,7 +95,7 @@ pub async fn picture(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PICTURE_POLICY),
     );
-    if let Ok(etag) = HeaderValue::from_str(&tag(&digest)) {
+    if let Some(etag) = tag(&digest) {
         h.insert(header::ETAG, etag);
     }
     Ok(response)
